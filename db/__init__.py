@@ -1,0 +1,1 @@
+"""Results database: ORM models, sessions, migrations and the read side."""

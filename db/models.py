@@ -1,0 +1,283 @@
+"""ORM models: the one place that describes the schema (migrations mirror it).
+
+Rows never leave `db/`: the read side (`db/queries.py`) turns them into plain dataclasses or
+DataFrames.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names: Alembic's batch mode on SQLite needs them to alter tables.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+RUN_STATUSES = ("queued", "running", "completed", "failed")
+SUBSETS = ("train", "val", "test")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    root: Mapped[str] = mapped_column(Text, unique=True)
+    synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    has_official_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ingested_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    images: Mapped[list[Image]] = relationship(back_populates="dataset")
+
+
+class Image(Base):
+    __tablename__ = "images"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "rel_path", name="uq_images_dataset_id_rel_path"),
+        Index("ix_images_dataset_status", "dataset_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    rel_path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    label: Mapped[int] = mapped_column(Integer)  # 0 = NORMAL, 1 = PNEUMONIA
+    source_folder: Mapped[str] = mapped_column(String(20))  # train / val / test / "" (flat root)
+    patient_id: Mapped[str] = mapped_column(String(100), index=True)
+    subtype: Mapped[str | None] = mapped_column(String(20))  # bacteria / virus / None
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(10), default="ok")  # ok / skipped
+    skip_reason: Mapped[str | None] = mapped_column(Text)
+    # Synthetic data only: path (relative to the dataset root) of the true lesion mask.
+    lesion_mask_path: Mapped[str | None] = mapped_column(Text)
+
+    dataset: Mapped[Dataset] = relationship(back_populates="images")
+
+
+class Split(Base):
+    """One deterministic patient-level split of a dataset (header row)."""
+
+    __tablename__ = "splits"
+    __table_args__ = (
+        UniqueConstraint(
+            "dataset_id", "seed", "val_fraction", "test_fraction", name="uq_splits_params"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    seed: Mapped[int] = mapped_column(Integer)
+    val_fraction: Mapped[float] = mapped_column(Float)
+    test_fraction: Mapped[float] = mapped_column(Float)  # 0 when the root has an official test/
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SplitAssignment(Base):
+    __tablename__ = "split_assignments"
+    __table_args__ = (Index("ix_split_assignments_split_subset", "split_id", "subset"),)
+
+    split_id: Mapped[int] = mapped_column(
+        ForeignKey("splits.id", ondelete="CASCADE"), primary_key=True
+    )
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    subset: Mapped[str] = mapped_column(String(10))
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    arch: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    config: Mapped[dict] = mapped_column(JSON, default=dict)
+    seed: Mapped[int] = mapped_column(Integer)
+    device: Mapped[str] = mapped_column(String(50))
+    code_version: Mapped[str] = mapped_column(String(80))
+    dataset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="SET NULL")
+    )
+    split_id: Mapped[int | None] = mapped_column(ForeignKey("splits.id", ondelete="SET NULL"))
+    hostname: Mapped[str | None] = mapped_column(String(200))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    train_seconds: Mapped[float | None] = mapped_column(Float)
+    best_epoch: Mapped[int | None] = mapped_column(Integer)
+    # Checkpoint paths are relative to the artifacts root.
+    checkpoint_path: Mapped[str | None] = mapped_column(Text)
+    last_checkpoint_path: Mapped[str | None] = mapped_column(Text)
+    # Operating threshold on P(pneumonia) and the rule that chose it (e.g. "youden on val").
+    threshold: Mapped[float] = mapped_column(Float, default=0.5)
+    threshold_rule: Mapped[str] = mapped_column(String(100), default="fixed 0.5")
+
+
+class Epoch(Base):
+    __tablename__ = "epochs"
+    __table_args__ = (UniqueConstraint("run_id", "epoch", name="uq_epochs_run_id_epoch"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    train_loss: Mapped[float] = mapped_column(Float)
+    val_loss: Mapped[float] = mapped_column(Float)
+    val_accuracy: Mapped[float] = mapped_column(Float)
+    val_auc: Mapped[float | None] = mapped_column(Float)
+    learning_rate: Mapped[float] = mapped_column(Float)
+    seconds: Mapped[float] = mapped_column(Float)
+    images_per_second: Mapped[float] = mapped_column(Float)
+
+
+class Evaluation(Base):
+    """One pass of a run over one split (or an external folder)."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (Index("ix_evaluations_run_split", "run_id", "split"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    split: Mapped[str] = mapped_column(String(20))  # val / test / external
+    dataset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    n_images: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    roc_curve: Mapped[dict | None] = mapped_column(JSON)  # {"fpr": [...], "tpr": [...], ...}
+
+
+class Prediction(Base):
+    __tablename__ = "predictions"
+    __table_args__ = (
+        UniqueConstraint("evaluation_id", "image_id", name="uq_predictions_evaluation_image"),
+        # Drill-down and threshold recompute read one evaluation ordered by probability.
+        Index("ix_predictions_eval_label_prob", "evaluation_id", "true_label", "probability"),
+        Index("ix_predictions_image", "image_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(
+        ForeignKey("evaluations.id", ondelete="CASCADE")
+    )
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    probability: Mapped[float] = mapped_column(Float)  # P(pneumonia)
+    predicted_label: Mapped[int] = mapped_column(Integer)
+    true_label: Mapped[int] = mapped_column(Integer)
+    correct: Mapped[bool] = mapped_column(Boolean)
+    cam_path: Mapped[str | None] = mapped_column(Text)  # overlay PNG, relative to artifacts
+    cam_raw_path: Mapped[str | None] = mapped_column(Text)  # raw CAM (.npy), relative
+
+
+class RunMetric(Base):
+    """Metrics of one evaluation at one threshold rule (wide, typed columns)."""
+
+    __tablename__ = "run_metrics"
+    __table_args__ = (
+        UniqueConstraint("evaluation_id", "threshold_rule", name="uq_run_metrics_eval_rule"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(
+        ForeignKey("evaluations.id", ondelete="CASCADE"), index=True
+    )
+    threshold_rule: Mapped[str] = mapped_column(String(50))  # "0.5" / "youden"
+    threshold: Mapped[float] = mapped_column(Float)
+    accuracy: Mapped[float] = mapped_column(Float)
+    precision: Mapped[float] = mapped_column(Float)
+    sensitivity: Mapped[float] = mapped_column(Float)
+    specificity: Mapped[float] = mapped_column(Float)
+    f1: Mapped[float] = mapped_column(Float)
+    roc_auc: Mapped[float | None] = mapped_column(Float)
+    pr_auc: Mapped[float | None] = mapped_column(Float)
+    brier: Mapped[float] = mapped_column(Float)
+    ece: Mapped[float] = mapped_column(Float)
+    tn: Mapped[int] = mapped_column(Integer)
+    fp: Mapped[int] = mapped_column(Integer)
+    fn: Mapped[int] = mapped_column(Integer)
+    tp: Mapped[int] = mapped_column(Integer)
+
+
+REVIEW_VERDICTS = ("label error", "model error", "ambiguous", "correct")
+
+
+class Review(Base):
+    """An analyst's verdict on one image, optionally in the context of one run."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (Index("ix_reviews_image_created", "image_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    verdict: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    reviewer: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Upload(Base):
+    """A file uploaded for live scoring, stored under a generated name, deduplicated by hash."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    # Relative to the artifacts root; a generated name, never the uploaded one.
+    stored_path: Mapped[str] = mapped_column(Text)
+    original_name: Mapped[str] = mapped_column(String(255))  # display only, never a path
+    file_format: Mapped[str] = mapped_column(String(20))  # JPEG / PNG / DICOM
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    true_label: Mapped[int | None] = mapped_column(Integer)
+    labelled_by: Mapped[str | None] = mapped_column(String(100))
+    labelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class UploadScore(Base):
+    __tablename__ = "upload_scores"
+    __table_args__ = (Index("ix_upload_scores_upload_run", "upload_id", "run_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"))
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    probability: Mapped[float] = mapped_column(Float)
+    predicted_label: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[float] = mapped_column(Float)
+    cam_path: Mapped[str | None] = mapped_column(Text)  # relative to the artifacts root
+    inference_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,106 @@
+"""Where things live, and how we talk to the database.
+
+`CXR_HOME` (default `~/.cxr`) holds the SQLite store `cxr.db` and the `artifacts/` folder.
+`CXR_DATABASE_URL` chooses another database (PostgreSQL: `postgresql+psycopg2://...`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class StorageError(RuntimeError):
+    """CXR_HOME or the database cannot be used; the message says which and what to do."""
+
+
+def cxr_home() -> Path:
+    return Path(os.environ.get("CXR_HOME") or Path.home() / ".cxr").expanduser().resolve()
+
+
+def artifacts_root() -> Path:
+    return cxr_home() / "artifacts"
+
+
+def database_url() -> str:
+    url = os.environ.get("CXR_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{cxr_home() / 'cxr.db'}"
+
+
+def ensure_home() -> Path:
+    """Create CXR_HOME and its artifacts folder, or explain why that is impossible."""
+    home = cxr_home()
+    try:
+        artifacts_root().mkdir(parents=True, exist_ok=True)
+        probe = home / ".write-probe"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise StorageError(
+            f"CXR_HOME={home} is not writable ({exc.strerror or exc}). "
+            "Point CXR_HOME at a writable folder with free space."
+        ) from exc
+    return home
+
+
+def _install_sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001
+        # We emit BEGIN ourselves (below), so pysqlite must not open transactions implicitly.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:  # noqa: ANN001
+        # Writers take the write lock up front (BEGIN IMMEDIATE), so two writers queue on the
+        # busy timeout instead of failing with "database is locked" on lock upgrade.
+        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str | None = None) -> Engine:
+    url = url or database_url()
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _install_sqlite_pragmas(engine)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+@lru_cache(maxsize=8)
+def _sessionmaker(url: str, write: bool) -> sessionmaker[Session]:
+    engine = get_engine(url)
+    if write and engine.dialect.name == "sqlite":
+        engine = engine.execution_options(sqlite_immediate=True)
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(write: bool = False, url: str | None = None) -> Iterator[Session]:
+    """A transaction: commits on success, rolls back on any error. Callers never commit."""
+    session = _sessionmaker(url or database_url(), write)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

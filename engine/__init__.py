@@ -1,0 +1,1 @@
+"""Training, evaluation, Grad-CAM and scoring for chest X-ray classifiers."""

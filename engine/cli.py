@@ -1,0 +1,190 @@
+"""`cxr`: the command-line tool. The parser is built in a function; each command is small."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from engine.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+def _data_arg(value: str | None) -> str:
+    data = value or os.environ.get("CXR_DATA")
+    if not data:
+        raise UserError("no dataset: pass --data DIR or set CXR_DATA")
+    return data
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from engine.data import ingest
+
+    report = ingest(_data_arg(args.data_dir), name=args.name)
+    print(f"dataset {report.dataset_id} at {report.root}: {report.total} files, "
+          f"{report.added} new, {report.already_known} already registered, "
+          f"{sum(report.skipped.values())} skipped")
+    for reason, count in report.skipped.most_common():
+        print(f"  skipped {count}: {reason}")
+    for rel_path, reason in report.skipped_files[:20]:
+        print(f"    {rel_path}: {reason}")
+    return 0
+
+
+def _train_config(args: argparse.Namespace, data: str, arch: str | None = None):
+    from engine.train import TrainConfig
+
+    return TrainConfig(arch=arch or args.arch, data=str(Path(data).expanduser().resolve()),
+                       epochs=args.epochs, image_size=args.image_size,
+                       batch_size=args.batch_size, seed=args.seed, schedule=args.schedule,
+                       pretrained=args.pretrained, weights=args.weights, device=args.device,
+                       patience=args.patience, name=getattr(args, "name", None))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from engine.queries_cli import print_run_summary
+    from engine.train import TrainConfig, main
+
+    if args.resume is not None:
+        run_id = main(TrainConfig(), resume_run_id=args.resume)
+    else:
+        run_id = main(_train_config(args, _data_arg(args.data)))
+    print_run_summary([run_id])
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from engine.evaluate import evaluate_run
+    from engine.queries_cli import print_evaluation
+
+    evaluation_id = evaluate_run(args.run_id, args.split, data_dir=args.data)
+    print_evaluation(evaluation_id)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from engine.queries_cli import print_run_summary
+
+    print_run_summary(None, split=args.split)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from engine.queries_cli import print_run_summary
+    from engine.train import main
+
+    data = _data_arg(args.data)
+    run_ids = []
+    for arch in args.archs:
+        print(f"== {arch} ==", flush=True)
+        run_ids.append(main(_train_config(args, data, arch=arch)))
+    print_run_summary(run_ids, split="test")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from engine.demo import run_demo
+
+    return run_demo(data=args.data or os.environ.get("CXR_DATA"), epochs=args.epochs,
+                    serve=not args.no_serve, host=args.host, port=args.port)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from dashboard.server import serve
+    except ImportError as exc:
+        raise UserError(f"the dashboard is not available: {exc}") from exc
+    return serve(host=args.host, port=args.port, workers=args.workers, debug=args.debug)
+
+
+def _add_train_options(parser: argparse.ArgumentParser, with_arch: bool = True) -> None:
+    if with_arch:
+        parser.add_argument("--arch", default="resnet18",
+                            help="resnet18 | resnet34 | efficientnet_b0 | small_cnn")
+    parser.add_argument("--data", help="dataset root (default: $CXR_DATA)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--schedule", choices=["cyclic", "onecycle"], default="cyclic")
+    parser.add_argument("--patience", type=int, default=5,
+                        help="early stopping: epochs without val AUC improvement")
+    parser.add_argument("--pretrained", action="store_true",
+                        help="start from ImageNet weights in torchvision's local cache")
+    parser.add_argument("--weights", help="ImageNet weights file to start from")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cxr", description="CXR Lens: train, evaluate and explain chest X-ray classifiers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ingest = commands.add_parser("ingest", help="register a dataset's images")
+    ingest.add_argument("data_dir", nargs="?", help="dataset root (default: $CXR_DATA)")
+    ingest.add_argument("--name", help="dataset name (default: folder name)")
+    ingest.set_defaults(func=cmd_ingest)
+
+    train = commands.add_parser("train", help="train a model, then evaluate it with Grad-CAM")
+    _add_train_options(train)
+    train.add_argument("--name", help="run name")
+    train.add_argument("--resume", type=int, metavar="RUN_ID",
+                       help="continue a failed or interrupted run from its last checkpoint")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a run with Grad-CAM")
+    evaluate.add_argument("run_id", type=int)
+    evaluate.add_argument("--split", default="val", choices=["val", "test"])
+    evaluate.add_argument("--data", help="evaluate on an external dataset folder instead")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    runs = commands.add_parser("runs", help="list runs and their key metrics")
+    runs.add_argument("--split", default="test", choices=["val", "test"])
+    runs.set_defaults(func=cmd_runs)
+
+    compare = commands.add_parser("compare", help="train and compare the three architectures")
+    _add_train_options(compare, with_arch=False)
+    compare.add_argument("--archs", nargs="+", default=["resnet18", "resnet34",
+                                                        "efficientnet_b0"])
+    compare.set_defaults(func=cmd_compare)
+
+    demo = commands.add_parser("demo", help="synthetic data -> two models -> dashboard")
+    demo.add_argument("--data", help="use this dataset instead of synthetic data")
+    demo.add_argument("--epochs", type=int, default=3)
+    demo.add_argument("--no-serve", action="store_true", help="do not start the dashboard")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8050)
+    demo.set_defaults(func=cmd_demo)
+
+    serve = commands.add_parser("serve", help="serve the dashboard (gunicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8050)
+    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--debug", action="store_true", help="Dash dev server, debug on")
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from db.migrate import init_db
+        from db.session import StorageError
+
+        try:
+            init_db()
+        except StorageError as exc:
+            raise UserError(str(exc)) from exc
+        return args.func(args)
+    except UserError as exc:
+        print(f"cxr: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("cxr: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Datasets: discover the Kaggle layout, register images, split by patient, load pixels.
+
+A root is either Kaggle's `chest_xray/` (`train/`, `test/`, optional `val/`, each with `NORMAL/`
+and `PNEUMONIA/`) or a folder that holds `NORMAL/` and `PNEUMONIA/` directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+
+from db.models import Dataset, Image, utcnow
+from db.session import session_scope
+from engine.decode import IMAGE_EXTENSIONS, DecodeError, decode_file, is_dicom
+from engine.errors import UserError
+
+CLASS_NAMES = ("NORMAL", "PNEUMONIA")
+SOURCE_FOLDERS = ("train", "val", "test")
+SYNTHETIC_MARKER = "SYNTHETIC.txt"
+
+_PERSON = re.compile(r"^(person\d+)_(bacteria|virus)_\d+$", re.IGNORECASE)
+_SERIES = re.compile(r"^((?:NORMAL2-)?IM-\d+)-\d+$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: Path  # absolute
+    rel_path: str  # relative to the dataset root, POSIX separators
+    label: int
+    source_folder: str
+
+
+def parse_patient(file_name: str) -> tuple[str, str | None]:
+    """Patient id and pneumonia subtype from a Kaggle file name.
+
+    `person12_virus_33.jpeg` -> ("person12", "virus"); `NORMAL2-IM-0045-0001.jpeg` ->
+    ("NORMAL2-IM-0045", None). Unknown names are their own patient.
+    """
+    stem = Path(file_name).stem
+    match = _PERSON.match(stem)
+    if match:
+        return match.group(1).lower(), match.group(2).lower()
+    match = _SERIES.match(stem)
+    if match:
+        return match.group(1).upper(), None
+    return stem, None
+
+
+def _has_classes(folder: Path) -> bool:
+    return all((folder / name).is_dir() for name in CLASS_NAMES)
+
+
+def discover(root: str | Path) -> list[FileEntry]:
+    """Every candidate image file under `root`, with its label and source folder."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise UserError(f"dataset folder {root} does not exist; pass --data or set CXR_DATA")
+    root = root.resolve()
+    if _has_classes(root):
+        sources = [("", root)]
+    else:
+        sources = [(name, root / name) for name in SOURCE_FOLDERS if _has_classes(root / name)]
+    if not sources:
+        raise UserError(
+            f"{root} is not a chest X-ray dataset: expected train/ (and test/, optional val/) "
+            "each holding NORMAL/ and PNEUMONIA/, or NORMAL/ and PNEUMONIA/ directly"
+        )
+    entries = []
+    for source_folder, folder in sources:
+        for label, class_name in enumerate(CLASS_NAMES):
+            for path in sorted((folder / class_name).iterdir()):
+                if path.is_file() and _looks_like_image(path):
+                    rel = path.relative_to(root).as_posix()
+                    entries.append(FileEntry(path, rel, label, source_folder))
+    return entries
+
+
+def _looks_like_image(path: Path) -> bool:
+    if path.name.startswith(".") or path.name.endswith("_mask.png"):
+        return False
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return True
+    if path.suffix == "":  # DICOM often has no extension: detect it by content
+        with open(path, "rb") as handle:
+            return is_dicom(handle.read(132))
+    # Anything else in a class folder is registered so that it is reported as skipped.
+    return path.suffix.lower() not in {".txt", ".md", ".csv", ".json"}
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class IngestReport:
+    dataset_id: int
+    root: str
+    total: int = 0
+    added: int = 0
+    already_known: int = 0
+    skipped: Counter = field(default_factory=Counter)  # reason -> count
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _probe(entry: FileEntry) -> tuple[FileEntry, str, tuple[int, int] | None, str | None]:
+    digest = sha256_file(entry.path)
+    try:
+        gray = decode_file(entry.path)
+    except DecodeError as exc:
+        return entry, digest, None, str(exc)
+    return entry, digest, (gray.shape[1], gray.shape[0]), None
+
+
+def ingest(root: str | Path, name: str | None = None, workers: int = 4) -> IngestReport:
+    """Register every image under `root`. Idempotent; a moved root is recognised by hash."""
+    entries = discover(root)
+    root_path = Path(root).expanduser().resolve()
+    synthetic = (root_path / SYNTHETIC_MARKER).exists()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        probed = list(pool.map(_probe, entries))
+    has_test = any(entry.source_folder == "test" for entry in entries)
+
+    with session_scope(write=True) as session:
+        dataset = session.scalar(select(Dataset).where(Dataset.root == str(root_path)))
+        if dataset is None:
+            dataset = _find_moved_dataset(session, [digest for _, digest, _, _ in probed])
+            if dataset is not None:
+                dataset.root = str(root_path)
+        if dataset is None:
+            dataset = Dataset(name=name or root_path.name, root=str(root_path))
+            session.add(dataset)
+            session.flush()
+        dataset.synthetic = synthetic
+        dataset.has_official_test = has_test
+        dataset.ingested_at = utcnow()
+        report = IngestReport(dataset_id=dataset.id, root=str(root_path), total=len(probed))
+        known = {row.rel_path: row for row in session.scalars(
+            select(Image).where(Image.dataset_id == dataset.id))}
+        by_hash = {row.sha256: row for row in known.values()}
+        for entry, digest, size, reason in probed:
+            row = known.get(entry.rel_path) or by_hash.get(digest)
+            if row is None:
+                row = Image(dataset_id=dataset.id, rel_path=entry.rel_path)
+                session.add(row)
+                report.added += 1
+            else:
+                report.already_known += 1
+            patient_id, subtype = parse_patient(entry.path.name)
+            row.rel_path = entry.rel_path
+            row.sha256 = digest
+            row.label = entry.label
+            row.source_folder = entry.source_folder
+            row.patient_id = patient_id
+            row.subtype = subtype
+            row.width, row.height = size if size else (None, None)
+            row.status = "ok" if reason is None else "skipped"
+            row.skip_reason = reason
+            mask = entry.path.with_name(entry.path.stem + "_mask.png")
+            row.lesion_mask_path = mask.relative_to(root_path).as_posix() if mask.exists() else None
+            if reason is not None:
+                report.skipped[reason.split(": ", 1)[-1].split(" (")[0]] += 1
+                report.skipped_files.append((entry.rel_path, reason))
+    return report
+
+
+def _find_moved_dataset(session, digests: list[str]) -> Dataset | None:  # noqa: ANN001
+    """The dataset whose images share most hashes with these files, if most of them match."""
+    if not digests:
+        return None
+    sample = digests[:200]
+    rows = session.execute(
+        select(Image.dataset_id).where(Image.sha256.in_(sample))
+    ).scalars().all()
+    if not rows:
+        return None
+    dataset_id, hits = Counter(rows).most_common(1)[0]
+    if hits < 0.8 * len(sample):
+        return None
+    return session.get(Dataset, dataset_id)
+
+
+def dataset_for_root(root: str | Path) -> int:
+    """The id of the dataset registered at `root`, ingesting it first if needed."""
+    root_path = Path(root).expanduser().resolve()
+    with session_scope() as session:
+        dataset_id = session.scalar(select(Dataset.id).where(Dataset.root == str(root_path)))
+    if dataset_id is None:
+        dataset_id = ingest(root_path).dataset_id
+    return dataset_id

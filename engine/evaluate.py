@@ -1,0 +1,124 @@
+"""Evaluation: one prediction row per image, with its Grad-CAM, written in one transaction."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from db.session import artifacts_root
+from engine import records
+from engine.data import dataset_for_root
+from engine.errors import UserError
+from engine.explain import CamExplainer, CamWriter
+from engine.metrics import binary_metrics, roc_points
+from engine.models import create_model
+from engine.pixels import load_store
+from engine.splits import SplitImage, dataset_images, split_images
+
+
+class CheckpointError(UserError):
+    """A checkpoint that is missing, unsafe, or made for another model."""
+
+
+def load_checkpoint(model: nn.Module, path: Path) -> nn.Module:
+    """Load a state dict safely (`weights_only=True`): pickled code is refused, not run."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+        raise CheckpointError(
+            f"checkpoint {path} was refused: it is not a plain state dict "
+            f"({str(exc).splitlines()[0][:200]})") from exc
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} does not hold a state dict")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this architecture: "
+            f"{' '.join(line.strip() for line in first[:3])[:300]}") from exc
+    return model
+
+
+def load_run_model(run: records.RunInfo, device: torch.device | None = None) -> nn.Module:
+    if not run.checkpoint_path:
+        raise UserError(f"run {run.id} has no checkpoint yet (status {run.status})")
+    model = create_model(run.arch)
+    load_checkpoint(model, artifacts_root() / run.checkpoint_path)
+    return model.to(device or torch.device("cpu")).eval()
+
+
+def images_for(run: records.RunInfo, split: str, data_dir: str | None) -> tuple[
+        list[SplitImage], int | None, str]:
+    if data_dir:
+        dataset_id = dataset_for_root(data_dir)
+        return dataset_images(dataset_id), dataset_id, "external"
+    if split not in ("val", "test"):
+        raise UserError(f"unknown split {split!r}; use val or test, or --data DIR")
+    images = split_images(run.split_id, split)
+    return images, run.dataset_id, split
+
+
+def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
+                 batch_size: int = 64, fail_run_on_error: bool = False) -> int:
+    """Predict and explain every image of `split` (or of `data_dir`). Returns the evaluation id.
+
+    Overlay files are written first; then every prediction and metric goes into the database in
+    one transaction, so a crash leaves no partial rows and the evaluation marked `failed`.
+    """
+    run = records.get_run(run_id)
+    if run.status not in ("completed", "running"):
+        raise UserError(f"run {run_id} is {run.status}; only completed runs can be evaluated")
+    images, dataset_id, split_name = images_for(run, split, data_dir)
+    if not images:
+        raise UserError(f"no usable images to evaluate for run {run_id} ({split_name})")
+    size = int(run.config["image_size"])
+    evaluation_id = records.start_evaluation(run_id, split_name, dataset_id)
+    try:
+        start = time.perf_counter()
+        model = load_run_model(run)
+        store, failures = load_store([image.path for image in images], size)
+        failed = {index for index, _ in failures}
+        kept = [i for i in range(len(images)) if i not in failed]
+        cam_dir = artifacts_root() / "runs" / str(run_id) / f"eval-{evaluation_id}"
+        probabilities, rows = np.zeros(len(kept)), []
+        writer = CamWriter()
+        try:
+            with CamExplainer(model, run.arch, run.threshold) as explainer:
+                for offset in range(0, len(kept), batch_size):
+                    chunk = kept[offset:offset + batch_size]
+                    batch = store[chunk]
+                    probability, cams = explainer.explain(batch)
+                    probabilities[offset:offset + len(chunk)] = probability
+                    for index, gray, cam in zip(chunk, batch, cams, strict=True):
+                        writer.submit(gray, cam, cam_dir / f"{images[index].image_id}.png")
+        finally:
+            writer.wait()
+        labels = np.array([images[i].label for i in kept])
+        for index, probability in zip(kept, probabilities, strict=True):
+            png = cam_dir / f"{images[index].image_id}.png"
+            rows.append(records.PredictionRow(
+                image_id=images[index].image_id, probability=float(probability),
+                predicted_label=int(probability >= run.threshold),
+                true_label=images[index].label,
+                cam_path=png.relative_to(artifacts_root()).as_posix(),
+                cam_raw_path=png.with_suffix(".npy").relative_to(artifacts_root()).as_posix()))
+        metrics = {"0.5": binary_metrics(labels, probabilities, 0.5)}
+        if run.threshold != 0.5 or run.threshold_rule != "fixed 0.5":
+            metrics["youden"] = binary_metrics(labels, probabilities, run.threshold)
+        records.complete_evaluation(evaluation_id, rows, metrics,
+                                    roc_points(labels, probabilities),
+                                    time.perf_counter() - start)
+    except BaseException as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        records.fail_evaluation(evaluation_id, reason)
+        if fail_run_on_error:
+            records.finish_run(run_id, "failed", f"evaluation of {split_name} failed: {reason}")
+        raise
+    return evaluation_id

@@ -1,0 +1,110 @@
+"""Pixels: decode once into a uint8 store, then normalise and augment whole batches.
+
+Training, evaluation and live scoring all go through `load_gray` + `to_input`, so a scored
+upload is preprocessed exactly like the images the model was trained and evaluated on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from db.session import cxr_home
+from engine.decode import DecodeError, decode_file, resize
+
+# Gray equivalent of torchvision's ImageNet normalisation.
+MEAN = 0.449
+STD = 0.226
+
+
+def load_gray(path: str | Path, size: int) -> np.ndarray:
+    """One file -> (size, size) uint8. Raises DecodeError for unusable files."""
+    return resize(decode_file(path), size)
+
+
+def array_to_gray(gray: np.ndarray, size: int) -> np.ndarray:
+    return resize(gray, size)
+
+
+def _decode_or_none(args: tuple[str, int]) -> tuple[np.ndarray | None, str | None]:
+    path, size = args
+    try:
+        return load_gray(path, size), None
+    except DecodeError as exc:
+        return None, str(exc)
+
+
+def load_store(paths: list[str], size: int, cache: bool = True,
+               workers: int = 4) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Decode and resize every path once into an (N, size, size) uint8 array.
+
+    Returns the array and the (index, reason) of files that failed to decode (left black; the
+    caller drops them). The array is cached under CXR_HOME/cache keyed by paths, mtimes, size.
+    """
+    key = hashlib.sha256(str(size).encode())
+    for path in paths:
+        stat = Path(path).stat() if Path(path).exists() else None
+        key.update(f"{path}|{stat.st_mtime_ns if stat else 0}|{stat.st_size if stat else 0}"
+                   .encode())
+    cache_file = cxr_home() / "cache" / f"pixels-{size}-{key.hexdigest()[:24]}.npy"
+    if cache and cache_file.exists():
+        return np.load(cache_file), []
+    store = np.zeros((len(paths), size, size), dtype=np.uint8)
+    failures = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for index, (gray, reason) in enumerate(pool.map(_decode_or_none,
+                                                        [(p, size) for p in paths])):
+            if gray is None:
+                failures.append((index, reason))
+            else:
+                store[index] = gray
+    if cache and not failures:
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_suffix(".tmp.npy")
+            np.save(tmp, store)
+            tmp.replace(cache_file)
+        except OSError:
+            pass  # the cache is an optimisation only
+    return store, failures
+
+
+def to_input(batch_uint8: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """(N, H, W) uint8 -> (N, 1, H, W) float32, normalised."""
+    if isinstance(batch_uint8, np.ndarray):
+        batch_uint8 = torch.from_numpy(batch_uint8)
+    return ((batch_uint8.float() / 255.0 - MEAN) / STD).unsqueeze(1).contiguous()
+
+
+def augment(batch: torch.Tensor, generator: torch.Generator, max_degrees: float = 7.0,
+            max_translate: float = 0.06, scale_range: tuple[float, float] = (0.92, 1.08),
+            brightness: float = 0.15, contrast: float = 0.15) -> torch.Tensor:
+    """Chest-X-ray-safe augmentation of a normalised (N, 1, H, W) batch, all at once.
+
+    A small random affine (rotation, shift, zoom) and brightness/contrast jitter. No horizontal
+    flip: anatomy is not left-right symmetric (the heart sits on the left).
+    """
+    n = batch.shape[0]
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return torch.rand(n, generator=generator) * (high - low) + low
+
+    angle = uniform(-max_degrees, max_degrees) * math.pi / 180
+    scale = uniform(*scale_range)
+    tx, ty = uniform(-max_translate, max_translate), uniform(-max_translate, max_translate)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
+    # Pad with the darkest value so shifted-in borders look like film background.
+    background = batch.amin(dim=(1, 2, 3), keepdim=True)
+    out = F.grid_sample(batch - background, grid, align_corners=False) + background
+    gain = uniform(1 - contrast, 1 + contrast).view(n, 1, 1, 1)
+    shift = (uniform(-brightness, brightness) / STD).view(n, 1, 1, 1)
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    return (out - mean) * gain + mean + shift

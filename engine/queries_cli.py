@@ -1,0 +1,39 @@
+"""Printing for the CLI: tables of runs and evaluations read through db/queries.py."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from db.queries import evaluation_metrics, runs_table
+
+
+def _fmt(value: object) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def print_run_summary(run_ids: list[int] | None, split: str = "test") -> None:
+    table = runs_table(run_ids)
+    if table.empty:
+        print("no runs yet: try `cxr demo`, or `cxr train --arch resnet18 --data DIR`")
+        return
+    columns = ["run_id", "name", "arch", "status", "image_size", "epochs", "duration_s"]
+    for metric in ("accuracy", "roc_auc", "f1", "sensitivity", "specificity", "ece"):
+        columns.append(f"val_{metric}")
+    if split == "test":
+        columns += [f"test_{m}" for m in ("accuracy", "roc_auc", "f1", "sensitivity",
+                                          "specificity", "ece")]
+    shown = table[columns].map(_fmt)
+    print(shown.to_string(index=False))
+    failed = table[table.status == "failed"]
+    for _, row in failed.iterrows():
+        print(f"run {row.run_id} failed: {row.failure_reason}")
+
+
+def print_evaluation(evaluation_id: int) -> None:
+    metrics = evaluation_metrics(evaluation_id)
+    print(f"evaluation {evaluation_id}:")
+    print(metrics.drop(columns=["id", "evaluation_id"]).map(_fmt).to_string(index=False))

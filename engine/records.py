@@ -1,0 +1,149 @@
+"""The engine's writes to the results database: run lifecycle, epochs, evaluations."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import select
+
+from db.models import Epoch, Evaluation, Prediction, Run, RunMetric, utcnow
+from db.session import session_scope
+from engine.errors import UserError
+from engine.metrics import BinaryMetrics
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    here = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True, timeout=5, check=True)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            return version("cxr-lens")
+        except PackageNotFoundError:
+            return "unknown"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    name: str
+    arch: str
+    status: str
+    config: dict
+    seed: int
+    dataset_id: int | None
+    split_id: int | None
+    checkpoint_path: str | None
+    last_checkpoint_path: str | None
+    threshold: float
+    threshold_rule: str
+
+
+def create_run(name: str, arch: str, config: dict, seed: int, device: str,
+               dataset_id: int, split_id: int) -> int:
+    with session_scope(write=True) as session:
+        run = Run(name=name, arch=arch, config=config, seed=seed, device=device,
+                  code_version=code_version(), dataset_id=dataset_id, split_id=split_id,
+                  status="queued")
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def get_run(run_id: int) -> RunInfo:
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            raise UserError(f"run {run_id} does not exist; `cxr runs` lists the runs")
+        return RunInfo(run.id, run.name, run.arch, run.status, dict(run.config), run.seed,
+                       run.dataset_id, run.split_id, run.checkpoint_path,
+                       run.last_checkpoint_path, run.threshold, run.threshold_rule)
+
+
+def mark_running(run_id: int) -> None:
+    with session_scope(write=True) as session:
+        run = session.get(Run, run_id)
+        run.status = "running"
+        run.failure_reason = None
+        run.finished_at = None
+        run.started_at = run.started_at or utcnow()
+        run.pid = os.getpid()
+        run.hostname = socket.gethostname()
+
+
+def update_run(run_id: int, **fields: object) -> None:
+    with session_scope(write=True) as session:
+        run = session.get(Run, run_id)
+        for key, value in fields.items():
+            setattr(run, key, value)
+
+
+def finish_run(run_id: int, status: str, reason: str | None = None) -> None:
+    update_run(run_id, status=status, failure_reason=reason, finished_at=utcnow())
+
+
+def record_epoch(run_id: int, **values: float) -> None:
+    with session_scope(write=True) as session:
+        existing = session.scalar(select(Epoch).where(Epoch.run_id == run_id,
+                                                      Epoch.epoch == values["epoch"]))
+        row = existing or Epoch(run_id=run_id)
+        for key, value in values.items():
+            setattr(row, key, value)
+        session.add(row)
+
+
+def start_evaluation(run_id: int, split: str, dataset_id: int | None) -> int:
+    with session_scope(write=True) as session:
+        evaluation = Evaluation(run_id=run_id, split=split, dataset_id=dataset_id,
+                                status="running")
+        session.add(evaluation)
+        session.flush()
+        return evaluation.id
+
+
+def fail_evaluation(evaluation_id: int, reason: str) -> None:
+    with session_scope(write=True) as session:
+        evaluation = session.get(Evaluation, evaluation_id)
+        evaluation.status = "failed"
+        evaluation.failure_reason = reason
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    image_id: int
+    probability: float
+    predicted_label: int
+    true_label: int
+    cam_path: str | None
+    cam_raw_path: str | None
+
+
+def complete_evaluation(evaluation_id: int, rows: list[PredictionRow],
+                        metrics: dict[str, BinaryMetrics], roc: dict | None,
+                        seconds: float) -> None:
+    """Write every prediction and metric of an evaluation in one transaction."""
+    with session_scope(write=True) as session:
+        session.execute(
+            Prediction.__table__.insert(),
+            [{"evaluation_id": evaluation_id, "image_id": r.image_id,
+              "probability": r.probability, "predicted_label": r.predicted_label,
+              "true_label": r.true_label, "correct": r.predicted_label == r.true_label,
+              "cam_path": r.cam_path, "cam_raw_path": r.cam_raw_path} for r in rows],
+        )
+        for rule, values in metrics.items():
+            session.add(RunMetric(evaluation_id=evaluation_id, threshold_rule=rule,
+                                  **values.as_dict()))
+        evaluation = session.get(Evaluation, evaluation_id)
+        evaluation.status = "completed"
+        evaluation.n_images = len(rows)
+        evaluation.seconds = seconds
+        evaluation.roc_curve = roc

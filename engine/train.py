@@ -1,0 +1,240 @@
+"""Training: one frozen config, small functions, a run row that tells the truth.
+
+The images of a split are decoded once into a uint8 store (engine/pixels.py); each epoch
+shuffles, augments whole batches as tensors and steps Adam under CyclicLR (the reference) or
+one-cycle. Val AUC drives early stopping and the best checkpoint; the run ends by evaluating
+val and test with Grad-CAM, so one command leaves a complete, explorable run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+from torch import nn
+from tqdm import tqdm
+
+from db.session import artifacts_root
+from engine import records
+from engine.data import dataset_for_root
+from engine.errors import UserError
+from engine.metrics import youden_threshold
+from engine.models import REGISTRY, create_model
+from engine.pixels import augment, load_store, to_input
+from engine.splits import get_or_create_split, split_images
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str = "resnet18"
+    data: str = ""
+    epochs: int = 10
+    image_size: int = 224
+    batch_size: int = 32
+    seed: int = 0
+    schedule: str = "cyclic"  # cyclic (reference) | onecycle
+    base_lr: float = 1e-5
+    max_lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 5
+    augment: bool = True
+    pretrained: bool = False
+    weights: str | None = None
+    device: str = "auto"
+    eval_batch_size: int = 64
+    name: str | None = None
+
+    def validate(self) -> None:
+        if self.arch not in REGISTRY:
+            raise UserError(f"unknown --arch {self.arch!r}; choose one of {', '.join(REGISTRY)}")
+        if self.schedule not in ("cyclic", "onecycle"):
+            raise UserError(f"unknown --schedule {self.schedule!r}; use cyclic or onecycle")
+        for field, low in (("epochs", 1), ("image_size", 32), ("batch_size", 2)):
+            if getattr(self, field) < low:
+                raise UserError(f"--{field.replace('_', '-')} must be at least {low}")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer,
+                   steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+    if config.schedule == "cyclic":
+        return torch.optim.lr_scheduler.CyclicLR(
+            optimizer, base_lr=config.base_lr, max_lr=config.max_lr,
+            step_size_up=2 * steps_per_epoch, mode="triangular", cycle_momentum=False)
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.max_lr, total_steps=config.epochs * steps_per_epoch)
+
+
+def train_one_epoch(model: nn.Module, store: torch.Tensor, labels: torch.Tensor,
+                    optimizer: torch.optim.Optimizer, scheduler, loss_fn: nn.Module,
+                    config: TrainConfig, generator: torch.Generator, device: torch.device,
+                    epoch: int) -> tuple[float, float]:
+    """One pass over the training store. Returns (mean loss, images per second)."""
+    model.train()
+    order = torch.randperm(len(store), generator=generator)
+    n_batches = len(order) // config.batch_size  # drop the ragged last batch (BatchNorm)
+    total_loss, seen, start = 0.0, 0, time.perf_counter()
+    bar = tqdm(range(n_batches), desc=f"epoch {epoch}", unit="batch", leave=False,
+               disable=os.environ.get("CXR_NO_PROGRESS") == "1")
+    for step in bar:
+        index = order[step * config.batch_size:(step + 1) * config.batch_size]
+        inputs = to_input(store[index])
+        if config.augment:
+            inputs = augment(inputs, generator)
+        inputs, targets = inputs.to(device), labels[index].to(device)
+        loss = loss_fn(model(inputs)[:, 0], targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total_loss += loss.item() * len(index)
+        seen += len(index)
+        rate = seen / (time.perf_counter() - start)
+        bar.set_postfix(loss=f"{total_loss / seen:.4f}", img_s=f"{rate:.1f}")
+    return total_loss / max(seen, 1), seen / (time.perf_counter() - start)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, store: torch.Tensor, device: torch.device,
+            batch_size: int = 64) -> np.ndarray:
+    """P(pneumonia) for every image of a uint8 store, no Grad-CAM."""
+    model.eval()
+    logits = [model(to_input(store[i:i + batch_size]).to(device))[:, 0].float().cpu()
+              for i in range(0, len(store), batch_size)]
+    return torch.sigmoid(torch.cat(logits)).numpy() if logits else np.zeros(0)
+
+
+def _bce(probability: np.ndarray, labels: np.ndarray) -> float:
+    probability = np.clip(probability, 1e-7, 1 - 1e-7)
+    return float(-np.mean(labels * np.log(probability) + (1 - labels) * np.log(1 - probability)))
+
+
+def _load_subset(split_id: int, subset: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    images = split_images(split_id, subset)
+    if not images:
+        raise UserError(f"the {subset} split is empty; the dataset is too small to split")
+    store, failures = load_store([image.path for image in images], size)
+    keep = np.ones(len(images), dtype=bool)
+    for index, reason in failures:
+        keep[index] = False
+        tqdm.write(f"skipped {images[index].path}: {reason}")
+    labels = np.array([image.label for image in images], dtype=np.float32)
+    return torch.from_numpy(store[keep]), torch.from_numpy(labels[keep])
+
+
+def _checkpoint_dir(run_id: int) -> Path:
+    path = artifacts_root() / "runs" / str(run_id)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def main(config: TrainConfig, resume_run_id: int | None = None) -> int:
+    """Train (or resume) a run, then evaluate it with Grad-CAM. Returns the run id."""
+    config.validate()
+    if resume_run_id is not None:
+        run = records.get_run(resume_run_id)
+        if run.status == "completed":
+            raise UserError(f"run {resume_run_id} is already completed; nothing to resume")
+        config = TrainConfig(**run.config)
+        run_id, split_id, dataset_id = run.id, run.split_id, run.dataset_id
+    else:
+        if not config.data:
+            raise UserError("no dataset: pass --data DIR or set CXR_DATA")
+        dataset_id = dataset_for_root(config.data)
+        split_id = get_or_create_split(dataset_id, config.seed)
+    device = resolve_device(config.device)
+    model = create_model(config.arch, config.pretrained, config.weights).to(device)
+    if resume_run_id is None:
+        name = config.name or f"{config.arch}-{config.image_size}px-seed{config.seed}"
+        run_id = records.create_run(name, config.arch, dataclasses.asdict(config), config.seed,
+                                    str(device), dataset_id, split_id)
+    records.mark_running(run_id)
+    try:
+        _fit(run_id, split_id, config, model, device, resume=resume_run_id is not None)
+        from engine.evaluate import evaluate_run
+        for subset in ("val", "test"):
+            if split_images(split_id, subset):
+                evaluate_run(run_id, subset, batch_size=config.eval_batch_size,
+                             fail_run_on_error=True)
+        records.finish_run(run_id, "completed")
+    except BaseException as exc:
+        reason = "interrupted by the user" if isinstance(exc, KeyboardInterrupt) else (
+            f"{type(exc).__name__}: {exc}")
+        records.finish_run(run_id, "failed", reason)
+        raise
+    return run_id
+
+
+def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
+         device: torch.device, resume: bool) -> None:
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    train_store, train_labels = _load_subset(split_id, "train", config.image_size)
+    val_store, val_labels = _load_subset(split_id, "val", config.image_size)
+    positives = float(train_labels.sum())
+    pos_weight = torch.tensor((len(train_labels) - positives) / max(positives, 1.0))
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight.to(device))  # class-weighted
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.base_lr,
+                                 weight_decay=config.weight_decay)
+    steps_per_epoch = max(len(train_store) // config.batch_size, 1)
+    scheduler = make_scheduler(config, optimizer, steps_per_epoch)
+    folder = _checkpoint_dir(run_id)
+    best_path, last_path = folder / "best.pt", folder / "last.pt"
+    start_epoch, best_auc, best_epoch, stale = 1, -1.0, 0, 0
+    if resume and last_path.exists():
+        state = torch.load(last_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        start_epoch = int(state["epoch"]) + 1
+        best_auc, best_epoch, stale = float(state["best_auc"]), int(state["best_epoch"]), int(
+            state["stale"])
+    train_start = time.perf_counter()
+    val_np = val_labels.numpy()
+    for epoch in range(start_epoch, config.epochs + 1):
+        epoch_start = time.perf_counter()
+        learning_rate = optimizer.param_groups[0]["lr"]
+        train_loss, rate = train_one_epoch(model, train_store, train_labels, optimizer,
+                                           scheduler, loss_fn, config, generator, device, epoch)
+        probability = predict(model, val_store, device, config.eval_batch_size)
+        val_auc = float(roc_auc_score(val_np, probability)) if len(set(val_np)) == 2 else None
+        val_accuracy = float(np.mean((probability >= 0.5) == (val_np == 1)))
+        records.record_epoch(run_id, epoch=epoch, train_loss=train_loss,
+                             val_loss=_bce(probability, val_np), val_accuracy=val_accuracy,
+                             val_auc=val_auc, learning_rate=learning_rate,
+                             seconds=time.perf_counter() - epoch_start, images_per_second=rate)
+        tqdm.write(f"epoch {epoch}/{config.epochs}: loss {train_loss:.4f}  val acc "
+                   f"{val_accuracy:.3f}  val AUC {val_auc if val_auc is None else f'{val_auc:.4f}'}"
+                   f"  {rate:.1f} img/s")
+        score = val_auc if val_auc is not None else val_accuracy
+        if score > best_auc:
+            best_auc, best_epoch, stale = score, epoch, 0
+            torch.save(model.state_dict(), best_path)
+            threshold = youden_threshold(val_np, probability)
+            records.update_run(run_id, best_epoch=epoch, threshold=threshold,
+                               threshold_rule="youden on val",
+                               checkpoint_path=best_path.relative_to(artifacts_root()).as_posix())
+        else:
+            stale += 1
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                    "epoch": epoch, "best_auc": best_auc, "best_epoch": best_epoch,
+                    "stale": stale}, last_path)
+        records.update_run(run_id, last_checkpoint_path=last_path.relative_to(
+            artifacts_root()).as_posix())
+        if stale >= config.patience:
+            tqdm.write(f"early stop: val AUC has not improved for {stale} epochs")
+            break
+    records.update_run(run_id, train_seconds=time.perf_counter() - train_start)

@@ -1,0 +1,100 @@
+"""Shared fixtures: a private CXR_HOME per test, real-image subsets, trained runs.
+
+Real images come from CXR_DATA (CI points it at the shared training split); tests copy small
+subsets to a temporary folder and never write next to the originals.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "chest_xray"
+
+os.environ.setdefault("CXR_NO_PROGRESS", "1")
+
+
+def real_data_root() -> Path:
+    root = Path(os.environ.get("CXR_DATA") or DEFAULT_DATA)
+    train = root / "train" if (root / "train").is_dir() else root
+    if not (train / "NORMAL").is_dir():
+        pytest.skip(f"real chest X-ray data not found at {root}; set CXR_DATA")
+    return train
+
+
+def copy_subset(destination: Path, per_class: int, seed: int = 0,
+                whole_patients: bool = True) -> Path:
+    """Copy `per_class` real images of each class into destination/{NORMAL,PNEUMONIA}."""
+    source = real_data_root()
+    rng = random.Random(seed)
+    for class_name in ("NORMAL", "PNEUMONIA"):
+        files = sorted((source / class_name).iterdir())
+        rng.shuffle(files)
+        target = destination / class_name
+        target.mkdir(parents=True, exist_ok=True)
+        for path in files[:per_class]:
+            shutil.copy2(path, target / path.name)
+    return destination
+
+
+@contextmanager
+def cxr_environment(home: Path, database_url: str | None = None) -> Iterator[Path]:
+    """Point CXR_HOME (and optionally CXR_DATABASE_URL) somewhere, upgraded to head."""
+    saved = {key: os.environ.get(key) for key in ("CXR_HOME", "CXR_DATABASE_URL")}
+    os.environ["CXR_HOME"] = str(home)
+    if database_url:
+        os.environ["CXR_DATABASE_URL"] = database_url
+    else:
+        os.environ.pop("CXR_DATABASE_URL", None)
+    from db.migrate import init_db
+
+    init_db()
+    try:
+        yield home
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def cxr_home(tmp_path: Path) -> Iterator[Path]:
+    """An empty, migrated results store for one test."""
+    with cxr_environment(tmp_path / "cxr-home") as home:
+        yield home
+
+
+@pytest.fixture(scope="session")
+def real_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """60 real images per class, flat NORMAL/ PNEUMONIA/ layout (read-only: don't modify)."""
+    return copy_subset(tmp_path_factory.mktemp("real-subset"), per_class=60)
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from engine.synthetic import generate
+
+    return generate(tmp_path_factory.mktemp("synthetic"), n_per_class=40, size=64)
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory: pytest.TempPathFactory, real_subset: Path) -> Iterator[dict]:
+    """A results store with two completed small-CNN runs on real images (read-mostly)."""
+    from engine.train import TrainConfig, main
+
+    with cxr_environment(tmp_path_factory.mktemp("trained-home")) as home:
+        run_ids = [
+            main(TrainConfig(arch="small_cnn", data=str(real_subset), epochs=2, image_size=64,
+                             batch_size=16, seed=seed, name=f"small-seed{seed}"))
+            for seed in (0, 1)
+        ]
+        yield {"home": home, "run_ids": run_ids, "data": real_subset}
