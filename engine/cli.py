@@ -38,7 +38,8 @@ def _train_config(args: argparse.Namespace, data: str, arch: str | None = None):
 
     return TrainConfig(arch=arch or args.arch, data=str(Path(data).expanduser().resolve()),
                        epochs=args.epochs, image_size=args.image_size,
-                       batch_size=args.batch_size, seed=args.seed, schedule=args.schedule,
+                       batch_size=args.batch_size, seed=args.seed, split_seed=args.split_seed,
+                       schedule=args.schedule,
                        pretrained=args.pretrained, weights=args.weights, device=args.device,
                        patience=args.patience, name=getattr(args, "name", None))
 
@@ -107,7 +108,9 @@ def _add_train_options(parser: argparse.ArgumentParser, with_arch: bool = True) 
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="seed of the patient-level train/val/test split")
     parser.add_argument("--schedule", choices=["cyclic", "onecycle"], default="cyclic")
     parser.add_argument("--patience", type=int, default=5,
                         help="early stopping: epochs without val AUC improvement")

@@ -38,6 +38,8 @@ class TrainConfig:
     image_size: int = 224
     batch_size: int = 32
     seed: int = 0
+    # The patient split has its own seed, so runs with different training seeds share val/test.
+    split_seed: int = 0
     schedule: str = "cyclic"  # cyclic (reference) | onecycle
     base_lr: float = 1e-5
     max_lr: float = 1e-3
@@ -152,7 +154,7 @@ def main(config: TrainConfig, resume_run_id: int | None = None) -> int:
         if not config.data:
             raise UserError("no dataset: pass --data DIR or set CXR_DATA")
         dataset_id = dataset_for_root(config.data)
-        split_id = get_or_create_split(dataset_id, config.seed)
+        split_id = get_or_create_split(dataset_id, config.split_seed)
     device = resolve_device(config.device)
     model = create_model(config.arch, config.pretrained, config.weights).to(device)
     if resume_run_id is None:
