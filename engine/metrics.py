@@ -99,7 +99,7 @@ def sensitivity_threshold(y_true: np.ndarray, probability: np.ndarray,
     """The highest threshold whose sensitivity is at least `target`."""
     if not _both_classes(np.asarray(y_true)):
         return 0.5
-    fpr, tpr, thresholds = roc_curve(y_true, probability)
+    _, tpr, thresholds = roc_curve(y_true, probability, drop_intermediate=False)
     reaching = np.flatnonzero(tpr >= target)
     return float(np.clip(thresholds[reaching[0]], 0.0, 1.0))
 

@@ -156,6 +156,7 @@ def main(config: TrainConfig, resume_run_id: int | None = None) -> int:
         dataset_id = dataset_for_root(config.data)
         split_id = get_or_create_split(dataset_id, config.split_seed)
     device = resolve_device(config.device)
+    torch.manual_seed(config.seed)  # before the model exists: its initial weights are seeded
     model = create_model(config.arch, config.pretrained, config.weights).to(device)
     if resume_run_id is None:
         name = config.name or f"{config.arch}-{config.image_size}px-seed{config.seed}"
@@ -180,7 +181,6 @@ def main(config: TrainConfig, resume_run_id: int | None = None) -> int:
 
 def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
          device: torch.device, resume: bool) -> None:
-    torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     train_store, train_labels = _load_subset(split_id, "train", config.image_size)
     val_store, val_labels = _load_subset(split_id, "val", config.image_size)
