@@ -60,9 +60,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from engine.evaluate import evaluate_run
     from engine.queries_cli import print_evaluation
 
-    evaluation_id = evaluate_run(args.run_id, args.split, data_dir=args.data)
+    dataset_id = None
+    if args.uploads:
+        from engine.uploads import uploads_dataset
+
+        dataset_id = uploads_dataset()
+    evaluation_id = evaluate_run(args.run_id, args.split, data_dir=args.data,
+                                 dataset_id=dataset_id)
     print_evaluation(evaluation_id)
     return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from engine.score_cli import score_files
+
+    return score_files(args.files, run_ids=args.run or None, as_json=args.json)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -140,8 +152,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="evaluate a run with Grad-CAM")
     evaluate.add_argument("run_id", type=int)
     evaluate.add_argument("--split", default="val", choices=["val", "test"])
-    evaluate.add_argument("--data", help="evaluate on an external dataset folder instead")
+    source = evaluate.add_mutually_exclusive_group()
+    source.add_argument("--data", help="evaluate on an external dataset folder instead")
+    source.add_argument("--uploads", action="store_true",
+                        help="evaluate on the uploads whose true label an analyst recorded")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    score = commands.add_parser(
+        "score", help="score image files (JPEG, PNG, DICOM) with trained runs, with Grad-CAM")
+    score.add_argument("files", nargs="+", metavar="FILE")
+    which = score.add_mutually_exclusive_group()
+    which.add_argument("--run", type=int, action="append", metavar="ID",
+                       help="score with this run (repeatable; default: every completed run)")
+    which.add_argument("--all", action="store_true",
+                       help="score with every completed run (the default)")
+    score.add_argument("--json", action="store_true", help="print results as JSON")
+    score.set_defaults(func=cmd_score)
 
     runs = commands.add_parser("runs", help="list runs and their key metrics")
     runs.add_argument("--split", default="test", choices=["val", "test"])
@@ -155,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="synthetic data -> two models -> dashboard")
     demo.add_argument("--data", help="use this dataset instead of synthetic data")
-    demo.add_argument("--epochs", type=int, default=3)
+    demo.add_argument("--epochs", type=int, default=6)
     demo.add_argument("--no-serve", action="store_true", help="do not start the dashboard")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8050)

@@ -9,15 +9,16 @@ from engine.synthetic import generate
 from engine.train import TrainConfig, main
 
 DEMO_MODELS = (("small_cnn", 64), ("resnet18", 64))
+DEMO_IMAGES_PER_CLASS = 200
 
 
-def run_demo(data: str | None, epochs: int = 3, serve: bool = True, host: str = "127.0.0.1",
+def run_demo(data: str | None, epochs: int = 6, serve: bool = True, host: str = "127.0.0.1",
              port: int = 8050) -> int:
     if data is None:
         root = cxr_home() / "demo-data"
         if not (root / "NORMAL").is_dir():
             print(f"generating synthetic demo data in {root} (not medical images)", flush=True)
-            generate(root, n_per_class=120, size=128)
+            generate(root, n_per_class=DEMO_IMAGES_PER_CLASS, size=128)
         data = str(root)
     report = ingest(data)
     print(f"ingested {report.total} files ({sum(report.skipped.values())} skipped)", flush=True)

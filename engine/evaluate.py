@@ -54,8 +54,10 @@ def load_run_model(run: records.RunInfo, device: torch.device | None = None) -> 
     return model.to(device or torch.device("cpu")).eval()
 
 
-def images_for(run: records.RunInfo, split: str, data_dir: str | None) -> tuple[
-        list[SplitImage], int | None, str]:
+def images_for(run: records.RunInfo, split: str, data_dir: str | None,
+               dataset_id: int | None = None) -> tuple[list[SplitImage], int | None, str]:
+    if dataset_id is not None:  # an already registered external set (e.g. labelled uploads)
+        return dataset_images(dataset_id), dataset_id, "external"
     if data_dir:
         dataset_id = dataset_for_root(data_dir)
         return dataset_images(dataset_id), dataset_id, "external"
@@ -66,7 +68,8 @@ def images_for(run: records.RunInfo, split: str, data_dir: str | None) -> tuple[
 
 
 def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
-                 batch_size: int = 64, fail_run_on_error: bool = False) -> int:
+                 batch_size: int = 64, fail_run_on_error: bool = False,
+                 dataset_id: int | None = None) -> int:
     """Predict and explain every image of `split` (or of `data_dir`). Returns the evaluation id.
 
     Overlay files are written first; then every prediction and metric goes into the database in
@@ -75,7 +78,7 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
     run = records.get_run(run_id)
     if run.status not in ("completed", "running"):
         raise UserError(f"run {run_id} is {run.status}; only completed runs can be evaluated")
-    images, dataset_id, split_name = images_for(run, split, data_dir)
+    images, dataset_id, split_name = images_for(run, split, data_dir, dataset_id)
     if not images:
         raise UserError(f"no usable images to evaluate for run {run_id} ({split_name})")
     size = int(run.config["image_size"])

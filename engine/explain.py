@@ -37,7 +37,7 @@ class PredictedClassTarget:
 
     def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
         logit = model_output[..., 0]
-        sign = 1.0 if float(logit) >= self.threshold_logit else -1.0
+        sign = 1.0 if float(logit.detach()) >= self.threshold_logit else -1.0
         return logit * sign
 
 

@@ -1,0 +1,48 @@
+"""Shared bench helpers: data location, machine facts, timing."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def data_root() -> Path:
+    root = Path(os.environ.get("CXR_DATA") or REPO.parent / "shared" / "data" / "chest_xray")
+    return root / "train" if (root / "train").is_dir() else root
+
+
+def sample_files(n: int, seed: int = 0) -> list[tuple[Path, int]]:
+    """n real training files, balanced-ish by shuffling both classes together."""
+    files = [(p, label) for label, name in enumerate(("NORMAL", "PNEUMONIA"))
+             for p in sorted((data_root() / name).iterdir())]
+    random.Random(seed).shuffle(files)
+    return files[:n]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{cpu}; {os.cpu_count()} cores; torch {torch.__version__}; "
+            f"threads {torch.get_num_threads()}")
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start

@@ -1,0 +1,70 @@
+"""`cxr score FILE...`: score files with trained runs; a bad file is reported, the rest scored."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from db.session import artifacts_root
+from engine.decode import DecodeError
+from engine.uploads import (
+    DecodedUpload,
+    UploadResult,
+    decode_upload,
+    read_upload_file,
+    score_uploads,
+    scoring_run_ids,
+)
+
+EXIT_BAD_FILE = 2
+# Files decoded and scored together: batches inference without holding every image at once.
+CHUNK_FILES = 64
+
+
+def _result_dict(file: str, result: UploadResult) -> dict:
+    return {
+        "file": file, "upload_id": result.upload_id, "format": result.file_format,
+        "sha256": result.sha256, "disagreement": result.disagreement,
+        "scores": [{
+            "run_id": score.run_id, "run_name": score.run_name,
+            "probability": round(score.probability, 6), "label": score.label_name,
+            "threshold": score.threshold, "inference_ms": round(score.inference_ms, 2),
+            "overlay": str(artifacts_root() / score.cam_path),
+        } for score in result.scores],
+    }
+
+
+def _print_result(file: str, result: UploadResult) -> None:
+    print(f"{file}  ({result.file_format}, upload {result.upload_id})")
+    for score in result.scores:
+        print(f"  run {score.run_id:<3} {score.run_name[:24]:<24} "
+              f"P(pneumonia)={score.probability:.3f}  {score.label_name:<9} "
+              f"(threshold {score.threshold:.3f})  {score.inference_ms:7.1f} ms  "
+              f"overlay {artifacts_root() / score.cam_path}")
+    if result.disagreement:
+        print("  ! the runs disagree: they fall on different sides of their thresholds")
+
+
+def score_files(files: list[str], run_ids: list[int] | None = None,
+                as_json: bool = False) -> int:
+    """Score every readable file; print an error line per bad one. Returns the exit code."""
+    chosen = scoring_run_ids(run_ids)  # fail fast on a bad --run, before reading any file
+    results: list[dict] = []
+    errors: list[dict] = []
+    for offset in range(0, len(files), CHUNK_FILES):
+        decoded: list[tuple[str, DecodedUpload]] = []
+        for file in files[offset:offset + CHUNK_FILES]:
+            try:
+                decoded.append((file, decode_upload(read_upload_file(file), file)))
+            except DecodeError as exc:
+                print(f"cxr: error: {exc}", file=sys.stderr, flush=True)
+                errors.append({"file": file, "error": str(exc)})
+        scored = score_uploads([upload for _, upload in decoded], chosen)
+        for (file, _), result in zip(decoded, scored, strict=True):
+            if as_json:
+                results.append(_result_dict(file, result))
+            else:
+                _print_result(file, result)
+    if as_json:
+        print(json.dumps({"results": results, "errors": errors}, indent=2))
+    return EXIT_BAD_FILE if errors else 0

@@ -1,0 +1,136 @@
+"""Live scoring: a completed run's model, loaded once per process, scores images with Grad-CAM.
+
+Preprocessing is the training and evaluation path (`engine.pixels`), and probabilities and CAMs
+come from `engine.explain.CamExplainer` in one pass, so a scored upload gets exactly the answer
+an evaluation would give for the same pixels.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from db.session import artifacts_root, database_url
+from engine import records
+from engine.decode import decode_bytes, decode_file
+from engine.errors import UserError
+from engine.evaluate import load_run_model
+from engine.explain import CamExplainer, overlay
+from engine.pixels import array_to_gray
+
+# Models kept warm per process; a small CNN is a few MB, a ResNet-34 about 85 MB.
+MODEL_CACHE_SIZE = 8
+DEFAULT_BATCH_SIZE = 32
+
+Image = str | Path | bytes | np.ndarray
+
+
+@dataclass(frozen=True)
+class RunScore:
+    """One run's answer for one image."""
+
+    run_id: int
+    run_name: str
+    probability: float  # P(pneumonia)
+    predicted_label: int  # 1 = PNEUMONIA, at the run's threshold
+    threshold: float
+    inference_ms: float  # preprocessing + forward + Grad-CAM, per image
+    gray: np.ndarray  # the model's input, (size, size) uint8
+    cam: np.ndarray  # Grad-CAM in [0, 1], (size, size)
+
+    @property
+    def label_name(self) -> str:
+        return "PNEUMONIA" if self.predicted_label else "NORMAL"
+
+    def overlay(self) -> np.ndarray:
+        """RGB uint8 Grad-CAM overlay on the model's input."""
+        return overlay(self.gray, self.cam)
+
+
+class Scorer:
+    """One run's model and Grad-CAM explainer. Get one with `get_scorer(run_id)`."""
+
+    def __init__(self, run: records.RunInfo) -> None:
+        start = time.perf_counter()
+        self.run = run
+        self.image_size = int(run.config["image_size"])
+        self._explainer = CamExplainer(load_run_model(run), run.arch, run.threshold)
+        # The explainer keeps per-call state (hooks, activations): one caller at a time.
+        self._lock = threading.Lock()
+        self.load_ms = (time.perf_counter() - start) * 1000
+
+    def score(self, image: Image) -> RunScore:
+        """Probability, label at the run's threshold and Grad-CAM for one image."""
+        return self.score_batch([to_gray(image)])[0]
+
+    def score_batch(self, grays: list[np.ndarray],
+                    batch_size: int = DEFAULT_BATCH_SIZE) -> list[RunScore]:
+        """Score decoded grayscale images (any size) in batches."""
+        scores: list[RunScore] = []
+        for offset in range(0, len(grays), batch_size):
+            start = time.perf_counter()
+            batch = np.stack([array_to_gray(gray, self.image_size)
+                              for gray in grays[offset:offset + batch_size]])
+            with self._lock:
+                probabilities, cams = self._explainer.explain(batch)
+            per_image_ms = (time.perf_counter() - start) * 1000 / len(batch)
+            for gray, probability, cam in zip(batch, probabilities, cams, strict=True):
+                scores.append(RunScore(
+                    run_id=self.run.id, run_name=self.run.name, probability=float(probability),
+                    predicted_label=int(probability >= self.run.threshold),
+                    threshold=self.run.threshold, inference_ms=per_image_ms, gray=gray, cam=cam))
+        return scores
+
+
+@lru_cache(maxsize=MODEL_CACHE_SIZE)
+def _cached_scorer(_database: str, _checkpoint: str, _mtime_ns: int, run_id: int,
+                   _threshold: float) -> Scorer:
+    # The key holds the database, the checkpoint file's identity and the threshold, so a
+    # changed checkpoint or another CXR_HOME in the same process never serves a stale model.
+    return Scorer(records.get_run(run_id))
+
+
+def get_scorer(run_id: int) -> Scorer:
+    """The warm scorer of a completed run (loaded on first use, then kept in an LRU cache)."""
+    run = records.get_run(run_id)
+    if run.status != "completed":
+        raise UserError(f"run {run_id} is {run.status}; only completed runs can score images")
+    if not run.checkpoint_path:
+        raise UserError(f"run {run_id} has no checkpoint")
+    checkpoint = artifacts_root() / run.checkpoint_path
+    try:
+        mtime_ns = checkpoint.stat().st_mtime_ns
+    except OSError as exc:
+        raise UserError(f"run {run_id}: checkpoint {checkpoint} is missing") from exc
+    return _cached_scorer(database_url(), str(checkpoint), mtime_ns, run_id, run.threshold)
+
+
+def clear_cache() -> None:
+    _cached_scorer.cache_clear()
+
+
+def to_gray(image: Image, name: str = "image") -> np.ndarray:
+    """A path, the bytes of a file, or a gray array -> a 2-D uint8 array (DecodeError if bad)."""
+    if isinstance(image, np.ndarray):
+        if image.ndim != 2 or image.dtype != np.uint8:
+            raise ValueError(f"expected a 2-D uint8 gray image, got {image.shape} {image.dtype}")
+        return image
+    if isinstance(image, bytes):
+        return decode_bytes(image, name)
+    return decode_file(image)
+
+
+def score_with_runs(image: Image, run_ids: list[int]) -> list[RunScore]:
+    """One image scored by several runs, each with its own warm model."""
+    gray = to_gray(image)
+    return [get_scorer(run_id).score(gray) for run_id in run_ids]
+
+
+def disagreement(scores: list[RunScore]) -> bool:
+    """True when the runs fall on different sides of their own thresholds."""
+    return len({score.predicted_label for score in scores}) > 1

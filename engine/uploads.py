@@ -1,0 +1,223 @@
+"""Uploads: check, decode, score with every chosen run, then store the file, overlays and rows.
+
+Files are stored as `$CXR_HOME/artifacts/uploads/<generated id>.<ext>`, never under the
+uploaded name, and deduplicated by sha256. Nothing is written before the file has decoded and
+every run has scored it, so a bad file leaves no trace.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from db import uploads as upload_db
+from db.session import artifacts_root
+from engine.decode import DecodeError, checked_format, decode_bytes
+from engine.errors import UserError
+from engine.scoring import RunScore, get_scorer
+
+DEFAULT_MAX_UPLOAD_MB = 20.0
+UPLOADS_DIR = "uploads"
+EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "DICOM": ".dcm"}
+
+
+class UploadRejected(DecodeError):
+    """An upload refused before decoding (too large, unreadable payload)."""
+
+
+def max_upload_mb() -> float:
+    raw = os.environ.get("CXR_MAX_UPLOAD_MB")
+    if not raw:
+        return DEFAULT_MAX_UPLOAD_MB
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UserError(f"CXR_MAX_UPLOAD_MB={raw!r} is not a number of megabytes") from None
+    if value <= 0:
+        raise UserError(f"CXR_MAX_UPLOAD_MB={raw!r} must be positive")
+    return value
+
+
+def max_upload_bytes() -> int:
+    return int(max_upload_mb() * 1024 * 1024)
+
+
+def check_size(size_bytes: int, name: str) -> None:
+    limit = max_upload_bytes()
+    if size_bytes > limit:
+        raise UploadRejected(
+            f"{name}: {size_bytes / 1024 / 1024:.1f} MB is over the {limit / 1024 / 1024:g} MB "
+            "upload limit (set CXR_MAX_UPLOAD_MB to change it)")
+
+
+def read_upload_file(path: str | Path) -> bytes:
+    """The bytes of a file to score; its size is checked before it is read."""
+    path = Path(path)
+    try:
+        if not path.is_file():
+            raise UploadRejected(f"{path}: no such file")
+        check_size(path.stat().st_size, str(path))
+        return path.read_bytes()
+    except OSError as exc:
+        raise UploadRejected(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+
+
+def decode_data_url(contents: str | None, name: str) -> bytes:
+    """A browser upload payload (`data:<type>;base64,<data>`) -> the file's bytes."""
+    if not contents:
+        raise UploadRejected(f"{name}: empty file (0 bytes); upload a JPEG, PNG or DICOM image")
+    header, sep, payload = contents.partition(",")
+    if not sep or not header.startswith("data:") or not header.endswith(";base64"):
+        raise UploadRejected(f"{name}: the upload payload is not a base64 data URL; try again")
+    # Base64 is 4/3 of the file: refuse an oversized payload before decoding it.
+    check_size(len(payload) * 3 // 4, name)
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise UploadRejected(f"{name}: the upload payload is not valid base64 ({exc}); "
+                             "upload the file again") from exc
+
+
+@dataclass(frozen=True)
+class DecodedUpload:
+    name: str  # as uploaded: display only, never part of a path
+    data: bytes
+    sha256: str
+    file_format: str  # JPEG / PNG / DICOM
+    gray: np.ndarray  # full resolution
+
+
+def decode_upload(data: bytes, name: str) -> DecodedUpload:
+    """Check and decode one upload; raises DecodeError (or UploadRejected) with a clear message."""
+    check_size(len(data), name)
+    file_format = checked_format(data, name)
+    gray = decode_bytes(data, name)
+    return DecodedUpload(name, data, hashlib.sha256(data).hexdigest(), file_format, gray)
+
+
+@dataclass(frozen=True)
+class ScoredRun:
+    score_id: int
+    run_id: int
+    run_name: str
+    probability: float
+    predicted_label: int
+    threshold: float
+    inference_ms: float
+    cam_path: str  # overlay PNG, relative to the artifacts root
+
+    @property
+    def label_name(self) -> str:
+        return "PNEUMONIA" if self.predicted_label else "NORMAL"
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    name: str
+    upload_id: int
+    sha256: str
+    file_format: str
+    stored_path: str  # relative to the artifacts root
+    scores: list[ScoredRun]
+
+    @property
+    def disagreement(self) -> bool:
+        return len({score.predicted_label for score in self.scores}) > 1
+
+
+def scoring_run_ids(run_ids: list[int] | None) -> list[int]:
+    """The runs to score with: the given ones (which must be completed) or every completed one."""
+    runs = upload_db.completed_runs(run_ids)
+    if run_ids:
+        missing = sorted(set(run_ids) - {run.id for run in runs})
+        if missing:
+            raise UserError(f"run(s) {', '.join(map(str, missing))} are not completed runs with "
+                            "a checkpoint; `cxr runs` lists them")
+    if not runs:
+        raise UserError("no completed runs to score with; train one with `cxr train` or "
+                        "`cxr demo`")
+    return [run.id for run in runs]
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _store(upload: DecodedUpload, scores: list[RunScore]) -> UploadResult:
+    """Write the file (unless known), the overlays and the rows; undo the files on failure."""
+    root = artifacts_root()
+    token = uuid.uuid4().hex
+    written: list[Path] = []
+    try:
+        known = upload_db.find_upload(upload.sha256)
+        stored_path = known.stored_path if known else (
+            f"{UPLOADS_DIR}/{token}{EXTENSIONS[upload.file_format]}")
+        if known is None:
+            _write_new(root / stored_path, upload.data)
+            written.append(root / stored_path)
+        new_scores, cam_paths = [], []
+        for score in scores:
+            cam_path = f"{UPLOADS_DIR}/cams/{token}-run{score.run_id}.png"
+            (root / cam_path).parent.mkdir(parents=True, exist_ok=True)
+            written.append(root / cam_path)
+            Image.fromarray(score.overlay()).save(root / cam_path, compress_level=1)
+            cam_paths.append(cam_path)
+            new_scores.append(upload_db.NewScore(
+                run_id=score.run_id, probability=score.probability,
+                predicted_label=score.predicted_label, threshold=score.threshold,
+                cam_path=cam_path, inference_ms=score.inference_ms))
+        info, score_ids = upload_db.record_scores(
+            upload.sha256, stored_path, upload.name, upload.file_format, len(upload.data),
+            new_scores)
+        if info.stored_path != stored_path:  # lost a race with an identical upload
+            (root / stored_path).unlink(missing_ok=True)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return UploadResult(
+        name=upload.name, upload_id=info.id, sha256=upload.sha256,
+        file_format=upload.file_format, stored_path=info.stored_path,
+        scores=[ScoredRun(score_id, s.run_id, s.run_name, s.probability, s.predicted_label,
+                          s.threshold, s.inference_ms, cam_path)
+                for score_id, s, cam_path in zip(score_ids, scores, cam_paths, strict=True)])
+
+
+def score_uploads(uploads: list[DecodedUpload],
+                  run_ids: list[int] | None = None) -> list[UploadResult]:
+    """Score decoded uploads with each run (batched per run), then store each of them."""
+    if not uploads:
+        return []
+    chosen = scoring_run_ids(run_ids)
+    per_run = [get_scorer(run_id).score_batch([upload.gray for upload in uploads])
+               for run_id in chosen]
+    per_upload = [list(scores) for scores in zip(*per_run, strict=True)]
+    return [_store(upload, scores) for upload, scores in zip(uploads, per_upload, strict=True)]
+
+
+def score_upload_bytes(data: bytes, name: str, run_ids: list[int] | None = None) -> UploadResult:
+    """Decode, score, store one upload; DecodeError/UserError when it cannot be scored."""
+    return score_uploads([decode_upload(data, name)], run_ids)[0]
+
+
+def uploads_dataset() -> int:
+    """Register the labelled uploads as a dataset for `cxr evaluate RUN --uploads`."""
+    folder = artifacts_root() / UPLOADS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    dataset_id, labelled = upload_db.sync_uploads_dataset(str(folder.resolve()))
+    if not labelled:
+        raise UserError("no labelled uploads to evaluate: record true labels on the Score page "
+                        "first")
+    return dataset_id
+
