@@ -54,7 +54,7 @@ def check_size(size_bytes: int, name: str) -> None:
     limit = max_upload_bytes()
     if size_bytes > limit:
         raise UploadRejected(
-            f"{name}: {size_bytes / 1024 / 1024:.1f} MB is over the {limit / 1024 / 1024:g} MB "
+            f"{name}: {size_bytes / 1024 / 1024:.2f} MB is over the {max_upload_mb():g} MB "
             "upload limit (set CXR_MAX_UPLOAD_MB to change it)")
 
 

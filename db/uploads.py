@@ -1,0 +1,219 @@
+"""Uploads scored live: their writes and reads. ORM rows stay here; callers get dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from db.models import Dataset, Image, Run, Upload, UploadScore, utcnow
+from db.session import session_scope
+
+UPLOADS_DATASET_NAME = "uploads"
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    id: int
+    sha256: str
+    stored_path: str  # relative to the artifacts root
+    original_name: str
+    file_format: str
+    size_bytes: int
+    created_at: datetime
+    true_label: int | None
+    labelled_by: str | None
+    labelled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewScore:
+    run_id: int
+    probability: float
+    predicted_label: int
+    threshold: float
+    cam_path: str | None
+    inference_ms: float
+
+
+@dataclass(frozen=True)
+class UploadScoreInfo:
+    id: int
+    upload_id: int
+    run_id: int
+    run_name: str
+    probability: float
+    predicted_label: int
+    threshold: float
+    cam_path: str | None
+    inference_ms: float
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ScorableRun:
+    id: int
+    name: str
+    arch: str
+    threshold: float
+
+
+def _upload_info(row: Upload) -> UploadInfo:
+    return UploadInfo(row.id, row.sha256, row.stored_path, row.original_name, row.file_format,
+                      row.size_bytes, row.created_at, row.true_label, row.labelled_by,
+                      row.labelled_at)
+
+
+def _score_info(row: UploadScore, run_name: str) -> UploadScoreInfo:
+    return UploadScoreInfo(row.id, row.upload_id, row.run_id, run_name, row.probability,
+                           row.predicted_label, row.threshold, row.cam_path, row.inference_ms,
+                           row.created_at)
+
+
+def completed_runs(run_ids: list[int] | None = None) -> list[ScorableRun]:
+    """Completed runs that have a checkpoint, in id order (optionally only `run_ids`)."""
+    query = select(Run.id, Run.name, Run.arch, Run.threshold).where(
+        Run.status == "completed", Run.checkpoint_path.is_not(None)).order_by(Run.id)
+    if run_ids is not None:
+        query = query.where(Run.id.in_(run_ids))
+    with session_scope() as session:
+        return [ScorableRun(r.id, r.name, r.arch, r.threshold) for r in session.execute(query)]
+
+
+def find_upload(sha256: str) -> UploadInfo | None:
+    with session_scope() as session:
+        row = session.scalar(select(Upload).where(Upload.sha256 == sha256))
+        return _upload_info(row) if row else None
+
+
+def get_upload(upload_id: int) -> UploadInfo | None:
+    with session_scope() as session:
+        row = session.get(Upload, upload_id)
+        return _upload_info(row) if row else None
+
+
+def record_scores(sha256: str, stored_path: str, original_name: str, file_format: str,
+                  size_bytes: int, scores: list[NewScore]) -> tuple[UploadInfo, list[int]]:
+    """Add the upload (unless its hash is known) and its scores in one transaction.
+
+    Returns the upload and the ids of the new score rows. When the hash is already known, the
+    existing row (and its stored file) is reused and `stored_path` is ignored.
+    """
+    for attempt in range(2):
+        try:
+            with session_scope(write=True) as session:
+                upload = session.scalar(select(Upload).where(Upload.sha256 == sha256))
+                if upload is None:
+                    upload = Upload(sha256=sha256, stored_path=stored_path,
+                                    original_name=original_name[:255], file_format=file_format,
+                                    size_bytes=size_bytes)
+                    session.add(upload)
+                    session.flush()
+                rows = [UploadScore(upload_id=upload.id, **score.__dict__) for score in scores]
+                session.add_all(rows)
+                session.flush()
+                return _upload_info(upload), [row.id for row in rows]
+        except IntegrityError:
+            # Another process stored the same file between our read and insert: reuse it.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def set_true_label(upload_id: int, label: int | None, labelled_by: str) -> UploadInfo:
+    """Record (or clear, with None) an analyst's true label for an upload."""
+    if label not in (0, 1, None):
+        raise ValueError(f"label must be 0 (NORMAL), 1 (PNEUMONIA) or None, not {label!r}")
+    with session_scope(write=True) as session:
+        upload = session.get(Upload, upload_id)
+        if upload is None:
+            raise LookupError(f"upload {upload_id} does not exist")
+        upload.true_label = label
+        upload.labelled_by = labelled_by[:100] if label is not None else None
+        upload.labelled_at = utcnow() if label is not None else None
+        session.flush()
+        return _upload_info(upload)
+
+
+def scores_for_upload(upload_id: int, latest_only: bool = True) -> list[UploadScoreInfo]:
+    """Scores of one upload, newest first; with `latest_only`, the newest per run."""
+    with session_scope() as session:
+        rows = session.execute(
+            select(UploadScore, Run.name).join(Run, Run.id == UploadScore.run_id)
+            .where(UploadScore.upload_id == upload_id)
+            .order_by(UploadScore.id.desc())).all()
+        infos = [_score_info(score, name) for score, name in rows]
+    if not latest_only:
+        return infos
+    seen, latest = set(), []
+    for info in infos:
+        if info.run_id not in seen:
+            seen.add(info.run_id)
+            latest.append(info)
+    return sorted(latest, key=lambda info: info.run_id)
+
+
+def get_score(score_id: int) -> UploadScoreInfo | None:
+    with session_scope() as session:
+        row = session.execute(select(UploadScore, Run.name).join(Run, Run.id == UploadScore.run_id)
+                              .where(UploadScore.id == score_id)).first()
+        return _score_info(*row) if row else None
+
+
+def upload_history(limit: int = 200) -> list[tuple[UploadInfo, list[UploadScoreInfo]]]:
+    """The newest uploads with the latest score of each run, newest upload first."""
+    with session_scope() as session:
+        uploads = [_upload_info(row) for row in session.scalars(
+            select(Upload).order_by(Upload.id.desc()).limit(limit))]
+        if not uploads:
+            return []
+        newest = (select(func.max(UploadScore.id))
+                  .where(UploadScore.upload_id.in_([u.id for u in uploads]))
+                  .group_by(UploadScore.upload_id, UploadScore.run_id))
+        rows = session.execute(
+            select(UploadScore, Run.name).join(Run, Run.id == UploadScore.run_id)
+            .where(UploadScore.id.in_(newest)).order_by(UploadScore.run_id)).all()
+        scores: dict[int, list[UploadScoreInfo]] = {}
+        for score, name in rows:
+            scores.setdefault(score.upload_id, []).append(_score_info(score, name))
+    return [(upload, scores.get(upload.id, [])) for upload in uploads]
+
+
+def sync_uploads_dataset(root: str) -> tuple[int, int]:
+    """Register the labelled uploads as a dataset rooted at `root` (the uploads folder).
+
+    Each labelled upload becomes one image (its own patient) with its true label; an upload
+    whose label was cleared is marked skipped. Returns (dataset id, labelled image count).
+    """
+    with session_scope(write=True) as session:
+        dataset = session.scalar(select(Dataset).where(Dataset.root == root))
+        if dataset is None:
+            dataset = Dataset(name=UPLOADS_DATASET_NAME, root=root)
+            session.add(dataset)
+        dataset.ingested_at = utcnow()
+        session.flush()
+        images = {row.sha256: row for row in session.scalars(
+            select(Image).where(Image.dataset_id == dataset.id))}
+        uploads = session.scalars(select(Upload)).all()
+        labelled = 0
+        for upload in uploads:
+            row = images.pop(upload.sha256, None)
+            if upload.true_label is None:
+                if row is not None:
+                    row.status, row.skip_reason = "skipped", "no true label"
+                continue
+            if row is None:
+                row = Image(dataset_id=dataset.id, sha256=upload.sha256)
+                session.add(row)
+            # Stored paths are "uploads/<name>"; the dataset root is the uploads folder.
+            row.rel_path = upload.stored_path.split("/", 1)[-1]
+            row.label = upload.true_label
+            row.source_folder = ""
+            row.patient_id = f"upload-{upload.id}"
+            row.status, row.skip_reason = "ok", None
+            labelled += 1
+        if images:  # uploads deleted since the last sync
+            session.execute(delete(Image).where(Image.id.in_([r.id for r in images.values()])))
+        return dataset.id, labelled
