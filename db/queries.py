@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
-import pandas as pd
-from sqlalchemy import select
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
 
-from db.models import Dataset, Evaluation, Run, RunMetric
-from db.session import session_scope
+import numpy as np
+import pandas as pd
+from sqlalchemy import distinct, func, select
+
+from db.models import (
+    Dataset,
+    Epoch,
+    Evaluation,
+    Image,
+    Prediction,
+    Review,
+    Run,
+    RunMetric,
+    Split,
+    SplitAssignment,
+    Upload,
+    UploadScore,
+)
+from db.session import database_url, session_scope
 
 METRIC_COLUMNS = ("accuracy", "roc_auc", "f1", "sensitivity", "specificity", "ece")
 
@@ -71,3 +89,342 @@ def evaluation_metrics(evaluation_id: int) -> pd.DataFrame:
         return pd.DataFrame.from_records([
             {column.name: getattr(row, column.name) for column in RunMetric.__table__.columns}
             for row in rows])
+
+
+# ---------------------------------------------------------------------------------------------
+# Dashboard read side. Every function returns plain values, dataclasses, arrays or DataFrames.
+
+CELLS = ("tn", "fp", "fn", "tp")
+# Each confusion cell is (true label, predicted positive?).
+CELL_DEFINITION = {"tn": (0, False), "fp": (0, True), "fn": (1, False), "tp": (1, True)}
+SORTS = ("probability_asc", "probability_desc", "confident_first", "borderline_first")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    id: int
+    name: str
+    arch: str
+    status: str
+    threshold: float
+    threshold_rule: str
+    split_id: int | None
+    dataset: str | None
+    synthetic: bool
+
+    @property
+    def label(self) -> str:
+        return f"#{self.id} {self.name} ({self.arch})"
+
+
+@dataclass(frozen=True)
+class GalleryItem:
+    prediction_id: int
+    image_id: int
+    probability: float
+    true_label: int
+    has_cam: bool
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: int
+    rel_path: str
+    label: int
+    patient_id: str
+    subtype: str | None
+    source_folder: str
+    width: int | None
+    height: int | None
+    status: str
+    dataset: str
+    synthetic: bool
+
+
+@dataclass(frozen=True)
+class ReviewInfo:
+    id: int
+    image_id: int
+    run_id: int | None
+    verdict: str
+    note: str
+    reviewer: str
+    created_at: datetime
+
+
+def _url() -> str:
+    return database_url()
+
+
+def count_runs() -> int:
+    with session_scope() as session:
+        return int(session.scalar(select(func.count(Run.id))) or 0)
+
+
+def run_summaries(only_evaluated: bool = True) -> list[RunSummary]:
+    """Runs for pickers, newest first; by default only runs with a completed evaluation."""
+    query = (select(Run.id, Run.name, Run.arch, Run.status, Run.threshold, Run.threshold_rule,
+                    Run.split_id, Dataset.name, Dataset.synthetic)
+             .outerjoin(Dataset, Dataset.id == Run.dataset_id).order_by(Run.id.desc()))
+    if only_evaluated:
+        evaluated = select(Evaluation.run_id).where(Evaluation.status == "completed")
+        query = query.where(Run.id.in_(evaluated))
+    with session_scope() as session:
+        return [RunSummary(*row[:8], bool(row[8])) for row in session.execute(query).all()]
+
+
+def run_summary(run_id: int) -> RunSummary | None:
+    query = (select(Run.id, Run.name, Run.arch, Run.status, Run.threshold, Run.threshold_rule,
+                    Run.split_id, Dataset.name, Dataset.synthetic)
+             .outerjoin(Dataset, Dataset.id == Run.dataset_id).where(Run.id == run_id))
+    with session_scope() as session:
+        row = session.execute(query).first()
+    return RunSummary(*row[:8], bool(row[8])) if row else None
+
+
+def evaluation_id_for(run_id: int, split: str) -> int | None:
+    """The newest completed evaluation of `split` for a run."""
+    query = (select(Evaluation.id).where(Evaluation.run_id == run_id, Evaluation.split == split,
+                                         Evaluation.status == "completed")
+             .order_by(Evaluation.id.desc()).limit(1))
+    with session_scope() as session:
+        return session.scalar(query)
+
+
+def evaluation_splits(run_id: int) -> list[str]:
+    query = (select(Evaluation.split).where(Evaluation.run_id == run_id,
+                                            Evaluation.status == "completed").distinct())
+    with session_scope() as session:
+        found = set(session.scalars(query).all())
+    return [split for split in ("val", "test", "external") if split in found]
+
+
+@lru_cache(maxsize=256)
+def _evaluation_arrays(url: str, evaluation_id: int) -> tuple[np.ndarray, np.ndarray]:
+    query = (select(Prediction.probability, Prediction.true_label)
+             .where(Prediction.evaluation_id == evaluation_id))
+    with session_scope(url=url) as session:
+        rows = session.execute(query).all()
+    probability = np.fromiter((row[0] for row in rows), dtype=float, count=len(rows))
+    labels = np.fromiter((row[1] for row in rows), dtype=int, count=len(rows))
+    probability.flags.writeable = False
+    labels.flags.writeable = False
+    return probability, labels
+
+
+def evaluation_arrays(evaluation_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(P(pneumonia), true label) of every prediction of one evaluation, read-only and cached.
+
+    A completed evaluation never changes, so the arrays are cached per (database, evaluation);
+    the read is a covering scan of ix_predictions_eval_label_prob.
+    """
+    return _evaluation_arrays(_url(), evaluation_id)
+
+
+def evaluation_roc(evaluation_id: int) -> dict | None:
+    with session_scope() as session:
+        return session.scalar(select(Evaluation.roc_curve).where(Evaluation.id == evaluation_id))
+
+
+def _cell_filter(evaluation_id: int, cell: str, threshold: float) -> list:
+    true_label, predicted_positive = CELL_DEFINITION[cell]
+    side = (Prediction.probability >= threshold if predicted_positive
+            else Prediction.probability < threshold)
+    return [Prediction.evaluation_id == evaluation_id, Prediction.true_label == true_label, side]
+
+
+def cell_images(evaluation_id: int, cell: str, threshold: float, sort: str = "confident_first",
+                limit: int = 48, offset: int = 0) -> tuple[int, list[GalleryItem]]:
+    """One page of the images in a confusion cell at `threshold`, and the cell's size.
+
+    Every cell lies on one side of the threshold, so "confident first" is an ordering by
+    probability (away from the threshold) and the index serves it directly.
+    """
+    if cell not in CELL_DEFINITION:
+        raise ValueError(f"unknown confusion cell {cell!r}; use one of {', '.join(CELLS)}")
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}; use one of {', '.join(SORTS)}")
+    where = _cell_filter(evaluation_id, cell, threshold)
+    positive_side = CELL_DEFINITION[cell][1]
+    ascending = {"probability_asc": True, "probability_desc": False,
+                 "confident_first": not positive_side, "borderline_first": positive_side}[sort]
+    order = Prediction.probability.asc() if ascending else Prediction.probability.desc()
+    query = (select(Prediction.id, Prediction.image_id, Prediction.probability,
+                    Prediction.true_label, Prediction.cam_path.is_not(None))
+             .where(*where).order_by(order, Prediction.id).limit(limit).offset(offset))
+    with session_scope() as session:
+        total = session.scalar(select(func.count()).select_from(Prediction).where(*where))
+        items = [GalleryItem(row[0], row[1], float(row[2]), int(row[3]), bool(row[4]))
+                 for row in session.execute(query).all()]
+    return int(total or 0), items
+
+
+def prediction_for(evaluation_id: int, image_id: int) -> GalleryItem | None:
+    query = (select(Prediction.id, Prediction.image_id, Prediction.probability,
+                    Prediction.true_label, Prediction.cam_path.is_not(None))
+             .where(Prediction.evaluation_id == evaluation_id, Prediction.image_id == image_id))
+    with session_scope() as session:
+        row = session.execute(query).first()
+    return GalleryItem(row[0], row[1], float(row[2]), int(row[3]), bool(row[4])) if row else None
+
+
+def image_info(image_id: int) -> ImageInfo | None:
+    query = (select(Image.id, Image.rel_path, Image.label, Image.patient_id, Image.subtype,
+                    Image.source_folder, Image.width, Image.height, Image.status, Dataset.name,
+                    Dataset.synthetic)
+             .join(Dataset, Dataset.id == Image.dataset_id).where(Image.id == image_id))
+    with session_scope() as session:
+        row = session.execute(query).first()
+    return ImageInfo(*row[:10], bool(row[10])) if row else None
+
+
+def image_predictions(image_id: int) -> pd.DataFrame:
+    """What every run predicted for one image (newest evaluation per run and split)."""
+    query = (select(Run.id.label("run_id"), Run.name, Run.arch, Run.threshold,
+                    Evaluation.split, Evaluation.id.label("evaluation_id"),
+                    Prediction.id.label("prediction_id"), Prediction.probability)
+             .join(Evaluation, Evaluation.id == Prediction.evaluation_id)
+             .join(Run, Run.id == Evaluation.run_id)
+             .where(Prediction.image_id == image_id, Evaluation.status == "completed")
+             .order_by(Run.id, Evaluation.id))
+    with session_scope() as session:
+        frame = pd.DataFrame(session.execute(query).mappings().all(),
+                             columns=["run_id", "name", "arch", "threshold", "split",
+                                      "evaluation_id", "prediction_id", "probability"])
+    if frame.empty:
+        return frame
+    frame = frame.drop_duplicates(["run_id", "split"], keep="last").reset_index(drop=True)
+    frame["predicted"] = np.where(frame.probability >= frame.threshold, "PNEUMONIA", "NORMAL")
+    return frame
+
+
+def reviews_for(image_id: int) -> list[ReviewInfo]:
+    query = (select(Review.id, Review.image_id, Review.run_id, Review.verdict, Review.note,
+                    Review.reviewer, Review.created_at)
+             .where(Review.image_id == image_id).order_by(Review.created_at.desc(),
+                                                           Review.id.desc()))
+    with session_scope() as session:
+        return [ReviewInfo(*row) for row in session.execute(query).all()]
+
+
+def epochs_for(run_ids: list[int]) -> pd.DataFrame:
+    columns = ["run_id", "epoch", "train_loss", "val_loss", "val_accuracy", "val_auc"]
+    query = (select(Epoch.run_id, Epoch.epoch, Epoch.train_loss, Epoch.val_loss,
+                    Epoch.val_accuracy, Epoch.val_auc)
+             .where(Epoch.run_id.in_(run_ids)).order_by(Epoch.run_id, Epoch.epoch))
+    with session_scope() as session:
+        return pd.DataFrame(session.execute(query).all(), columns=columns)
+
+
+def paired_predictions(evaluation_a: int, evaluation_b: int) -> pd.DataFrame:
+    """Images both evaluations scored, with the true label and each side's probability."""
+    frames = []
+    for suffix, evaluation_id in (("a", evaluation_a), ("b", evaluation_b)):
+        query = (select(Prediction.image_id, Prediction.true_label, Prediction.probability,
+                        Prediction.id).where(Prediction.evaluation_id == evaluation_id))
+        with session_scope() as session:
+            frames.append(pd.DataFrame(session.execute(query).all(), columns=[
+                "image_id", "true_label", f"probability_{suffix}", f"prediction_id_{suffix}"]))
+    return frames[0].merge(frames[1].drop(columns="true_label"), on="image_id").sort_values(
+        "image_id", ignore_index=True)
+
+
+# --- Dataset page ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    id: int
+    name: str
+    root: str
+    synthetic: bool
+    n_ok: int
+    n_skipped: int
+
+
+def datasets() -> list[DatasetInfo]:
+    counts = (select(Image.dataset_id, Image.status, func.count())
+              .group_by(Image.dataset_id, Image.status))
+    with session_scope() as session:
+        by_status = {(row[0], row[1]): row[2] for row in session.execute(counts).all()}
+        rows = session.execute(select(Dataset.id, Dataset.name, Dataset.root, Dataset.synthetic)
+                               .order_by(Dataset.id)).all()
+    return [DatasetInfo(row[0], row[1], row[2], bool(row[3]), by_status.get((row[0], "ok"), 0),
+                        by_status.get((row[0], "skipped"), 0)) for row in rows]
+
+
+def splits_of(dataset_id: int) -> pd.DataFrame:
+    query = (select(Split.id, Split.seed, Split.val_fraction, Split.test_fraction)
+             .where(Split.dataset_id == dataset_id).order_by(Split.id))
+    with session_scope() as session:
+        return pd.DataFrame(session.execute(query).all(),
+                            columns=["split_id", "seed", "val_fraction", "test_fraction"])
+
+
+def split_balance(split_id: int) -> pd.DataFrame:
+    """Per subset and label: images, patients; and pneumonia subtypes per subset."""
+    query = (select(SplitAssignment.subset, Image.label, Image.subtype,
+                    func.count().label("images"),
+                    func.count(distinct(Image.patient_id)).label("patients"))
+             .join(Image, Image.id == SplitAssignment.image_id)
+             .where(SplitAssignment.split_id == split_id)
+             .group_by(SplitAssignment.subset, Image.label, Image.subtype))
+    with session_scope() as session:
+        return pd.DataFrame(session.execute(query).all(),
+                            columns=["subset", "label", "subtype", "images", "patients"])
+
+
+def split_patient_counts(split_id: int) -> pd.DataFrame:
+    query = (select(SplitAssignment.subset, Image.label,
+                    func.count(distinct(Image.patient_id)).label("patients"))
+             .join(Image, Image.id == SplitAssignment.image_id)
+             .where(SplitAssignment.split_id == split_id)
+             .group_by(SplitAssignment.subset, Image.label))
+    with session_scope() as session:
+        return pd.DataFrame(session.execute(query).all(), columns=["subset", "label", "patients"])
+
+
+def leaked_patients(split_id: int) -> list[str]:
+    """Patients whose images sit in more than one subset of a split (should be none)."""
+    query = (select(Image.patient_id).join(SplitAssignment, SplitAssignment.image_id == Image.id)
+             .where(SplitAssignment.split_id == split_id).group_by(Image.patient_id)
+             .having(func.count(distinct(SplitAssignment.subset)) > 1).order_by(Image.patient_id))
+    with session_scope() as session:
+        return list(session.scalars(query).all())
+
+
+def skipped_files(dataset_id: int, limit: int = 500) -> pd.DataFrame:
+    query = (select(Image.rel_path, Image.skip_reason)
+             .where(Image.dataset_id == dataset_id, Image.status == "skipped")
+             .order_by(Image.rel_path).limit(limit))
+    with session_scope() as session:
+        return pd.DataFrame(session.execute(query).all(), columns=["file", "reason"])
+
+
+# --- Files: database rows that name files (relative to a root the caller checks) ----------------
+
+def image_location(image_id: int) -> tuple[str, str] | None:
+    """(dataset root, path relative to it) of a registered image."""
+    query = (select(Dataset.root, Image.rel_path).join(Dataset, Dataset.id == Image.dataset_id)
+             .where(Image.id == image_id))
+    with session_scope() as session:
+        row = session.execute(query).first()
+    return (row[0], row[1]) if row else None
+
+
+def prediction_cam_path(prediction_id: int) -> str | None:
+    with session_scope() as session:
+        return session.scalar(select(Prediction.cam_path).where(Prediction.id == prediction_id))
+
+
+def upload_stored_path(upload_id: int) -> tuple[str, str] | None:
+    """(path relative to the artifacts root, file format) of an upload."""
+    with session_scope() as session:
+        row = session.execute(select(Upload.stored_path, Upload.file_format)
+                              .where(Upload.id == upload_id)).first()
+    return (row[0], row[1]) if row else None
+
+
+def upload_score_cam_path(upload_score_id: int) -> str | None:
+    with session_scope() as session:
+        return session.scalar(select(UploadScore.cam_path)
+                              .where(UploadScore.id == upload_score_id))

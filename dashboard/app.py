@@ -1,0 +1,102 @@
+"""The Dash shell: navbar from the page registry, the error banner, the page container.
+
+`create_app()` builds a fresh app (upgrading the database first); nothing is loaded at import
+time. Gunicorn runs `dashboard.app:create_server()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Dash, html, set_props
+from flask import Flask, jsonify
+
+from dashboard import files, ids
+from db.migrate import init_db
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_MAX_UPLOAD_MB = 20
+# One request may carry several files (multi-file scoring); each is held to the per-file limit
+# by the Score page, the request as a whole to this many of them.
+MAX_FILES_PER_REQUEST = 10
+
+
+def max_upload_mb() -> float:
+    raw = os.environ.get("CXR_MAX_UPLOAD_MB", "")
+    try:
+        value = float(raw) if raw else DEFAULT_MAX_UPLOAD_MB
+    except ValueError:
+        log.warning("CXR_MAX_UPLOAD_MB=%r is not a number; using %s", raw, DEFAULT_MAX_UPLOAD_MB)
+        value = DEFAULT_MAX_UPLOAD_MB
+    return value if value > 0 else DEFAULT_MAX_UPLOAD_MB
+
+
+def _request_too_large(_error: Exception):  # noqa: ANN202 - Flask handler
+    limit = max_upload_mb()
+    message = (f"upload too large: each file may be at most {limit:g} MB and one request at "
+               f"most {limit * MAX_FILES_PER_REQUEST:g} MB (CXR_MAX_UPLOAD_MB={limit:g}); "
+               "send fewer or smaller files")
+    return jsonify({"error": message}), 413
+
+
+def _on_callback_error(error: Exception) -> None:
+    """A failing callback leaves its outputs as they were and says so in the banner."""
+    log.exception("dashboard callback failed", exc_info=error)
+    set_props(ids.ERROR_ALERT, {
+        "is_open": True,
+        "children": f"Something went wrong while updating this view ({type(error).__name__}: "
+                    f"{str(error)[:200]}). The details are in the server log.",
+    })
+
+
+def navbar() -> dbc.Navbar:
+    links = [dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
+             for page in dash.page_registry.values()]
+    return dbc.Navbar(dbc.Container([
+        dbc.NavbarBrand([html.Span("CXR Lens", className="fw-bold"),
+                         html.Small(" pneumonia classifier toolkit", className="ms-2 opacity-75")],
+                        href="/"),
+        dbc.Nav(links, navbar=True, className="ms-auto"),
+    ], fluid=True), color="primary", dark=True, className="cxr-navbar mb-3", id=ids.NAVBAR)
+
+
+def shell() -> html.Div:
+    return html.Div([
+        navbar(),
+        dbc.Container([
+            dbc.Alert(id=ids.ERROR_ALERT, color="danger", is_open=False, dismissable=True),
+            dash.page_container,
+        ], fluid=True, className="pb-5"),
+    ])
+
+
+def create_app() -> Dash:
+    init_db()
+    app = Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(HERE / "pages"),
+        assets_folder=str(HERE / "assets"),
+        title="CXR Lens",
+        suppress_callback_exceptions=True,
+        on_error=_on_callback_error,
+        update_title=None,
+    )
+    server = app.server
+    server.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb() * MAX_FILES_PER_REQUEST * 2**20)
+    server.register_error_handler(413, _request_too_large)
+    server.register_blueprint(files.blueprint)
+    app.layout = shell
+    return app
+
+
+def create_server() -> Flask:
+    """WSGI entry point: `gunicorn 'dashboard.app:create_server()'`."""
+    return create_app().server
+

@@ -1,0 +1,148 @@
+"""Pure figure builders: plain data in, `go.Figure` out. No database, no callbacks."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+TEMPLATE = "plotly_white"
+PALETTE = ("#0d6efd", "#d63384", "#198754", "#fd7e14", "#6f42c1", "#20c997", "#dc3545",
+           "#0dcaf0", "#6c757d", "#ffc107")
+CHANCE_LINE = {"dash": "dot", "color": "#adb5bd", "width": 1}
+
+
+def _layout(figure: go.Figure, title: str, height: int = 340, **axes: dict) -> go.Figure:
+    figure.update_layout(template=TEMPLATE, title={"text": title, "x": 0.01, "font_size": 15},
+                         height=height, margin={"l": 50, "r": 15, "t": 45, "b": 45},
+                         legend={"font_size": 11}, **axes)
+    return figure
+
+
+def empty_figure(message: str, height: int = 300) -> go.Figure:
+    figure = go.Figure()
+    figure.add_annotation(text=message, showarrow=False, font={"size": 14, "color": "#6c757d"},
+                          xref="paper", yref="paper", x=0.5, y=0.5)
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    return _layout(figure, "", height)
+
+
+def roc_overlay(curves: list[dict]) -> go.Figure:
+    """curves: [{"name", "fpr", "tpr", "auc"}]; the AUC goes in the legend."""
+    if not curves:
+        return empty_figure("Select runs in the table to overlay their ROC curves")
+    figure = go.Figure()
+    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=CHANCE_LINE, name="chance",
+                       hoverinfo="skip", showlegend=False)
+    for index, curve in enumerate(curves):
+        auc = curve.get("auc")
+        figure.add_scatter(x=curve["fpr"], y=curve["tpr"], mode="lines",
+                           line={"color": PALETTE[index % len(PALETTE)], "width": 2},
+                           name=f"{curve['name']} (AUC {auc:.3f})" if auc is not None
+                           else curve["name"])
+    return _layout(figure, "ROC", xaxis={"title": "False positive rate", "range": [0, 1]},
+                   yaxis={"title": "True positive rate (sensitivity)", "range": [0, 1.02]})
+
+
+def pr_overlay(curves: list[dict]) -> go.Figure:
+    """curves: [{"name", "recall", "precision", "average_precision"}]."""
+    if not curves:
+        return empty_figure("Select runs to overlay precision-recall curves")
+    figure = go.Figure()
+    for index, curve in enumerate(curves):
+        figure.add_scatter(x=curve["recall"], y=curve["precision"], mode="lines",
+                           line={"color": PALETTE[index % len(PALETTE)], "width": 2},
+                           name=f"{curve['name']} (AP {curve['average_precision']:.3f})")
+    return _layout(figure, "Precision-recall (positive = pneumonia)",
+                   xaxis={"title": "Recall (sensitivity)", "range": [0, 1]},
+                   yaxis={"title": "Precision", "range": [0, 1.02]})
+
+
+def calibration_overlay(curves: list[dict]) -> go.Figure:
+    """curves: [{"name", "mean_predicted", "fraction_positive", "ece"}]."""
+    if not curves:
+        return empty_figure("Select runs to compare their calibration")
+    figure = go.Figure()
+    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=CHANCE_LINE,
+                       name="perfectly calibrated")
+    for index, curve in enumerate(curves):
+        ece = curve.get("ece")
+        figure.add_scatter(x=curve["mean_predicted"], y=curve["fraction_positive"],
+                           mode="lines+markers",
+                           line={"color": PALETTE[index % len(PALETTE)], "width": 2},
+                           name=f"{curve['name']} (ECE {ece:.3f})" if ece is not None
+                           else curve["name"])
+    return _layout(figure, "Reliability diagram",
+                   xaxis={"title": "Mean predicted P(pneumonia)", "range": [0, 1]},
+                   yaxis={"title": "Fraction actually pneumonia", "range": [0, 1.02]})
+
+
+def training_curves(epochs: pd.DataFrame, names: dict[int, str]) -> go.Figure:
+    """Loss (train solid, val dashed) and val AUC per epoch, one colour per run."""
+    if epochs.empty:
+        return empty_figure("No epochs recorded for the selected runs")
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Validation AUC"),
+                           horizontal_spacing=0.1)
+    for index, (run_id, frame) in enumerate(epochs.groupby("run_id", sort=True)):
+        color = PALETTE[index % len(PALETTE)]
+        name = names.get(run_id, f"run {run_id}")
+        figure.add_scatter(x=frame.epoch, y=frame.train_loss, mode="lines+markers",
+                           line={"color": color}, name=f"{name} train", legendgroup=name,
+                           row=1, col=1)
+        figure.add_scatter(x=frame.epoch, y=frame.val_loss, mode="lines+markers",
+                           line={"color": color, "dash": "dash"}, name=f"{name} val",
+                           legendgroup=name, row=1, col=1)
+        figure.add_scatter(x=frame.epoch, y=frame.val_auc, mode="lines+markers",
+                           line={"color": color}, name=f"{name} val AUC", legendgroup=name,
+                           showlegend=False, row=1, col=2)
+    figure.update_xaxes(title_text="Epoch", dtick=1)
+    return _layout(figure, "Training curves", height=360)
+
+
+def roc_with_operating_point(roc: dict | None, auc: float | None, fpr: float, tpr: float,
+                             threshold: float) -> go.Figure:
+    if not roc:
+        return empty_figure("No ROC curve: this split holds only one class")
+    figure = go.Figure()
+    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=CHANCE_LINE, hoverinfo="skip",
+                       showlegend=False)
+    figure.add_scatter(x=roc["fpr"], y=roc["tpr"], mode="lines", name="ROC",
+                       customdata=roc.get("thresholds"), line={"color": PALETTE[0], "width": 2},
+                       hovertemplate="FPR %{x:.3f}<br>TPR %{y:.3f}<br>threshold %{customdata:.3f}"
+                                     "<extra></extra>")
+    figure.add_scatter(x=[fpr], y=[tpr], mode="markers", name=f"threshold {threshold:.3f}",
+                       marker={"size": 13, "color": "#dc3545", "line": {"width": 2,
+                                                                         "color": "white"}})
+    title = f"ROC (AUC {auc:.3f})" if auc is not None else "ROC"
+    return _layout(figure, title, height=330, showlegend=False,
+                   xaxis={"title": "False positive rate", "range": [0, 1]},
+                   yaxis={"title": "Sensitivity", "range": [0, 1.02]})
+
+
+def class_balance(balance: pd.DataFrame) -> go.Figure:
+    """balance: subset, label, images (summed over subtypes)."""
+    if balance.empty:
+        return empty_figure("This split has no images")
+    frame = balance.groupby(["subset", "label"], as_index=False)["images"].sum()
+    figure = go.Figure()
+    for label, name, color in ((0, "NORMAL", PALETTE[0]), (1, "PNEUMONIA", PALETTE[6])):
+        part = frame[frame.label == label].set_index("subset").reindex(["train", "val", "test"])
+        figure.add_bar(x=part.index, y=part.images.fillna(0), name=name, marker_color=color,
+                       text=part.images.fillna(0).astype(int), textposition="auto")
+    return _layout(figure, "Images per split and class", barmode="group",
+                   yaxis={"title": "Images"})
+
+
+def subtype_breakdown(balance: pd.DataFrame) -> go.Figure:
+    pneumonia = balance[balance.label == 1].copy()
+    if pneumonia.empty:
+        return empty_figure("No pneumonia images")
+    pneumonia["subtype"] = pneumonia.subtype.fillna("unknown")
+    figure = go.Figure()
+    for index, (subtype, part) in enumerate(pneumonia.groupby("subtype")):
+        part = part.set_index("subset").reindex(["train", "val", "test"])
+        figure.add_bar(x=part.index, y=part.images.fillna(0), name=subtype,
+                       marker_color=PALETTE[(index + 2) % len(PALETTE)])
+    return _layout(figure, "Pneumonia subtypes per split", barmode="stack",
+                   yaxis={"title": "Images"})

@@ -1,0 +1,60 @@
+"""Component ids, one constant each, prefixed by page. Pattern-matching ids use a `type` key."""
+
+# Shell
+URL = "shell-url"
+ERROR_ALERT = "shell-error-alert"
+NAVBAR = "shell-navbar"
+
+# Runs
+RUNS_TABLE = "runs-table"
+RUNS_SPLIT = "runs-split"
+RUNS_REFRESH = "runs-refresh"
+RUNS_ROC = "runs-roc"
+RUNS_PR = "runs-pr"
+RUNS_TRAINING = "runs-training"
+RUNS_CALIBRATION = "runs-calibration"
+RUNS_HINT = "runs-hint"
+
+# Errors
+ERR_RUN = "errors-run"
+ERR_SPLIT = "errors-split"
+ERR_THRESHOLD = "errors-threshold"
+ERR_PRESET = "errors-preset"  # pattern: {"type": ERR_PRESET, "rule": "0.5" | "youden" | "sens95"}
+ERR_RUN_BADGES = "errors-run-badges"
+ERR_ROC = "errors-roc"
+ERR_METRICS = "errors-metrics"
+ERR_CELL = "errors-cell"  # pattern: {"type": ERR_CELL, "cell": "tn" | "fp" | "fn" | "tp"}
+ERR_CELL_COUNT = "errors-cell-count"  # pattern: {"type": ERR_CELL_COUNT, "cell": ...}
+ERR_SELECTED_CELL = "errors-selected-cell"
+ERR_SELECTED_IMAGE = "errors-selected-image"
+ERR_GALLERY = "errors-gallery"
+ERR_GALLERY_TITLE = "errors-gallery-title"
+ERR_GALLERY_ITEM = "errors-gallery-item"  # pattern: {"type": ..., "image": image_id}
+ERR_SORT = "errors-sort"
+ERR_OVERLAY = "errors-overlay"
+ERR_PAGE = "errors-page"
+ERR_DETAIL = "errors-detail"
+ERR_URL_SYNC = "errors-url-sync"
+
+# Review form (inside the image detail)
+REVIEW_VERDICT = "review-verdict"
+REVIEW_NOTE = "review-note"
+REVIEW_REVIEWER = "review-reviewer"
+REVIEW_SAVE = "review-save"
+REVIEW_STATUS = "review-status"
+REVIEW_LIST = "review-list"
+
+# Compare
+CMP_RUN_A = "compare-run-a"
+CMP_RUN_B = "compare-run-b"
+CMP_SPLIT = "compare-split"
+CMP_MATRIX = "compare-matrix"
+CMP_CELL = "compare-cell"  # pattern: {"type": CMP_CELL, "cell": "right-right" | ...}
+CMP_SELECTED_CELL = "compare-selected-cell"
+CMP_FLIPS = "compare-flips"
+CMP_DELTAS = "compare-deltas"
+CMP_URL_SYNC = "compare-url-sync"
+
+# Dataset
+DS_DATASET = "dataset-dataset"
+DS_BODY = "dataset-body"

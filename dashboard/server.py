@@ -1,0 +1,41 @@
+"""`cxr serve`: gunicorn in production, Dash's dev server only with --debug."""
+
+from __future__ import annotations
+
+import logging
+
+from db.migrate import init_db
+
+log = logging.getLogger(__name__)
+
+
+def serve(host: str = "127.0.0.1", port: int = 8050, workers: int = 2,
+          debug: bool = False) -> int:
+    """Serve the dashboard until interrupted. Returns the exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                                                   "%(message)s")
+    init_db()  # once here, so the workers never race to migrate
+    if debug:
+        from dashboard.app import create_app
+
+        create_app().run(host=host, port=port, debug=True)
+        return 0
+    from gunicorn.app.base import BaseApplication
+
+    class DashboardApplication(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", max(int(workers), 1))
+            self.cfg.set("timeout", 120)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("errorlog", "-")
+
+        def load(self):  # noqa: ANN202 - gunicorn calls this in each worker
+            from dashboard.app import create_server
+
+            return create_server()
+
+    print(f"CXR Lens dashboard on http://{host}:{port}/ ({workers} workers, Ctrl-C to stop)",
+          flush=True)
+    DashboardApplication().run()
+    return 0

@@ -1,0 +1,195 @@
+"""Pure component builders (Bootstrap cards, galleries, tables): data in, components out."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import html
+
+from dashboard import ids
+from db.models import REVIEW_VERDICTS
+
+LABELS = {0: "NORMAL", 1: "PNEUMONIA"}
+CELL_TITLES = {"tn": "True negative", "fp": "False positive", "fn": "False negative",
+               "tp": "True positive"}
+CELL_COLORS = {"tn": "success", "fp": "warning", "fn": "danger", "tp": "success"}
+METRIC_NAMES = (("accuracy", "Accuracy"), ("sensitivity", "Sensitivity"),
+                ("specificity", "Specificity"), ("precision", "Precision"), ("f1", "F1"),
+                ("roc_auc", "ROC AUC"), ("ece", "ECE"))
+
+
+def empty_state(what: str) -> dbc.Card:
+    """What to run when the database holds nothing to show."""
+    return dbc.Card(dbc.CardBody([
+        html.H4(f"No {what} yet", className="card-title"),
+        html.P("The results database is empty. Create some results, then reload this page:"),
+        html.Ul([
+            html.Li([html.Code("cxr demo"), " — synthetic images, two small models, about a "
+                     "minute on a laptop CPU"]),
+            html.Li([html.Code("cxr train --arch resnet18 --data DIR"), " — train on a chest "
+                     "X-ray folder (train/ and test/, each with NORMAL/ and PNEUMONIA/)"]),
+        ]),
+        html.P(["Then ", html.Code("cxr serve"), " (this dashboard) reads the same "
+                "database ($CXR_HOME or $CXR_DATABASE_URL)."], className="text-muted mb-0"),
+    ]), className="cxr-card cxr-empty", id="empty-state")
+
+
+def synthetic_badge(synthetic: bool) -> html.Span | None:
+    if not synthetic:
+        return None
+    return dbc.Badge("SYNTHETIC demo data — not medical images", color="warning",
+                     text_color="dark", className="ms-2")
+
+
+def _format(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None or pd.isna(value) else f"{value:.{digits}f}"
+
+
+def metric_cards(metrics: dict) -> dbc.Row:
+    cards = [dbc.Col(dbc.Card(dbc.CardBody([
+        html.Div(name, className="cxr-metric-name"),
+        html.Div(_format(metrics.get(key)), className="cxr-metric-value",
+                 id=f"metric-{key}"),
+    ], className="py-2"), className="cxr-card cxr-metric"), xs=6, md=3, lg=True)
+        for key, name in METRIC_NAMES]
+    return dbc.Row(cards, className="g-2")
+
+
+def cell_label(cell: str, count: int, total: int) -> list:
+    share = f"{count / total:.1%}" if total else "–"
+    return [html.Span(CELL_TITLES[cell]), html.Span(str(count), className="cxr-cell-count"),
+            html.Small(f"{share} of {total}")]
+
+
+def gallery(items: list, overlay: bool, selected_image: int | None) -> html.Div:
+    """Thumbnails of one page of a confusion cell; each tile is a button keyed by image id."""
+    if not items:
+        return html.Div("No images in this cell at this threshold.", className="text-muted p-3")
+    tiles = []
+    for item in items:
+        source = (f"/files/cam-thumb/{item.prediction_id}" if overlay and item.has_cam
+                  else f"/files/thumb/{item.image_id}")
+        classes = "cxr-tile" + (" cxr-selected" if item.image_id == selected_image else "")
+        tiles.append(html.Div([
+            html.Img(src=source, alt=f"image {item.image_id}"),
+            html.Div([html.Span(f"P = {item.probability:.3f}", className="fw-semibold"),
+                      html.Span(f"  #{item.image_id}", className="text-muted")],
+                     className="cxr-prob"),
+        ], id={"type": ids.ERR_GALLERY_ITEM, "image": item.image_id}, n_clicks=0,
+            className=classes, title=f"image {item.image_id}: P(pneumonia) "
+                                     f"{item.probability:.4f}", **{"data-image": item.image_id}))
+    return html.Div(tiles, className="cxr-gallery")
+
+
+def review_list(reviews: list) -> html.Div:
+    if not reviews:
+        return html.Div("No reviews yet.", className="text-muted")
+    colors = {"label error": "danger", "model error": "warning", "ambiguous": "secondary",
+              "correct": "success"}
+    return dbc.ListGroup([dbc.ListGroupItem([
+        html.Div([dbc.Badge(review.verdict, color=colors.get(review.verdict, "secondary")),
+                  html.Strong(f" {review.reviewer}", className="ms-1"),
+                  html.Small(f"  {review.created_at:%Y-%m-%d %H:%M} UTC"
+                             + (f" · run #{review.run_id}" if review.run_id else ""),
+                             className="text-muted")]),
+        html.Div(review.note, className="small mt-1") if review.note else None,
+    ], className="review-item") for review in reviews], flush=True)
+
+
+def review_form() -> html.Div:
+    return html.Div([
+        html.H6("Review this image", className="mt-3"),
+        dbc.RadioItems(id=ids.REVIEW_VERDICT, inline=True, className="mb-2",
+                       options=[{"label": verdict, "value": verdict}
+                                for verdict in REVIEW_VERDICTS]),
+        dbc.Input(id=ids.REVIEW_REVIEWER, placeholder="Reviewer (your name)", maxLength=100,
+                  className="mb-2", persistence=True),
+        dbc.Textarea(id=ids.REVIEW_NOTE, placeholder="Note (optional)", rows=2,
+                     className="mb-2"),
+        dbc.Button("Save review", id=ids.REVIEW_SAVE, color="primary", size="sm"),
+        html.Div(id=ids.REVIEW_STATUS, className="mt-2"),
+    ])
+
+
+def other_runs_table(predictions: pd.DataFrame, current_run: int | None) -> dbc.Table | html.Div:
+    if predictions.empty:
+        return html.Div("No run has scored this image.", className="text-muted")
+    rows = []
+    for row in predictions.itertuples():
+        rows.append(html.Tr([
+            html.Td(f"#{row.run_id} {row.name}" + (" (this run)" if row.run_id == current_run
+                                                    else "")),
+            html.Td(row.split), html.Td(f"{row.probability:.3f}"),
+            html.Td(f"{row.threshold:.3f}"),
+            html.Td(dbc.Badge(row.predicted, color="danger" if row.predicted == "PNEUMONIA"
+                              else "success")),
+        ]))
+    return dbc.Table([html.Thead(html.Tr([html.Th(h) for h in (
+        "Run", "Split", "P(pneumonia)", "Threshold", "Prediction")])), html.Tbody(rows)],
+        size="sm", striped=True, className="mb-0", id="other-runs")
+
+
+def image_panel(info, prediction, predictions: pd.DataFrame, reviews: list,
+                run_id: int | None, threshold: float) -> dbc.Card:
+    """Large original and Grad-CAM, metadata, every run's probability, and the review form."""
+    cam = (html.Img(src=f"/files/cam/{prediction.prediction_id}", className="cxr-large",
+                    alt="Grad-CAM overlay")
+           if prediction and prediction.has_cam else html.Div("No Grad-CAM stored",
+                                                              className="text-muted"))
+    verdict = None
+    if prediction:
+        predicted = int(prediction.probability >= threshold)
+        verdict = html.Span([
+            f"P(pneumonia) {prediction.probability:.4f} at threshold {threshold:.3f} → ",
+            dbc.Badge(LABELS[predicted], color="danger" if predicted else "success"),
+            " " if predicted == info.label else "  ",
+            dbc.Badge("correct" if predicted == info.label else "wrong",
+                      color="secondary" if predicted == info.label else "dark")])
+    meta = [("Image id", info.id), ("Patient", info.patient_id),
+            ("Label", LABELS.get(info.label, info.label)), ("Subtype", info.subtype or "–"),
+            ("File", info.rel_path), ("Dataset", info.dataset),
+            ("Size", f"{info.width}×{info.height}" if info.width else "–")]
+    return dbc.Card([
+        dbc.CardHeader([html.Strong(f"Image #{info.id}"), synthetic_badge(info.synthetic)]),
+        dbc.CardBody([
+            dbc.Row([
+                dbc.Col([html.Div("Original", className="small text-muted"),
+                         html.Img(src=f"/files/image/{info.id}", className="cxr-large",
+                                  alt="original image")], md=4),
+                dbc.Col([html.Div("Grad-CAM (evidence for the predicted class)",
+                                  className="small text-muted"), cam], md=4),
+                dbc.Col([
+                    html.Div(verdict, className="mb-2"),
+                    dbc.Table(html.Tbody([html.Tr([html.Th(k, className="text-muted fw-normal"),
+                                                   html.Td(str(v), className="text-break")])
+                                          for k, v in meta]), size="sm", className="mb-2"),
+                ], md=4),
+            ]),
+            html.H6("Every run's probability for this image", className="mt-3"),
+            other_runs_table(predictions, run_id),
+            dbc.Row([
+                dbc.Col(review_form(), md=6),
+                dbc.Col([html.H6("Past reviews", className="mt-3"),
+                         html.Div(review_list(reviews), id=ids.REVIEW_LIST)], md=6),
+            ]),
+        ]),
+    ], className="cxr-card mt-3", id="image-panel")
+
+
+def delta_table(deltas: list, name_a: str, name_b: str) -> dbc.Table:
+    names = dict(METRIC_NAMES)
+    rows = []
+    for delta in deltas:
+        excludes_zero = delta.low > 0 or delta.high < 0
+        rows.append(html.Tr([
+            html.Td(names.get(delta.metric, delta.metric)), html.Td(_format(delta.value_a)),
+            html.Td(_format(delta.value_b)),
+            html.Td(f"{delta.delta:+.3f}", className="fw-semibold"),
+            html.Td(f"[{delta.low:+.3f}, {delta.high:+.3f}]"),
+            html.Td(dbc.Badge("significant" if excludes_zero else "CI spans 0",
+                              color="primary" if excludes_zero else "light",
+                              text_color=None if excludes_zero else "dark")),
+        ]))
+    return dbc.Table([html.Thead(html.Tr([html.Th(h) for h in (
+        "Metric", f"A: {name_a}", f"B: {name_b}", "B − A", "95% CI (paired bootstrap)", "")])),
+        html.Tbody(rows)], size="sm", striped=True, id=ids.CMP_DELTAS + "-table")

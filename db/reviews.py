@@ -1,0 +1,39 @@
+"""The dashboard's one write: an analyst's review of an image."""
+
+from __future__ import annotations
+
+from db.models import REVIEW_VERDICTS, Image, Review, Run
+from db.session import session_scope
+
+MAX_NOTE_CHARS = 5_000
+MAX_REVIEWER_CHARS = 100
+
+
+class ReviewError(ValueError):
+    """A review that cannot be saved; the message says which field and what to do."""
+
+
+def add_review(image_id: int, verdict: str, reviewer: str, note: str = "",
+               run_id: int | None = None) -> int:
+    """Save a review (timestamped by the database layer). Returns its id."""
+    reviewer = (reviewer or "").strip()
+    note = (note or "").strip()
+    if verdict not in REVIEW_VERDICTS:
+        raise ReviewError(f"choose a verdict: one of {', '.join(REVIEW_VERDICTS)}")
+    if not reviewer:
+        raise ReviewError("enter your name as reviewer, so the verdict can be traced")
+    if len(reviewer) > MAX_REVIEWER_CHARS:
+        raise ReviewError(f"the reviewer name is over {MAX_REVIEWER_CHARS} characters")
+    if len(note) > MAX_NOTE_CHARS:
+        raise ReviewError(f"the note is {len(note):,} characters; keep it under "
+                          f"{MAX_NOTE_CHARS:,}")
+    with session_scope(write=True) as session:
+        if session.get(Image, image_id) is None:
+            raise ReviewError(f"image {image_id} does not exist")
+        if run_id is not None and session.get(Run, run_id) is None:
+            run_id = None
+        review = Review(image_id=image_id, run_id=run_id, verdict=verdict, note=note,
+                        reviewer=reviewer)
+        session.add(review)
+        session.flush()
+        return review.id
