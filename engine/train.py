@@ -135,6 +135,13 @@ def _load_subset(split_id: int, subset: str, size: int) -> tuple[torch.Tensor, t
     return torch.from_numpy(store[keep]), torch.from_numpy(labels[keep])
 
 
+def _save_atomically(state: dict, path: Path) -> None:
+    """A kill mid-write must never leave a truncated checkpoint behind: write, then rename."""
+    temporary = path.with_suffix(".tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
 def _checkpoint_dir(run_id: int) -> Path:
     path = artifacts_root() / "runs" / str(run_id)
     path.mkdir(parents=True, exist_ok=True)
@@ -223,17 +230,17 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
         score = val_auc if val_auc is not None else val_accuracy
         if score > best_auc:
             best_auc, best_epoch, stale = score, epoch, 0
-            torch.save(model.state_dict(), best_path)
+            _save_atomically(model.state_dict(), best_path)
             threshold = youden_threshold(val_np, probability)
             records.update_run(run_id, best_epoch=epoch, threshold=threshold,
                                threshold_rule="youden on val",
                                checkpoint_path=best_path.relative_to(artifacts_root()).as_posix())
         else:
             stale += 1
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                    "epoch": epoch, "best_auc": best_auc, "best_epoch": best_epoch,
-                    "stale": stale}, last_path)
+        _save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                          "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                          "epoch": epoch, "best_auc": best_auc, "best_epoch": best_epoch,
+                          "stale": stale}, last_path)
         records.update_run(run_id, last_checkpoint_path=last_path.relative_to(
             artifacts_root()).as_posix())
         if stale >= config.patience:
