@@ -1,0 +1,98 @@
+"""Call Dash callbacks over HTTP, as the browser does (POST /_dash-update-component).
+
+Used by the callback tests and by bench/bench_dashboard.py. Works with a Flask test client or
+with a `requests`-like session pointed at a live server.
+"""
+
+from __future__ import annotations
+
+import json
+
+from dashboard import ids
+
+CELLS = ("tn", "fp", "fn", "tp")
+
+
+def _pattern(type_: str, key: str, value: object) -> dict:
+    return {key: value, "type": type_}
+
+
+def _output_string(dependencies: list[dict], *needles: str) -> str:
+    for dependency in dependencies:
+        if all(needle in dependency["output"] for needle in needles):
+            return dependency["output"]
+    raise LookupError(f"no callback outputs {needles}")
+
+
+def dependencies(client) -> list[dict]:
+    response = client.get("/_dash-dependencies")
+    return response.get_json() if hasattr(response, "get_json") else response.json()
+
+
+def post(client, body: dict) -> tuple[int, dict | None]:
+    """POST a callback request; returns (status, decoded JSON or None)."""
+    if hasattr(client, "post") and hasattr(client, "application"):  # Flask test client
+        response = client.post("/_dash-update-component", json=body)
+        status, text = response.status_code, response.get_data(as_text=True)
+    else:
+        response = client.post(client.base_url + "/_dash-update-component", json=body)
+        status, text = response.status_code, response.text
+    return status, (json.loads(text) if text and status == 200 else None)
+
+
+def recompute_body(deps: list[dict], run_id: int, split: str, threshold: float) -> dict:
+    output = _output_string(deps, ids.ERR_METRICS, ids.ERR_ROC)
+    inputs = [{"id": ids.ERR_RUN, "property": "value", "value": run_id},
+              {"id": ids.ERR_SPLIT, "property": "value", "value": split},
+              {"id": ids.ERR_THRESHOLD, "property": "value", "value": threshold}]
+    return {"output": output, "outputs": [
+        [{"id": _pattern(ids.ERR_CELL, "cell", cell), "property": "children"} for cell in CELLS],
+        {"id": ids.ERR_METRICS, "property": "children"},
+        {"id": ids.ERR_ROC, "property": "figure"},
+        {"id": ids.ERR_RUN_BADGES, "property": "children"}],
+        "inputs": inputs, "changedPropIds": [f"{ids.ERR_THRESHOLD}.value"], "state": []}
+
+
+def drill_down_body(deps: list[dict], run_id: int, split: str, threshold: float, cell: str,
+                    sort: str = "confident_first", page: int = 1,
+                    overlay: bool = False) -> dict:
+    output = _output_string(deps, ids.ERR_GALLERY + ".children")
+    values = [(ids.ERR_RUN, "value", run_id), (ids.ERR_SPLIT, "value", split),
+              (ids.ERR_THRESHOLD, "value", threshold), (ids.ERR_SELECTED_CELL, "data", cell),
+              (ids.ERR_SORT, "value", sort), (ids.ERR_PAGE, "active_page", page),
+              (ids.ERR_OVERLAY, "value", overlay)]
+    return {"output": output, "outputs": [
+        {"id": ids.ERR_GALLERY, "property": "children"},
+        {"id": ids.ERR_GALLERY_TITLE, "property": "children"},
+        {"id": ids.ERR_PAGE, "property": "max_value"}],
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in values],
+        "changedPropIds": [f"{ids.ERR_SELECTED_CELL}.data"],
+        "state": [{"id": ids.ERR_SELECTED_IMAGE, "property": "data", "value": None}]}
+
+
+def runs_table_body(deps: list[dict]) -> dict:
+    output = _output_string(deps, ids.RUNS_TABLE + ".data")
+    return {"output": output, "outputs": [{"id": ids.RUNS_TABLE, "property": "data"},
+                                          {"id": ids.RUNS_TABLE, "property": "selected_rows"}],
+            "inputs": [{"id": ids.RUNS_REFRESH, "property": "n_clicks", "value": 1}],
+            "changedPropIds": [f"{ids.RUNS_REFRESH}.n_clicks"],
+            "state": [{"id": ids.RUNS_TABLE, "property": "selected_row_ids", "value": []}]}
+
+
+def gallery_image_ids(response: dict) -> list[int]:
+    """Image ids of the gallery tiles in a drill-down response."""
+    gallery = response["response"][ids.ERR_GALLERY]["children"]
+    tiles = gallery["props"]["children"]
+    if not isinstance(tiles, list):
+        return []
+    return [tile["props"]["id"]["image"] for tile in tiles]
+
+
+def cell_counts(response: dict) -> dict[str, int]:
+    """Cell -> count from a recompute response (the count is the second span)."""
+    counts = {}
+    for key, value in response["response"].items():
+        if ids.ERR_CELL in key and "cell" in key:
+            cell = json.loads(key)["cell"]
+            counts[cell] = int(value["children"][1]["props"]["children"])
+    return counts
