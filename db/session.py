@@ -73,9 +73,13 @@ def _install_sqlite_pragmas(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+_engine_urls: set[str] = set()
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
     url = url or database_url()
+    _engine_urls.add(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _install_sqlite_pragmas(engine)
@@ -90,6 +94,15 @@ def _sessionmaker(url: str, write: bool) -> sessionmaker[Session]:
     if write and engine.dialect.name == "sqlite":
         engine = engine.execution_options(sqlite_immediate=True)
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests switch databases; forked servers start clean)."""
+    for url in list(_engine_urls):
+        get_engine(url).dispose()
+    _engine_urls.clear()
+    _sessionmaker.cache_clear()
+    get_engine.cache_clear()
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,10 +45,38 @@ def copy_subset(destination: Path, per_class: int, seed: int = 0,
     return destination
 
 
+def postgres_admin_url() -> str | None:
+    """CXR_TEST_POSTGRES_URL: a PostgreSQL server on which tests may create databases.
+
+    When it is set (CI sets it for its second pass), every test store is a fresh PostgreSQL
+    database instead of SQLite.
+    """
+    return os.environ.get("CXR_TEST_POSTGRES_URL")
+
+
+def create_postgres_database(admin_url: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    name = f"cxr_test_{uuid.uuid4().hex[:16]}"  # generated, never user input
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return f"{admin_url.rsplit('/', 1)[0]}/{name}"
+
+
 @contextmanager
 def cxr_environment(home: Path, database_url: str | None = None) -> Iterator[Path]:
-    """Point CXR_HOME (and optionally CXR_DATABASE_URL) somewhere, upgraded to head."""
+    """Point CXR_HOME (and CXR_DATABASE_URL) at a new store, upgraded to head.
+
+    The store is SQLite under `home`, or a fresh PostgreSQL database when
+    CXR_TEST_POSTGRES_URL is set (or `database_url` is given).
+    """
+    from db.session import dispose_engines
+
     saved = {key: os.environ.get(key) for key in ("CXR_HOME", "CXR_DATABASE_URL")}
+    if database_url is None and postgres_admin_url():
+        database_url = create_postgres_database(postgres_admin_url())
     os.environ["CXR_HOME"] = str(home)
     if database_url:
         os.environ["CXR_DATABASE_URL"] = database_url
@@ -59,6 +88,7 @@ def cxr_environment(home: Path, database_url: str | None = None) -> Iterator[Pat
     try:
         yield home
     finally:
+        dispose_engines()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

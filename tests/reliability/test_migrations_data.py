@@ -1,0 +1,71 @@
+"""Migrations with data in the database, on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, inspect, select, text
+
+from db import migrate
+from db.models import Dataset, Prediction, Review, Run
+from db.session import dispose_engines, get_engine, session_scope
+from tests.conftest import create_postgres_database, cxr_environment, postgres_admin_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        admin = postgres_admin_url()
+        if not admin:
+            pytest.skip("CXR_TEST_POSTGRES_URL is not set (CI sets it and starts PostgreSQL)")
+        yield create_postgres_database(admin)
+    dispose_engines()
+
+
+def _counts(url: str) -> dict[str, int]:
+    with get_engine(url).connect() as connection:
+        return {table: connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar()
+                for table in ("datasets", "images", "runs", "epochs", "evaluations",
+                              "predictions", "run_metrics", "reviews")}
+
+
+def test_upgrade_downgrade_upgrade_keeps_data(store_url: str, tmp_path: Path,
+                                              real_subset: Path) -> None:
+    from engine.train import TrainConfig, main
+
+    with cxr_environment(tmp_path / "home", database_url=store_url):
+        run_id = main(TrainConfig(arch="small_cnn", data=str(real_subset), epochs=1,
+                                  image_size=64, batch_size=16))
+        with session_scope(write=True) as session:
+            image_id = session.scalar(select(Prediction.image_id))
+            session.add(Review(image_id=image_id, run_id=run_id, verdict="ambiguous",
+                               note="kept across migrations", reviewer="qa"))
+        before = _counts(store_url)
+        assert before["predictions"] > 0 and before["reviews"] == 1
+        migrate.downgrade(store_url, "-1")  # drops only the newest tables (uploads)
+        assert "uploads" not in inspect(get_engine(store_url)).get_table_names()
+        migrate.upgrade(store_url)
+        assert _counts(store_url) == before
+        assert migrate.current_revision(store_url) == migrate.head_revision()
+        with session_scope() as session:
+            assert session.get(Run, run_id).status == "completed"
+
+
+def test_database_from_older_revision_upgrades_on_start(store_url: str, tmp_path: Path) -> None:
+    migrate.upgrade(store_url, "0001")
+    with get_engine(store_url).begin() as connection:
+        connection.execute(Dataset.__table__.insert(), [{
+            "name": "old", "root": "/old/root", "synthetic": False, "has_official_test": False,
+            "created_at": datetime(2026, 1, 1)}])
+    assert "reviews" not in inspect(get_engine(store_url)).get_table_names()
+    dispose_engines()
+    with cxr_environment(tmp_path / "home", database_url=store_url):  # runs init_db()
+        assert migrate.current_revision() == migrate.head_revision()
+        with session_scope() as session:
+            assert session.scalar(select(func.count(Dataset.id))) == 1
+            assert session.scalar(select(Dataset.name)) == "old"
