@@ -1,0 +1,168 @@
+"""Score: upload X-rays (JPEG, PNG, DICOM) and score each with every completed run.
+
+Each file gets every chosen run's probability, label at the run's threshold, Grad-CAM overlay
+and inference time, with a flag when the runs disagree. A bad file gets a message of its own
+and stores nothing; the other files in the same upload are still scored.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
+from dash.exceptions import PreventUpdate
+
+from dashboard.pages.score_views import error_card, history_table, result_card, run_options
+from db import uploads as upload_db
+from engine.decode import DecodeError
+from engine.errors import UserError
+from engine.uploads import decode_data_url, max_upload_bytes, max_upload_mb, score_upload_bytes
+
+log = logging.getLogger(__name__)
+
+dash.register_page(__name__, path="/score", name="Score", order=4, title="CXR Lens · Score")
+
+# Component ids (page-prefixed; kept here so the shell's ids.py stays theirs).
+SCORE_RUNS = "score-runs"
+SCORE_UPLOAD = "score-upload"
+SCORE_RESULTS = "score-results"
+SCORE_HISTORY = "score-history"
+SCORE_ANALYST = "score-analyst"
+SCORE_LABEL = "score-label"  # pattern: {"type": SCORE_LABEL, "upload": upload_id}
+SCORE_LABEL_STATUS = "score-label-status"
+SCORE_BROWSER_ERROR = "score-browser-error"
+SCORE_LIMIT = "score-limit"
+SCORE_GUARD = "score-guard"
+HISTORY_ROWS = 50
+
+
+def _chosen_runs(query_runs: str | None, runs: list[upload_db.ScorableRun]) -> list[int]:
+    wanted = set()
+    for part in (query_runs or "").split(","):
+        if part.strip().isdigit():
+            wanted.add(int(part))
+    return [run.id for run in runs if run.id in wanted]
+
+
+def layout(runs: str | None = None, **_query: str) -> html.Div:
+    completed = upload_db.completed_runs()
+    limit_mb = max_upload_mb()
+    return html.Div([
+        html.H3("Score"),
+        dbc.Card(dbc.CardBody([
+            dbc.Row([
+                dbc.Col([dbc.Label("Runs"), dcc.Dropdown(
+                    id=SCORE_RUNS, multi=True, options=run_options(completed),
+                    value=_chosen_runs(runs, completed),
+                    placeholder="every completed run")], md=8),
+                dbc.Col([dbc.Label("Analyst"), dbc.Input(
+                    id=SCORE_ANALYST, value="analyst", maxLength=100)], md=4),
+            ], className="mb-3"),
+            dbc.Alert("No completed runs yet: train one with `cxr train` or `cxr demo`.",
+                      color="warning", is_open=not completed),
+            dcc.Upload(
+                id=SCORE_UPLOAD, multiple=True, max_size=max_upload_bytes(),
+                children=html.Div([
+                    "Drop X-rays here or ", html.A("choose files", href="#"),
+                    html.Div(f"JPEG, PNG or DICOM (.dcm or no extension), at most "
+                             f"{limit_mb:g} MB each", className="small text-muted"),
+                ]),
+                className="score-upload border border-2 rounded p-4 text-center",
+                style={"borderStyle": "dashed", "cursor": "pointer"}),
+            dbc.Alert(id=SCORE_BROWSER_ERROR, color="danger", is_open=False, dismissable=True,
+                      className="mt-2 score-error"),
+            dcc.Store(id=SCORE_LIMIT, data={"bytes": max_upload_bytes(), "mb": limit_mb,
+                                             "upload": SCORE_UPLOAD,
+                                             "error": SCORE_BROWSER_ERROR}),
+            dcc.Store(id=SCORE_GUARD),
+        ]), className="cxr-card mb-3"),
+        dcc.Loading(html.Div(id=SCORE_RESULTS), type="dot"),
+        html.H4("History", className="mt-4"),
+        html.Div(id=SCORE_LABEL_STATUS, className="small mb-2"),
+        html.Div(history_table(upload_db.upload_history(HISTORY_ROWS), SCORE_LABEL),
+                 id=SCORE_HISTORY),
+    ])
+
+
+def _score_one(contents: str | None, name: str, run_ids: list[int] | None) -> object:
+    """One file -> its result card or its error message. Never raises."""
+    try:
+        data = decode_data_url(contents, name)
+        return result_card(score_upload_bytes(data, name, run_ids))
+    except (DecodeError, UserError) as exc:
+        return error_card(str(exc))
+    except Exception as exc:  # noqa: BLE001 - one bad file must not fail the others
+        log.exception("scoring %s failed", name)
+        return error_card(f"{name}: could not be scored ({type(exc).__name__}); "
+                          "the details are in the server log")
+
+
+@callback(Output(SCORE_RESULTS, "children"), Output(SCORE_HISTORY, "children"),
+          Output(SCORE_UPLOAD, "contents"),
+          Input(SCORE_UPLOAD, "contents"), State(SCORE_UPLOAD, "filename"),
+          State(SCORE_RUNS, "value"), prevent_initial_call=True)
+def score_files(contents: list | str | None, filenames: list | str | None,
+                run_ids: list[int] | None):
+    if not contents:
+        raise PreventUpdate
+    contents = contents if isinstance(contents, list) else [contents]
+    filenames = filenames if isinstance(filenames, list) else [filenames]
+    if len(filenames) != len(contents):
+        filenames = [f"file {i + 1}" for i in range(len(contents))]
+    chosen = [int(run) for run in run_ids or [] if str(run).isdigit()] or None
+    cards = [_score_one(content, str(name or "upload")[:255], chosen)
+             for content, name in zip(contents, filenames, strict=True)]
+    # Clearing the contents lets the same file be uploaded again.
+    return cards, history_table(upload_db.upload_history(HISTORY_ROWS), SCORE_LABEL), None
+
+
+@callback(Output(SCORE_LABEL_STATUS, "children"),
+          Input({"type": SCORE_LABEL, "upload": ALL}, "value"), State(SCORE_ANALYST, "value"),
+          prevent_initial_call=True)
+def record_label(_values: list, analyst: str | None):
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not ctx.triggered:
+        raise PreventUpdate
+    upload_id, label = int(trigger["upload"]), ctx.triggered[0]["value"]
+    upload = upload_db.get_upload(upload_id)
+    if upload is None:
+        return dbc.Alert(f"Upload {upload_id} no longer exists.", color="warning")
+    if label not in (0, 1, None) or upload.true_label == label:
+        raise PreventUpdate  # re-rendered pickers fire with the stored value: nothing to do
+    upload_db.set_true_label(upload_id, label, (analyst or "analyst").strip() or "analyst")
+    shown = {0: "NORMAL", 1: "PNEUMONIA", None: "unknown"}[label]
+    return dbc.Alert(f"Upload #{upload_id} ({upload.original_name}): true label {shown}.",
+                     color="success", className="py-1 score-label-saved")
+
+
+# In the browser, dcc.Upload drops files over max_size silently: say so instead.
+clientside_callback(
+    """
+    function(limit) {
+        const attach = function(tries) {
+            const root = document.getElementById(limit.upload);
+            if (!root) { if (tries > 0) setTimeout(function() { attach(tries - 1); }, 200);
+                         return; }
+            if (root.dataset.sizeGuard) return;
+            root.dataset.sizeGuard = '1';
+            const check = function(files) {
+                const big = Array.from(files || []).filter(function(f) {
+                    return f.size > limit.bytes; });
+                if (!big.length) return;
+                const text = big.map(function(f) {
+                    return f.name + ': ' + (f.size / 1048576).toFixed(1) + ' MB is over the ' +
+                        limit.mb + ' MB upload limit, so it was not uploaded'; }).join('; ');
+                window.dash_clientside.set_props(limit.error, {children: text, is_open: true});
+            };
+            root.addEventListener('drop', function(e) {
+                check(e.dataTransfer && e.dataTransfer.files); }, true);
+            root.addEventListener('change', function(e) { check(e.target.files); }, true);
+        };
+        attach(20);
+        return window.dash_clientside.no_update;
+    }
+    """,
+    Output(SCORE_GUARD, "data"), Input(SCORE_LIMIT, "data"),
+)

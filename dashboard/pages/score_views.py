@@ -1,0 +1,92 @@
+"""Pure component builders for the Score page: results cards, errors, the history table."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from db.uploads import ScorableRun, UploadInfo, UploadScoreInfo
+from engine.uploads import UploadResult
+
+LABELS = {0: "NORMAL", 1: "PNEUMONIA"}
+LABEL_COLORS = {0: "success", 1: "danger"}
+
+
+def label_badge(label: int | None) -> dbc.Badge | str:
+    if label is None:
+        return "–"
+    return dbc.Badge(LABELS[label], color=LABEL_COLORS[label], className="score-label")
+
+
+def run_options(runs: list[ScorableRun]) -> list[dict]:
+    return [{"label": f"#{run.id} {run.name} ({run.arch}, threshold {run.threshold:.2f})",
+             "value": run.id} for run in runs]
+
+
+def agreement_badge(disagree: bool) -> dbc.Badge:
+    if disagree:
+        return dbc.Badge("runs disagree", color="warning", text_color="dark",
+                         className="score-disagreement ms-2",
+                         title="The runs fall on different sides of their thresholds")
+    return dbc.Badge("runs agree", color="secondary", className="score-agreement ms-2")
+
+
+def result_card(result: UploadResult) -> dbc.Card:
+    """One scored file: the image, then each run's probability, label, time and overlay."""
+    original = dbc.Col([
+        html.Img(src=f"/files/upload/{result.upload_id}", className="img-fluid score-original",
+                 alt=f"uploaded image {result.name}"),
+        html.Div("uploaded image", className="small text-muted text-center"),
+    ], xs=6, md=3, lg=2)
+    columns = [original]
+    for score in result.scores:
+        columns.append(dbc.Col([
+            html.Img(src=f"/files/upload-cam/{score.score_id}",
+                     className="img-fluid score-overlay", alt=f"Grad-CAM of run {score.run_id}"),
+            html.Div([html.Strong(f"#{score.run_id} {score.run_name}")], className="small"),
+            html.Div([html.Span(f"P(pneumonia) = {score.probability:.3f}",
+                                className="score-probability me-2"),
+                      label_badge(score.predicted_label)]),
+            html.Div(f"threshold {score.threshold:.3f} · {score.inference_ms:.0f} ms",
+                     className="small text-muted score-time"),
+        ], xs=6, md=3, lg=2, className="score-run"))
+    return dbc.Card([
+        dbc.CardHeader([html.Strong(result.name), html.Span(
+            f" {result.file_format} · upload #{result.upload_id}", className="text-muted"),
+            agreement_badge(result.disagreement)]),
+        dbc.CardBody(dbc.Row(columns, className="g-3")),
+    ], className="cxr-card mb-3 score-result")
+
+
+def error_card(message: str) -> dbc.Alert:
+    return dbc.Alert([html.Strong("Not scored: "), message,
+                      html.Div("Nothing was stored for this file.", className="small")],
+                     color="danger", className="score-error mb-2")
+
+
+def history_table(history: list[tuple[UploadInfo, list[UploadScoreInfo]]],
+                  label_id: str) -> dbc.Table | html.Div:
+    """Past uploads, the latest score of each run, and a true-label picker per upload."""
+    if not history:
+        return html.Div("No uploads yet.", className="text-muted")
+    head = html.Thead(html.Tr([html.Th(h) for h in (
+        "#", "File", "Format", "Uploaded", "Scores (P(pneumonia), label)", "Agree", "True label")]))
+    rows = []
+    for upload, scores in history:
+        disagree = len({s.predicted_label for s in scores}) > 1
+        rows.append(html.Tr([
+            html.Td(upload.id),
+            html.Td(html.A(upload.original_name, href=f"/files/upload/{upload.id}",
+                           target="_blank")),
+            html.Td(upload.file_format),
+            html.Td(upload.created_at.strftime("%Y-%m-%d %H:%M")),
+            html.Td([html.Div([f"#{s.run_id} {s.run_name}: {s.probability:.3f} ",
+                               label_badge(s.predicted_label)]) for s in scores]),
+            html.Td("no" if disagree else "yes"),
+            html.Td(dcc.Dropdown(
+                id={"type": label_id, "upload": upload.id}, value=upload.true_label,
+                options=[{"label": name, "value": value} for value, name in LABELS.items()],
+                placeholder="unknown", clearable=True, style={"minWidth": "9rem"})),
+        ]))
+    return dbc.Table([head, html.Tbody(rows)], size="sm", striped=True, hover=True,
+                     className="score-history")

@@ -1,0 +1,60 @@
+"""A real dashboard server on a free port, and the Score page's upload callback over HTTP."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import requests
+from werkzeug.serving import make_server
+
+# The Score page's component ids (dashboard/pages/score.py). Dash imports page modules under
+# its own names, so importing the page here would register it a second time.
+SCORE_UPLOAD = "score-upload"
+SCORE_RESULTS = "score-results"
+SCORE_HISTORY = "score-history"
+SCORE_RUNS = "score-runs"
+
+
+@contextmanager
+def live_dashboard() -> Iterator[str]:
+    """Serve `dashboard.app.create_app()` in a thread; yields its base URL."""
+    from dashboard.app import create_app
+
+    server = make_server("127.0.0.1", 0, create_app().server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def data_url(data: bytes, mime: str = "application/octet-stream") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def upload_request(contents: list[str], filenames: list[str],
+                   run_ids: list[int] | None = None) -> dict:
+    """The body Dash's renderer POSTs when files are dropped on the Score page."""
+    outputs = [(SCORE_RESULTS, "children"), (SCORE_HISTORY, "children"),
+               (SCORE_UPLOAD, "contents")]
+    return {
+        "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
+        "outputs": [{"id": i, "property": p} for i, p in outputs],
+        "inputs": [{"id": SCORE_UPLOAD, "property": "contents", "value": contents}],
+        "changedPropIds": [f"{SCORE_UPLOAD}.contents"],
+        "state": [{"id": SCORE_UPLOAD, "property": "filename", "value": filenames},
+                  {"id": SCORE_RUNS, "property": "value", "value": run_ids or []}],
+    }
+
+
+def post_upload(base_url: str, contents: list[str], filenames: list[str],
+                run_ids: list[int] | None = None, timeout: float = 120) -> requests.Response:
+    return requests.post(f"{base_url}/_dash-update-component",
+                         data=json.dumps(upload_request(contents, filenames, run_ids)),
+                         headers={"Content-Type": "application/json"}, timeout=timeout)
