@@ -1,0 +1,39 @@
+"""Two engine processes writing to one store at once both succeed (BEGIN IMMEDIATE + WAL)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+
+from db.models import Evaluation, Prediction, Run
+from db.session import get_engine, session_scope
+
+
+def test_two_trainings_write_at_once(cxr_home: Path, real_subset: Path) -> None:
+    env = {**os.environ, "CXR_HOME": str(cxr_home), "CXR_NO_PROGRESS": "1"}
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--arch", "small_cnn",
+                          "--data", str(real_subset), "--epochs", "2", "--image-size", "64",
+                          "--batch-size", "16", "--seed", str(seed)],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for seed in (11, 12)
+    ]
+    outputs = [process.communicate(timeout=600)[0] for process in processes]
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, output
+        assert "database is locked" not in output
+    with session_scope() as session:
+        assert sorted(session.scalars(select(Run.status))) == ["completed", "completed"]
+        assert session.scalar(select(func.count(Evaluation.id)).where(
+            Evaluation.status == "completed")) == 4
+        per_run = session.execute(select(Evaluation.run_id, func.count(Prediction.id))
+                                  .join(Prediction, Prediction.evaluation_id == Evaluation.id)
+                                  .group_by(Evaluation.run_id)).all()
+        assert len(per_run) == 2 and per_run[0][1] == per_run[1][1] > 0
+    with get_engine().connect() as connection:
+        if connection.dialect.name == "sqlite":
+            assert connection.execute(text("PRAGMA integrity_check")).scalar() == "ok"
