@@ -129,3 +129,9 @@ def upload(upload_id: int) -> Response:
 @blueprint.route("/upload-cam/<int:upload_score_id>")
 def upload_cam(upload_score_id: int) -> Response:
     return _send(_artifact_path(queries.upload_score_cam_path(upload_score_id)), "image/png")
+
+
+@blueprint.route("/<path:_anything>")
+def not_a_file_route(_anything: str) -> Response:
+    """Anything else under /files is a 404, never the app shell and never a path lookup."""
+    abort(404)

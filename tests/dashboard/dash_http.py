@@ -96,3 +96,17 @@ def cell_counts(response: dict) -> dict[str, int]:
             cell = json.loads(key)["cell"]
             counts[cell] = int(value["children"][1]["props"]["children"])
     return counts
+
+
+def preset_body(deps: list[dict], run_id: int, rule: str) -> dict:
+    """Click one threshold preset button ("0.5", "youden" or "sens95")."""
+    output = next(d["output"] for d in deps if d["output"].startswith(ids.ERR_THRESHOLD + ".")
+                  and any(ids.ERR_PRESET in json.dumps(i["id"]) for i in d["inputs"]))
+    rules = ("0.5", "youden", "sens95")
+    buttons = [{"id": _pattern(ids.ERR_PRESET, "rule", r), "property": "n_clicks",
+                "value": 1 if r == rule else None} for r in rules]
+    changed = json.dumps(_pattern(ids.ERR_PRESET, "rule", rule), sort_keys=True,
+                         separators=(",", ":"))
+    return {"output": output, "outputs": {"id": ids.ERR_THRESHOLD, "property": "value"},
+            "inputs": [buttons], "changedPropIds": [f"{changed}.n_clicks"],
+            "state": [{"id": ids.ERR_RUN, "property": "value", "value": run_id}]}

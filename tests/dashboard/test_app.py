@@ -1,0 +1,123 @@
+"""The shell and its callbacks, driven over Dash's HTTP callback endpoint (no browser)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dash
+import pytest
+
+from dashboard import ids
+from db import queries
+from engine.metrics import binary_metrics
+from tests.dashboard import dash_http
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_navbar_lists_every_registered_page(client) -> None:
+    paths = {page["path"] for page in dash.page_registry.values()}
+    assert {"/", "/errors", "/compare", "/dataset"} <= paths
+    for path in paths:
+        assert client.get(path).status_code == 200
+
+
+def test_threshold_recompute_and_drill_down(client, trained_home: dict) -> None:
+    deps = dash_http.dependencies(client)
+    run_id = trained_home["run_ids"][0]
+    probability, labels = queries.evaluation_arrays(queries.evaluation_id_for(run_id, "test"))
+    for threshold in (0.3, 0.6):
+        status, body = dash_http.post(client, dash_http.recompute_body(deps, run_id, "test",
+                                                                        threshold))
+        assert status == 200
+        counts = dash_http.cell_counts(body)
+        expected = binary_metrics(labels, probability, threshold)
+        assert counts == {c: getattr(expected, c) for c in dash_http.CELLS}
+        assert sum(counts.values()) == len(labels)
+        status, body = dash_http.post(client, dash_http.drill_down_body(
+            deps, run_id, "test", threshold, "fn", sort="probability_asc"))
+        shown = dash_http.gallery_image_ids(body)
+        _, items = queries.cell_images(queries.evaluation_id_for(run_id, "test"), "fn",
+                                       threshold, "probability_asc")
+        assert shown == [item.image_id for item in items] and len(shown) == counts["fn"]
+
+
+def test_runs_table_callback(client, trained_home: dict) -> None:
+    status, body = dash_http.post(client, dash_http.runs_table_body(
+        dash_http.dependencies(client)))
+    assert status == 200
+    rows = body["response"][ids.RUNS_TABLE]["data"]
+    assert sorted(row["id"] for row in rows) == sorted(trained_home["run_ids"])
+    assert all(row["data_kind"] == "real" for row in rows)
+
+
+def test_presets_and_callback_errors(client, trained_home: dict,
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    deps = dash_http.dependencies(client)
+    run_id = trained_home["run_ids"][0]
+    status, body = dash_http.post(client, dash_http.preset_body(deps, run_id, "youden"))
+    assert status == 200
+    assert abs(body["response"][ids.ERR_THRESHOLD]["value"] - queries.run_summary(
+        run_id).threshold) < 1e-3  # Youden on val is the run's own operating threshold
+    # A run with no val evaluation: the callback raises; the user sees a message, not a 500.
+    status, body = dash_http.post(client, dash_http.preset_body(deps, 10**6, "sens95"))
+    assert status == 200
+    message = body["sideUpdate"][ids.ERROR_ALERT]
+    assert message["is_open"] and "no val evaluation" in message["children"]
+    assert "Traceback" not in message["children"]
+    assert any("callback failed" in record.message and record.exc_info
+               for record in caplog.records)
+
+
+def test_oversized_requests_get_a_clear_413(dash_app) -> None:
+    server = dash_app.server
+    saved = server.config["MAX_CONTENT_LENGTH"]
+    server.config["MAX_CONTENT_LENGTH"] = 1024
+    try:
+        response = server.test_client().post("/_dash-update-component", data=b"x" * 4096,
+                                             content_type="application/json")
+    finally:
+        server.config["MAX_CONTENT_LENGTH"] = saved
+    assert response.status_code == 413
+    assert "upload too large" in response.get_json()["error"]
+
+
+def test_every_page_explains_an_empty_database(dash_app, cxr_home: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CXR_HOME", str(cxr_home))
+    for page in dash.page_registry.values():
+        if page["path"] in ("/", "/errors", "/compare", "/dataset"):
+            rendered = str(page["layout"]())
+            assert "cxr demo" in rendered and "cxr train --arch resnet18" in rendered
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_cxr_serve_runs_gunicorn(trained_home: dict) -> None:
+    port = _free_port()
+    env = {**os.environ, "CXR_HOME": str(trained_home["home"])}
+    process = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--port", str(port),
+                                "--workers", "1"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, page = time.monotonic() + 60, None
+        while time.monotonic() < deadline and page is None:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/errors", timeout=5).read()
+            except OSError:
+                time.sleep(0.3)
+        assert page is not None and b"CXR Lens" in page
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    assert "gunicorn" in output.lower()
