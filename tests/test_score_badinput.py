@@ -132,3 +132,24 @@ def test_uploaded_overlay_and_image_are_served(server: str, good_jpeg: bytes) ->
         assert Image.open(io.BytesIO(response.content)).size[0] > 0
     assert np.asarray(Image.open(io.BytesIO(requests.get(server + cam, timeout=30).content))
                       ).shape[2] == 3
+
+
+def test_analyst_records_true_label_through_callback(server: str, good_jpeg: bytes) -> None:
+    from db.uploads import get_upload
+
+    body = _text(post_upload(server, [data_url(good_jpeg, "image/jpeg")], ["label-me.jpeg"]))
+    upload_id = int(re.search(r"/files/upload/(\d+)", body).group(1))
+    pattern = {"type": "score-label", "upload": upload_id}
+    key = json.dumps(pattern, separators=(",", ":"), sort_keys=True)
+    request = {
+        "output": "score-label-status.children",
+        "outputs": {"id": "score-label-status", "property": "children"},
+        "inputs": [[{"id": pattern, "property": "value", "value": 1}]],
+        "changedPropIds": [f"{key}.value"],
+        "state": [{"id": "score-analyst", "property": "value", "value": "dr-lee"}],
+    }
+    response = requests.post(f"{server}/_dash-update-component", json=request, timeout=30)
+    assert response.status_code == 200, response.text[:300]
+    assert "true label PNEUMONIA" in _text(response)
+    upload = get_upload(upload_id)
+    assert upload.true_label == 1 and upload.labelled_by == "dr-lee"
