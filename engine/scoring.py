@@ -27,7 +27,7 @@ from engine.pixels import array_to_gray
 MODEL_CACHE_SIZE = 8
 DEFAULT_BATCH_SIZE = 32
 
-Image = str | Path | bytes | np.ndarray
+ImageInput = str | Path | bytes | np.ndarray
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class Scorer:
         self._lock = threading.Lock()
         self.load_ms = (time.perf_counter() - start) * 1000
 
-    def score(self, image: Image) -> RunScore:
+    def score(self, image: ImageInput) -> RunScore:
         """Probability, label at the run's threshold and Grad-CAM for one image."""
         return self.score_batch([to_gray(image)])[0]
 
@@ -114,7 +114,7 @@ def clear_cache() -> None:
     _cached_scorer.cache_clear()
 
 
-def to_gray(image: Image, name: str = "image") -> np.ndarray:
+def to_gray(image: ImageInput, name: str = "image") -> np.ndarray:
     """A path, the bytes of a file, or a gray array -> a 2-D uint8 array (DecodeError if bad)."""
     if isinstance(image, np.ndarray):
         if image.ndim != 2 or image.dtype != np.uint8:
@@ -125,7 +125,7 @@ def to_gray(image: Image, name: str = "image") -> np.ndarray:
     return decode_file(image)
 
 
-def score_with_runs(image: Image, run_ids: list[int]) -> list[RunScore]:
+def score_with_runs(image: ImageInput, run_ids: list[int]) -> list[RunScore]:
     """One image scored by several runs, each with its own warm model."""
     gray = to_gray(image)
     return [get_scorer(run_id).score(gray) for run_id in run_ids]
