@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import os
 import shutil
 import subprocess
@@ -51,6 +52,7 @@ def _jpeg_224(path: Path) -> bytes:
 def bench_latency(run_ids: list[int], n_requests: int) -> None:
     from tests.score_server import data_url, live_dashboard, post_upload
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request log lines
     images = [_jpeg_224(path) for path, _ in sample_files(n_requests + 3, seed=7)]
     latencies = []
     with live_dashboard() as url:
