@@ -179,6 +179,7 @@ class Evaluation(Base):
     seconds: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     roc_curve: Mapped[dict | None] = mapped_column(JSON)  # {"fpr": [...], "tpr": [...], ...}
+    cam_metrics_seconds: Mapped[float | None] = mapped_column(Float)
 
 
 class Prediction(Base):
@@ -201,6 +202,13 @@ class Prediction(Base):
     correct: Mapped[bool] = mapped_column(Boolean)
     cam_path: Mapped[str | None] = mapped_column(Text)  # overlay PNG, relative to artifacts
     cam_raw_path: Mapped[str | None] = mapped_column(Text)  # raw CAM (.npy), relative
+    # Where the model looked (engine/cam_metrics.py), computed in the same pass as the CAM.
+    border_share: Mapped[float | None] = mapped_column(Float)
+    lung_share: Mapped[float | None] = mapped_column(Float)
+    peak_in_lung: Mapped[bool | None] = mapped_column(Boolean)
+    lesion_share: Mapped[float | None] = mapped_column(Float)  # synthetic data only
+    lesion_hit: Mapped[bool | None] = mapped_column(Boolean)  # synthetic data only
+    road_score: Mapped[float | None] = mapped_column(Float)  # sampled ROAD pass only
 
 
 class RunMetric(Base):

@@ -11,12 +11,14 @@ from torch import nn
 
 from db.session import artifacts_root
 from engine import records
+from engine.cam_metrics import CamMetrics, cam_metrics
 from engine.data import dataset_for_root
+from engine.decode import DecodeError
 from engine.errors import UserError
 from engine.explain import CamExplainer, CamWriter
 from engine.metrics import binary_metrics, roc_points
 from engine.models import create_model
-from engine.pixels import load_store
+from engine.pixels import load_gray, load_store
 from engine.splits import SplitImage, dataset_images, split_images
 
 
@@ -52,6 +54,16 @@ def load_run_model(run: records.RunInfo, device: torch.device | None = None) -> 
     model = create_model(run.arch)
     load_checkpoint(model, artifacts_root() / run.checkpoint_path)
     return model.to(device or torch.device("cpu")).eval()
+
+
+def _lesion_mask(image: SplitImage, size: int) -> np.ndarray | None:
+    """The true lesion mask of a synthetic image, at model resolution (None elsewhere)."""
+    if not image.lesion_mask_path:
+        return None
+    try:
+        return load_gray(image.lesion_mask_path, size) > 127
+    except DecodeError:
+        return None
 
 
 def images_for(run: records.RunInfo, split: str, data_dir: str | None,
@@ -91,6 +103,8 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
         kept = [i for i in range(len(images)) if i not in failed]
         cam_dir = artifacts_root() / "runs" / str(run_id) / f"eval-{evaluation_id}"
         probabilities, rows = np.zeros(len(kept)), []
+        attention: dict[int, CamMetrics] = {}
+        metrics_seconds = 0.0
         writer = CamWriter()
         try:
             with CamExplainer(model, run.arch, run.threshold) as explainer:
@@ -101,23 +115,32 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
                     probabilities[offset:offset + len(chunk)] = probability
                     for index, gray, cam in zip(chunk, batch, cams, strict=True):
                         writer.submit(gray, cam, cam_dir / f"{images[index].image_id}.png")
+                    tick = time.perf_counter()
+                    for index, gray, cam in zip(chunk, batch, cams, strict=True):
+                        lesion = _lesion_mask(images[index], size)
+                        attention[index] = cam_metrics(gray, cam, lesion)
+                    metrics_seconds += time.perf_counter() - tick
         finally:
             writer.wait()
         labels = np.array([images[i].label for i in kept])
         for index, probability in zip(kept, probabilities, strict=True):
             png = cam_dir / f"{images[index].image_id}.png"
+            looked = attention[index]
             rows.append(records.PredictionRow(
                 image_id=images[index].image_id, probability=float(probability),
                 predicted_label=int(probability >= run.threshold),
                 true_label=images[index].label,
                 cam_path=png.relative_to(artifacts_root()).as_posix(),
-                cam_raw_path=png.with_suffix(".npy").relative_to(artifacts_root()).as_posix()))
+                cam_raw_path=png.with_suffix(".npy").relative_to(artifacts_root()).as_posix(),
+                border_share=looked.border_share, lung_share=looked.lung_share,
+                peak_in_lung=looked.peak_in_lung, lesion_share=looked.lesion_share,
+                lesion_hit=looked.lesion_hit))
         metrics = {"0.5": binary_metrics(labels, probabilities, 0.5)}
         if run.threshold != 0.5 or run.threshold_rule != "fixed 0.5":
             metrics["youden"] = binary_metrics(labels, probabilities, run.threshold)
         records.complete_evaluation(evaluation_id, rows, metrics,
                                     roc_points(labels, probabilities),
-                                    time.perf_counter() - start)
+                                    time.perf_counter() - start, metrics_seconds)
     except BaseException as exc:
         reason = f"{type(exc).__name__}: {exc}"
         records.fail_evaluation(evaluation_id, reason)

@@ -125,11 +125,16 @@ class PredictionRow:
     true_label: int
     cam_path: str | None
     cam_raw_path: str | None
+    border_share: float | None = None
+    lung_share: float | None = None
+    peak_in_lung: bool | None = None
+    lesion_share: float | None = None
+    lesion_hit: bool | None = None
 
 
 def complete_evaluation(evaluation_id: int, rows: list[PredictionRow],
                         metrics: dict[str, BinaryMetrics], roc: dict | None,
-                        seconds: float) -> None:
+                        seconds: float, cam_metrics_seconds: float | None = None) -> None:
     """Write every prediction and metric of an evaluation in one transaction."""
     with session_scope(write=True) as session:
         session.execute(
@@ -137,7 +142,10 @@ def complete_evaluation(evaluation_id: int, rows: list[PredictionRow],
             [{"evaluation_id": evaluation_id, "image_id": r.image_id,
               "probability": r.probability, "predicted_label": r.predicted_label,
               "true_label": r.true_label, "correct": r.predicted_label == r.true_label,
-              "cam_path": r.cam_path, "cam_raw_path": r.cam_raw_path} for r in rows],
+              "cam_path": r.cam_path, "cam_raw_path": r.cam_raw_path,
+              "border_share": _finite(r.border_share), "lung_share": _finite(r.lung_share),
+              "peak_in_lung": r.peak_in_lung, "lesion_share": _finite(r.lesion_share),
+              "lesion_hit": r.lesion_hit} for r in rows],
         )
         for rule, values in metrics.items():
             session.add(RunMetric(evaluation_id=evaluation_id, threshold_rule=rule,
@@ -147,3 +155,9 @@ def complete_evaluation(evaluation_id: int, rows: list[PredictionRow],
         evaluation.n_images = len(rows)
         evaluation.seconds = seconds
         evaluation.roc_curve = roc
+        evaluation.cam_metrics_seconds = cam_metrics_seconds
+
+
+def _finite(value: float | None) -> float | None:
+    """NaN (a CAM with no energy) is stored as NULL: PostgreSQL and SQLite disagree on NaN."""
+    return None if value is None or value != value else float(value)

@@ -27,6 +27,7 @@ class SplitImage:
     path: str  # absolute
     label: int
     patient_id: str
+    lesion_mask_path: str | None = None  # absolute; synthetic data only
 
 
 def assign_subsets(
@@ -101,6 +102,11 @@ def get_or_create_split(dataset_id: int, seed: int) -> int:
         return split.id
 
 
+def _split_image(root: str, row) -> SplitImage:  # noqa: ANN001
+    mask = f"{root}/{row.lesion_mask_path}" if row.lesion_mask_path else None
+    return SplitImage(row.id, f"{root}/{row.rel_path}", row.label, row.patient_id, mask)
+
+
 def split_images(split_id: int, subset: str) -> list[SplitImage]:
     """The usable images of one subset of a split, in a stable order."""
     with session_scope() as session:
@@ -108,12 +114,13 @@ def split_images(split_id: int, subset: str) -> list[SplitImage]:
             select(Dataset.root).join(Split, Split.dataset_id == Dataset.id)
             .where(Split.id == split_id))
         rows = session.execute(
-            select(Image.id, Image.rel_path, Image.label, Image.patient_id)
+            select(Image.id, Image.rel_path, Image.label, Image.patient_id,
+                   Image.lesion_mask_path)
             .join(SplitAssignment, SplitAssignment.image_id == Image.id)
             .where(SplitAssignment.split_id == split_id, SplitAssignment.subset == subset,
                    Image.status == "ok")
             .order_by(Image.id)).all()
-    return [SplitImage(r.id, f"{root}/{r.rel_path}", r.label, r.patient_id) for r in rows]
+    return [_split_image(root, row) for row in rows]
 
 
 def dataset_images(dataset_id: int) -> list[SplitImage]:
@@ -121,7 +128,8 @@ def dataset_images(dataset_id: int) -> list[SplitImage]:
     with session_scope() as session:
         root = session.scalar(select(Dataset.root).where(Dataset.id == dataset_id))
         rows = session.execute(
-            select(Image.id, Image.rel_path, Image.label, Image.patient_id)
+            select(Image.id, Image.rel_path, Image.label, Image.patient_id,
+                   Image.lesion_mask_path)
             .where(Image.dataset_id == dataset_id, Image.status == "ok")
             .order_by(Image.id)).all()
-    return [SplitImage(r.id, f"{root}/{r.rel_path}", r.label, r.patient_id) for r in rows]
+    return [_split_image(root, row) for row in rows]
