@@ -77,6 +77,37 @@ def cmd_score(args: argparse.Namespace) -> int:
     return score_files(args.files, run_ids=args.run or None, as_json=args.json)
 
 
+def cmd_road(args: argparse.Namespace) -> int:
+    from engine.road import road_scores
+
+    n, mean = road_scores(args.run_id, args.split, sample=args.sample, seed=args.seed)
+    print(f"run {args.run_id} {args.split}: ROAD combined score {mean:.4f} over {n} images "
+          "(higher is more faithful)")
+    return 0
+
+
+def cmd_check_masks(args: argparse.Namespace) -> int:
+    from engine.data import discover
+    from engine.lungmask import PLAUSIBLE_AREA, check_masks
+    from engine.pixels import load_store
+
+    entries = discover(_data_arg(args.data))
+    grays, failures = load_store([str(e.path) for e in entries], args.image_size, cache=False)
+    failed = {index for index, _ in failures}
+    kept = [i for i in range(len(entries)) if i not in failed]
+    check = check_masks([entries[i].rel_path for i in kept], grays[kept])
+    low, high = PLAUSIBLE_AREA
+    print(f"lung mask area on {check.n_images} images: mean {check.area_mean:.3f}, "
+          f"5th-95th percentile {check.area_p05:.3f}-{check.area_p95:.3f}")
+    print(f"plausible ({low:.2f}-{high:.2f} of the image): {check.plausible} "
+          f"({100 * check.plausible_share:.1f}%)")
+    for name, area in check.outliers[: args.show]:
+        print(f"  outlier {area:.3f}  {name}")
+    if len(check.outliers) > args.show:
+        print(f"  ... and {len(check.outliers) - args.show} more")
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from engine.queries_cli import print_run_summary
 
@@ -168,6 +199,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="score with every completed run (the default)")
     score.add_argument("--json", action="store_true", help="print results as JSON")
     score.set_defaults(func=cmd_score)
+
+    road = commands.add_parser("road", help="ROAD faithfulness of a run's CAMs, on a sample")
+    road.add_argument("run_id", type=int)
+    road.add_argument("--split", default="val", choices=["val", "test", "external"])
+    road.add_argument("--sample", type=int, default=100, help="images to score (default 100)")
+    road.add_argument("--seed", type=int, default=0)
+    road.set_defaults(func=cmd_road)
+
+    masks = commands.add_parser("check-masks",
+                                help="lung-mask sanity check: area across a dataset, outliers")
+    masks.add_argument("--data", help="dataset root (default: $CXR_DATA)")
+    masks.add_argument("--image-size", type=int, default=224)
+    masks.add_argument("--show", type=int, default=30, help="outliers to list")
+    masks.set_defaults(func=cmd_check_masks)
 
     runs = commands.add_parser("runs", help="list runs and their key metrics")
     runs.add_argument("--split", default="test", choices=["val", "test"])

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 # A lung mask covering less or more than this share of the image is implausible.
-PLAUSIBLE_AREA = (0.08, 0.60)
+PLAUSIBLE_AREA = (0.10, 0.45)
 
 
 def _odd(value: float) -> int:
