@@ -44,7 +44,7 @@ def test_images_cams_and_cached_thumbnails(client, trained_home: dict) -> None:
 ])
 def test_unknown_ids_and_paths_are_refused(client, path: str) -> None:
     response = client.get(path)
-    assert b"root:" not in response.data and b"SQLite format" not in response.data
+    assert b"root:x:0:0" not in response.data and b"SQLite format" not in response.data
     if "/../" in path:
         # The URL is normalised before routing: /files/image/../../etc/passwd is /etc/passwd,
         # which no file route matches; what answers is the app shell (HTML), never a file.
