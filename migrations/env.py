@@ -32,6 +32,24 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:  # noqa: ANN001
+    if connection.dialect.name != "sqlite":
+        _configure_and_run(connection)
+        return
+    # Batch mode rebuilds a SQLite table (copy, DROP, rename). With foreign keys on, that DROP
+    # would cascade and delete every child row, so they are off while migrating. The pragma only
+    # works outside a transaction, hence the raw driver connection before anything else runs.
+    raw = connection.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        _configure_and_run(connection)
+        problems = raw.execute("PRAGMA foreign_key_check").fetchall()
+        if problems:
+            raise RuntimeError(f"migration left dangling foreign keys: {problems[:5]}")
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
+
+
+def _configure_and_run(connection) -> None:  # noqa: ANN001
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -31,9 +31,9 @@ def test_single_head_and_full_downgrade_cycle(tmp_path: Path) -> None:
             "INSERT INTO datasets (name, root, synthetic, has_official_test, created_at) "
             "VALUES ('d', '/data', 0, 0, '2026-01-01')"))
     migrate.downgrade(url, "-1")
-    assert "road_score" not in {c["name"] for c in inspect(engine).get_columns("predictions")}
+    assert "temperature" not in {c["name"] for c in inspect(engine).get_columns("runs")}
     migrate.upgrade(url)
-    assert "road_score" in {c["name"] for c in inspect(engine).get_columns("predictions")}
+    assert "temperature" in {c["name"] for c in inspect(engine).get_columns("runs")}
     with engine.connect() as connection:
         assert connection.execute(text("SELECT name FROM datasets")).scalar() == "d"
     migrate.downgrade(url, "base")
