@@ -143,6 +143,8 @@ class Run(Base):
     # Operating threshold on P(pneumonia) and the rule that chose it (e.g. "youden on val").
     threshold: Mapped[float] = mapped_column(Float, default=0.5)
     threshold_rule: Mapped[str] = mapped_column(String(100), default="fixed 0.5")
+    # Temperature scaling fitted on val: P = sigmoid(logit / temperature), used everywhere.
+    temperature: Mapped[float] = mapped_column(Float, default=1.0, server_default="1.0")
 
 
 class Epoch(Base):
@@ -169,7 +171,9 @@ class Evaluation(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
-    split: Mapped[str] = mapped_column(String(20))  # val / test / external
+    split: Mapped[str] = mapped_column(String(20))  # val / test / external / val-shift
+    # Robustness check: the acquisition shift applied to val (split "val-shift"), else NULL.
+    shift: Mapped[str | None] = mapped_column(String(40))
     dataset_id: Mapped[int | None] = mapped_column(
         ForeignKey("datasets.id", ondelete="SET NULL")
     )
@@ -180,6 +184,7 @@ class Evaluation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     roc_curve: Mapped[dict | None] = mapped_column(JSON)  # {"fpr": [...], "tpr": [...], ...}
     cam_metrics_seconds: Mapped[float | None] = mapped_column(Float)
+    ece_uncalibrated: Mapped[float | None] = mapped_column(Float)  # before temperature scaling
 
 
 class Prediction(Base):

@@ -15,10 +15,11 @@ from engine.cam_metrics import CamMetrics, cam_metrics
 from engine.data import dataset_for_root
 from engine.decode import DecodeError
 from engine.errors import UserError
-from engine.explain import CamExplainer, CamWriter
-from engine.metrics import binary_metrics, roc_points
-from engine.models import create_model
+from engine.explain import CamWriter
+from engine.metrics import binary_metrics, expected_calibration_error, roc_points
 from engine.pixels import load_gray, load_store
+from engine.predictor import load_run_model, predictor_for  # noqa: F401 (re-export)
+from engine.shifts import SHIFTS, apply_shift
 from engine.splits import SplitImage, dataset_images, split_images
 
 
@@ -48,14 +49,6 @@ def load_checkpoint(model: nn.Module, path: Path) -> nn.Module:
     return model
 
 
-def load_run_model(run: records.RunInfo, device: torch.device | None = None) -> nn.Module:
-    if not run.checkpoint_path:
-        raise UserError(f"run {run.id} has no checkpoint yet (status {run.status})")
-    model = create_model(run.arch)
-    load_checkpoint(model, artifacts_root() / run.checkpoint_path)
-    return model.to(device or torch.device("cpu")).eval()
-
-
 def _lesion_mask(image: SplitImage, size: int) -> np.ndarray | None:
     """The true lesion mask of a synthetic image, at model resolution (None elsewhere)."""
     if not image.lesion_mask_path:
@@ -81,23 +74,30 @@ def images_for(run: records.RunInfo, split: str, data_dir: str | None,
 
 def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
                  batch_size: int = 64, fail_run_on_error: bool = False,
-                 dataset_id: int | None = None) -> int:
+                 dataset_id: int | None = None, shift: str | None = None) -> int:
     """Predict and explain every image of `split` (or of `data_dir`). Returns the evaluation id.
 
-    Overlay files are written first; then every prediction and metric goes into the database in
-    one transaction, so a crash leaves no partial rows and the evaluation marked `failed`.
+    With `shift`, val is evaluated under that acquisition shift (engine/shifts.py) and stored
+    as split "val-shift". Overlay files are written first; then every prediction and metric goes
+    into the database in one transaction, so a crash leaves no partial rows and the evaluation
+    marked `failed`.
     """
     run = records.get_run(run_id)
     if run.status not in ("completed", "running"):
         raise UserError(f"run {run_id} is {run.status}; only completed runs can be evaluated")
-    images, dataset_id, split_name = images_for(run, split, data_dir, dataset_id)
+    if shift is not None and shift not in SHIFTS:
+        raise UserError(f"unknown shift {shift!r}; choose one of {', '.join(SHIFTS)} or all")
+    images, dataset_id, split_name = images_for(run, "val" if shift else split, data_dir,
+                                                dataset_id)
+    if shift:
+        split_name = "val-shift"
     if not images:
         raise UserError(f"no usable images to evaluate for run {run_id} ({split_name})")
-    size = int(run.config["image_size"])
-    evaluation_id = records.start_evaluation(run_id, split_name, dataset_id)
+    evaluation_id = records.start_evaluation(run_id, split_name, dataset_id, shift)
     try:
         start = time.perf_counter()
-        model = load_run_model(run)
+        predictor = predictor_for(run)
+        size = predictor.size
         store, failures = load_store([image.path for image in images], size)
         failed = {index for index, _ in failures}
         kept = [i for i in range(len(images)) if i not in failed]
@@ -107,21 +107,22 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
         metrics_seconds = 0.0
         writer = CamWriter()
         try:
-            with CamExplainer(model, run.arch, run.threshold) as explainer:
-                for offset in range(0, len(kept), batch_size):
-                    chunk = kept[offset:offset + batch_size]
-                    batch = store[chunk]
-                    probability, cams = explainer.explain(batch)
-                    probabilities[offset:offset + len(chunk)] = probability
-                    for index, gray, cam in zip(chunk, batch, cams, strict=True):
-                        writer.submit(gray, cam, cam_dir / f"{images[index].image_id}.png")
-                    tick = time.perf_counter()
-                    for index, gray, cam in zip(chunk, batch, cams, strict=True):
-                        lesion = _lesion_mask(images[index], size)
-                        attention[index] = cam_metrics(gray, cam, lesion)
-                    metrics_seconds += time.perf_counter() - tick
+            for offset in range(0, len(kept), batch_size):
+                chunk = kept[offset:offset + batch_size]
+                batch = store[chunk]
+                if shift:
+                    batch = apply_shift(shift, batch, seed=offset)
+                probability, cams = predictor.explain(batch)
+                probabilities[offset:offset + len(chunk)] = probability
+                for index, gray, cam in zip(chunk, batch, cams, strict=True):
+                    writer.submit(gray, cam, cam_dir / f"{images[index].image_id}.png")
+                tick = time.perf_counter()
+                for index, gray, cam in zip(chunk, batch, cams, strict=True):
+                    attention[index] = cam_metrics(gray, cam, _lesion_mask(images[index], size))
+                metrics_seconds += time.perf_counter() - tick
         finally:
             writer.wait()
+            predictor.close()
         labels = np.array([images[i].label for i in kept])
         for index, probability in zip(kept, probabilities, strict=True):
             png = cam_dir / f"{images[index].image_id}.png"
@@ -135,12 +136,15 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
                 border_share=looked.border_share, lung_share=looked.lung_share,
                 peak_in_lung=looked.peak_in_lung, lesion_share=looked.lesion_share,
                 lesion_hit=looked.lesion_hit))
+        # "youden" holds the run's operating threshold (its rule is runs.threshold_rule).
         metrics = {"0.5": binary_metrics(labels, probabilities, 0.5)}
         if run.threshold != 0.5 or run.threshold_rule != "fixed 0.5":
             metrics["youden"] = binary_metrics(labels, probabilities, run.threshold)
-        records.complete_evaluation(evaluation_id, rows, metrics,
-                                    roc_points(labels, probabilities),
-                                    time.perf_counter() - start, metrics_seconds)
+        records.complete_evaluation(
+            evaluation_id, rows, metrics, roc_points(labels, probabilities),
+            time.perf_counter() - start, metrics_seconds,
+            ece_uncalibrated=expected_calibration_error(
+                labels, uncalibrate(probabilities, run.temperature)))
     except BaseException as exc:
         reason = f"{type(exc).__name__}: {exc}"
         records.fail_evaluation(evaluation_id, reason)
@@ -148,3 +152,11 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
             records.finish_run(run_id, "failed", f"evaluation of {split_name} failed: {reason}")
         raise
     return evaluation_id
+
+
+def uncalibrate(probability: np.ndarray, temperature: float) -> np.ndarray:
+    """The probabilities before temperature scaling: sigmoid(T * logit(p))."""
+    if temperature == 1.0:
+        return probability
+    clipped = np.clip(probability, 1e-7, 1 - 1e-7)
+    return 1.0 / (1.0 + np.exp(-temperature * np.log(clipped / (1 - clipped))))

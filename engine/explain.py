@@ -20,7 +20,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from torch import nn
 
 from engine.models import cam_target_layer
-from engine.pixels import to_input
+from engine.pixels import to_input, tta_batches
 
 OVERLAY_MIN_SIZE = 224
 
@@ -49,8 +49,11 @@ def _logit(probability: float) -> float:
 class CamExplainer:
     """Batched probabilities + Grad-CAM for one model. Use as a context manager."""
 
-    def __init__(self, model: nn.Module, arch: str, threshold: float = 0.5) -> None:
+    def __init__(self, model: nn.Module, arch: str, threshold: float = 0.5,
+                 temperature: float = 1.0, tta: bool = False) -> None:
         self.model = model.eval()
+        self.temperature = temperature
+        self.tta = tta
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
         layer = cam_target_layer(self.model, arch)
@@ -58,7 +61,8 @@ class CamExplainer:
         # grad-requiring leaf and backward stops there instead of walking the whole network.
         self._hook = layer.register_forward_hook(lambda _m, _i, out: out.requires_grad_(True))
         self._cam = GradCAM(model=self.model, target_layers=[layer])
-        self.threshold_logit = _logit(threshold)
+        # P = sigmoid(logit / T) >= threshold  <=>  logit >= T * logit(threshold)
+        self.threshold_logit = temperature * _logit(threshold)
 
     def __enter__(self) -> CamExplainer:
         return self
@@ -71,14 +75,22 @@ class CamExplainer:
         self._hook.remove()
 
     def explain(self, batch_uint8: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """(N, H, W) uint8 -> (P(pneumonia) of shape (N,), CAMs of shape (N, H, W) in [0, 1])."""
+        """(N, H, W) uint8 -> (P(pneumonia) of shape (N,), CAMs of shape (N, H, W) in [0, 1]).
+
+        P is calibrated by the run's temperature. With TTA, P averages the logits of a few
+        shifted and zoomed views (the CAM is the unchanged view's).
+        """
         inputs = to_input(batch_uint8)
         device = next(self.model.parameters()).device
         inputs = inputs.to(device)
         targets = [PredictedClassTarget(self.threshold_logit)] * inputs.shape[0]
         cams = self._cam(input_tensor=inputs, targets=targets)
         logits = self._cam.outputs.detach().float().cpu()[:, 0]
-        return torch.sigmoid(logits).numpy(), cams.astype(np.float32)
+        if self.tta:
+            with torch.no_grad():
+                views = [self.model(view)[:, 0].float().cpu() for view in tta_batches(inputs)[1:]]
+            logits = torch.stack([logits, *views]).mean(dim=0)
+        return torch.sigmoid(logits / self.temperature).numpy(), cams.astype(np.float32)
 
 
 def overlay(gray: np.ndarray, cam: np.ndarray, size: int | None = None) -> np.ndarray:

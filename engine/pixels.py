@@ -82,6 +82,22 @@ def to_input(batch_uint8: torch.Tensor | np.ndarray) -> torch.Tensor:
     return ((batch_uint8.float() / 255.0 - MEAN) / STD).unsqueeze(1).contiguous()
 
 
+def affine(batch: torch.Tensor, angle_degrees: torch.Tensor, scale: torch.Tensor,
+           shift_x: torch.Tensor, shift_y: torch.Tensor) -> torch.Tensor:
+    """Rotate, zoom and shift each image of a normalised (N, 1, H, W) batch (per-image params).
+
+    Shifts are fractions of the half-width (affine_grid's units); borders are filled with each
+    image's darkest value, so shifted-in edges look like film background.
+    """
+    angle = angle_degrees * math.pi / 180
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1),
+                         torch.stack([sin, cos, shift_y], 1)], 1)
+    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
+    background = batch.amin(dim=(1, 2, 3), keepdim=True)
+    return F.grid_sample(batch - background, grid, align_corners=False) + background
+
+
 def augment(batch: torch.Tensor, generator: torch.Generator, max_degrees: float = 7.0,
             max_translate: float = 0.06, scale_range: tuple[float, float] = (0.92, 1.08),
             brightness: float = 0.15, contrast: float = 0.15) -> torch.Tensor:
@@ -95,16 +111,26 @@ def augment(batch: torch.Tensor, generator: torch.Generator, max_degrees: float 
     def uniform(low: float, high: float) -> torch.Tensor:
         return torch.rand(n, generator=generator) * (high - low) + low
 
-    angle = uniform(-max_degrees, max_degrees) * math.pi / 180
-    scale = uniform(*scale_range)
-    tx, ty = uniform(-max_translate, max_translate), uniform(-max_translate, max_translate)
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
-    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
-    # Pad with the darkest value so shifted-in borders look like film background.
-    background = batch.amin(dim=(1, 2, 3), keepdim=True)
-    out = F.grid_sample(batch - background, grid, align_corners=False) + background
+    out = affine(batch, uniform(-max_degrees, max_degrees), uniform(*scale_range),
+                 uniform(-max_translate, max_translate), uniform(-max_translate, max_translate))
     gain = uniform(1 - contrast, 1 + contrast).view(n, 1, 1, 1)
     shift = (uniform(-brightness, brightness) / STD).view(n, 1, 1, 1)
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     return (out - mean) * gain + mean + shift
+
+
+# Test-time augmentation: small shifts and zooms only. No horizontal flip.
+TTA_VARIANTS = (  # (scale, shift_x, shift_y)
+    (1.0, 0.0, 0.0), (1.0, 0.05, 0.0), (1.0, -0.05, 0.0), (1.0, 0.0, 0.05), (1.0, 0.0, -0.05),
+    (0.94, 0.0, 0.0), (1.06, 0.0, 0.0),
+)
+
+
+def tta_batches(batch: torch.Tensor) -> list[torch.Tensor]:
+    """The TTA views of a normalised batch, the unchanged view first."""
+    n = batch.shape[0]
+    views = [batch]
+    for scale, shift_x, shift_y in TTA_VARIANTS[1:]:
+        views.append(affine(batch, torch.zeros(n), torch.full((n,), scale),
+                            torch.full((n,), shift_x), torch.full((n,), shift_y)))
+    return views

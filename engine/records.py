@@ -46,6 +46,7 @@ class RunInfo:
     last_checkpoint_path: str | None
     threshold: float
     threshold_rule: str
+    temperature: float = 1.0
 
 
 def create_run(name: str, arch: str, config: dict, seed: int, device: str,
@@ -66,7 +67,8 @@ def get_run(run_id: int) -> RunInfo:
             raise UserError(f"run {run_id} does not exist; `cxr runs` lists the runs")
         return RunInfo(run.id, run.name, run.arch, run.status, dict(run.config), run.seed,
                        run.dataset_id, run.split_id, run.checkpoint_path,
-                       run.last_checkpoint_path, run.threshold, run.threshold_rule)
+                       run.last_checkpoint_path, run.threshold, run.threshold_rule,
+                       run.temperature)
 
 
 def mark_running(run_id: int) -> None:
@@ -101,10 +103,11 @@ def record_epoch(run_id: int, **values: float) -> None:
         session.add(row)
 
 
-def start_evaluation(run_id: int, split: str, dataset_id: int | None) -> int:
+def start_evaluation(run_id: int, split: str, dataset_id: int | None,
+                     shift: str | None = None) -> int:
     with session_scope(write=True) as session:
         evaluation = Evaluation(run_id=run_id, split=split, dataset_id=dataset_id,
-                                status="running")
+                                status="running", shift=shift)
         session.add(evaluation)
         session.flush()
         return evaluation.id
@@ -134,7 +137,8 @@ class PredictionRow:
 
 def complete_evaluation(evaluation_id: int, rows: list[PredictionRow],
                         metrics: dict[str, BinaryMetrics], roc: dict | None,
-                        seconds: float, cam_metrics_seconds: float | None = None) -> None:
+                        seconds: float, cam_metrics_seconds: float | None = None,
+                        ece_uncalibrated: float | None = None) -> None:
     """Write every prediction and metric of an evaluation in one transaction."""
     with session_scope(write=True) as session:
         session.execute(
@@ -156,6 +160,7 @@ def complete_evaluation(evaluation_id: int, rows: list[PredictionRow],
         evaluation.seconds = seconds
         evaluation.roc_curve = roc
         evaluation.cam_metrics_seconds = cam_metrics_seconds
+        evaluation.ece_uncalibrated = ece_uncalibrated
 
 
 def _finite(value: float | None) -> float | None:

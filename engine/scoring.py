@@ -19,9 +19,9 @@ from db.session import artifacts_root, database_url
 from engine import records
 from engine.decode import decode_bytes, decode_file
 from engine.errors import UserError
-from engine.evaluate import load_run_model
-from engine.explain import CamExplainer, overlay
+from engine.explain import overlay
 from engine.pixels import array_to_gray
+from engine.predictor import ENSEMBLE_ARCH, predictor_for
 
 # Models kept warm per process; a small CNN is a few MB, a ResNet-34 about 85 MB.
 MODEL_CACHE_SIZE = 8
@@ -58,8 +58,9 @@ class Scorer:
     def __init__(self, run: records.RunInfo) -> None:
         start = time.perf_counter()
         self.run = run
-        self.image_size = int(run.config["image_size"])
-        self._explainer = CamExplainer(load_run_model(run), run.arch, run.threshold)
+        # The run's own predictor: temperature, threshold, TTA, or an ensemble's members.
+        self._explainer = predictor_for(run)
+        self.image_size = self._explainer.size
         # The explainer keeps per-call state (hooks, activations): one caller at a time.
         self._lock = threading.Lock()
         self.load_ms = (time.perf_counter() - start) * 1000
@@ -88,11 +89,25 @@ class Scorer:
 
 
 @lru_cache(maxsize=MODEL_CACHE_SIZE)
-def _cached_scorer(_database: str, _checkpoint: str, _mtime_ns: int, run_id: int,
-                   _threshold: float) -> Scorer:
-    # The key holds the database, the checkpoint file's identity and the threshold, so a
-    # changed checkpoint or another CXR_HOME in the same process never serves a stale model.
+def _cached_scorer(_database: str, _checkpoints: tuple, run_id: int, _threshold: float,
+                   _temperature: float) -> Scorer:
+    # The key holds the database, the checkpoint files' identities, the threshold and the
+    # temperature, so a changed checkpoint or another CXR_HOME never serves a stale model.
     return Scorer(records.get_run(run_id))
+
+
+def _checkpoint_identity(run: records.RunInfo) -> tuple:
+    """(path, mtime) of every checkpoint behind a run: its own, or its ensemble members'."""
+    if run.arch == ENSEMBLE_ARCH:
+        return tuple(item for member in run.config["members"]
+                     for item in _checkpoint_identity(records.get_run(member)))
+    if not run.checkpoint_path:
+        raise UserError(f"run {run.id} has no checkpoint")
+    checkpoint = artifacts_root() / run.checkpoint_path
+    try:
+        return ((str(checkpoint), checkpoint.stat().st_mtime_ns),)
+    except OSError as exc:
+        raise UserError(f"run {run.id}: checkpoint {checkpoint} is missing") from exc
 
 
 def get_scorer(run_id: int) -> Scorer:
@@ -100,14 +115,8 @@ def get_scorer(run_id: int) -> Scorer:
     run = records.get_run(run_id)
     if run.status != "completed":
         raise UserError(f"run {run_id} is {run.status}; only completed runs can score images")
-    if not run.checkpoint_path:
-        raise UserError(f"run {run_id} has no checkpoint")
-    checkpoint = artifacts_root() / run.checkpoint_path
-    try:
-        mtime_ns = checkpoint.stat().st_mtime_ns
-    except OSError as exc:
-        raise UserError(f"run {run_id}: checkpoint {checkpoint} is missing") from exc
-    return _cached_scorer(database_url(), str(checkpoint), mtime_ns, run_id, run.threshold)
+    return _cached_scorer(database_url(), _checkpoint_identity(run), run_id, run.threshold,
+                          run.temperature)
 
 
 def clear_cache() -> None:

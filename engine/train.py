@@ -22,11 +22,12 @@ from tqdm import tqdm
 
 from db.session import artifacts_root
 from engine import records
+from engine.calibration import fit_temperature
 from engine.data import dataset_for_root
 from engine.errors import UserError
-from engine.metrics import youden_threshold
+from engine.metrics import sensitivity_threshold, youden_threshold
 from engine.models import REGISTRY, create_model
-from engine.pixels import augment, load_store, to_input
+from engine.pixels import augment, load_store, to_input, tta_batches
 from engine.splits import get_or_create_split, split_images
 
 
@@ -51,6 +52,15 @@ class TrainConfig:
     device: str = "auto"
     eval_batch_size: int = 64
     name: str | None = None
+    # Operating point, chosen on val: "youden", or "sensitivity:0.95" (highest threshold that
+    # keeps val sensitivity at least 0.95).
+    threshold_rule: str = "youden"
+    calibrate: bool = True  # temperature scaling fitted on val
+    tta: bool = False  # test-time augmentation (shifts and zooms, no flip) at evaluation
+    label_smoothing: float = 0.0
+    ema_decay: float = 0.0  # exponential moving average of weights; 0 = off
+    augment_strength: float = 1.0  # multiplies the intensity and geometry jitter
+    recipe: str | None = None
 
     def validate(self) -> None:
         if self.arch not in REGISTRY:
@@ -60,6 +70,29 @@ class TrainConfig:
         for field, low in (("epochs", 1), ("image_size", 32), ("batch_size", 2)):
             if getattr(self, field) < low:
                 raise UserError(f"--{field.replace('_', '-')} must be at least {low}")
+        parse_threshold_rule(self.threshold_rule)
+
+
+def parse_threshold_rule(rule: str) -> tuple[str, float | None]:
+    """"youden" -> ("youden", None); "sensitivity:0.95" -> ("sensitivity", 0.95)."""
+    if rule == "youden":
+        return "youden", None
+    name, _, value = rule.partition(":")
+    try:
+        target = float(value)
+    except ValueError:
+        target = -1.0
+    if name != "sensitivity" or not 0 < target <= 1:
+        raise UserError(f"unknown --threshold-rule {rule!r}; use youden or sensitivity:0.95")
+    return name, target
+
+
+def choose_threshold(rule: str, labels: np.ndarray, probability: np.ndarray) -> tuple[
+        float, str]:
+    name, target = parse_threshold_rule(rule)
+    if name == "youden":
+        return youden_threshold(labels, probability), "youden on val"
+    return sensitivity_threshold(labels, probability, target), f"sensitivity >= {target} on val"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -81,7 +114,8 @@ def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer,
 def train_one_epoch(model: nn.Module, store: torch.Tensor, labels: torch.Tensor,
                     optimizer: torch.optim.Optimizer, scheduler, loss_fn: nn.Module,
                     config: TrainConfig, generator: torch.Generator, device: torch.device,
-                    epoch: int) -> tuple[float, float]:
+                    epoch: int, ema: torch.optim.swa_utils.AveragedModel | None = None,
+                    ) -> tuple[float, float]:
     """One pass over the training store. Returns (mean loss, images per second)."""
     model.train()
     order = torch.randperm(len(store), generator=generator)
@@ -93,13 +127,20 @@ def train_one_epoch(model: nn.Module, store: torch.Tensor, labels: torch.Tensor,
         index = order[step * config.batch_size:(step + 1) * config.batch_size]
         inputs = to_input(store[index])
         if config.augment:
-            inputs = augment(inputs, generator)
+            k = config.augment_strength
+            inputs = augment(inputs, generator, max_degrees=7.0 * k, max_translate=0.06 * k,
+                             scale_range=(1 - 0.08 * k, 1 + 0.08 * k), brightness=0.15 * k,
+                             contrast=0.15 * k)
         inputs, targets = inputs.to(device), labels[index].to(device)
+        if config.label_smoothing:
+            targets = targets * (1 - config.label_smoothing) + 0.5 * config.label_smoothing
         loss = loss_fn(model(inputs)[:, 0], targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model)
         total_loss += loss.item() * len(index)
         seen += len(index)
         rate = seen / (time.perf_counter() - start)
@@ -108,13 +149,23 @@ def train_one_epoch(model: nn.Module, store: torch.Tensor, labels: torch.Tensor,
 
 
 @torch.no_grad()
+def predict_logits(model: nn.Module, store: torch.Tensor, device: torch.device,
+                   batch_size: int = 64, tta: bool = False) -> np.ndarray:
+    """Uncalibrated logits for every image of a uint8 store, no Grad-CAM."""
+    model.eval()
+    logits = []
+    for i in range(0, len(store), batch_size):
+        inputs = to_input(store[i:i + batch_size]).to(device)
+        views = tta_batches(inputs) if tta else [inputs]
+        logits.append(torch.stack([model(view)[:, 0].float().cpu() for view in views])
+                      .mean(dim=0))
+    return torch.cat(logits).numpy() if logits else np.zeros(0)
+
+
 def predict(model: nn.Module, store: torch.Tensor, device: torch.device,
             batch_size: int = 64) -> np.ndarray:
-    """P(pneumonia) for every image of a uint8 store, no Grad-CAM."""
-    model.eval()
-    logits = [model(to_input(store[i:i + batch_size]).to(device))[:, 0].float().cpu()
-              for i in range(0, len(store), batch_size)]
-    return torch.sigmoid(torch.cat(logits)).numpy() if logits else np.zeros(0)
+    """P(pneumonia), uncalibrated, for every image of a uint8 store."""
+    return 1.0 / (1.0 + np.exp(-predict_logits(model, store, device, batch_size)))
 
 
 def _bce(probability: np.ndarray, labels: np.ndarray) -> float:
@@ -201,9 +252,17 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
     folder = _checkpoint_dir(run_id)
     best_path, last_path = folder / "best.pt", folder / "last.pt"
     start_epoch, best_auc, best_epoch, stale = 1, -1.0, 0, 0
+    ema = None
+    if config.ema_decay:
+        ema = torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema_decay),
+            use_buffers=True)
+    evaluated = ema.module if ema is not None else model  # what val sees and what is kept
     if resume and last_path.exists():
         state = torch.load(last_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
+        if ema is not None and "ema" in state:
+            ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
@@ -216,8 +275,9 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
         epoch_start = time.perf_counter()
         learning_rate = optimizer.param_groups[0]["lr"]
         train_loss, rate = train_one_epoch(model, train_store, train_labels, optimizer,
-                                           scheduler, loss_fn, config, generator, device, epoch)
-        probability = predict(model, val_store, device, config.eval_batch_size)
+                                           scheduler, loss_fn, config, generator, device, epoch,
+                                           ema)
+        probability = predict(evaluated, val_store, device, config.eval_batch_size)
         val_auc = float(roc_auc_score(val_np, probability)) if len(set(val_np)) == 2 else None
         val_accuracy = float(np.mean((probability >= 0.5) == (val_np == 1)))
         records.record_epoch(run_id, epoch=epoch, train_loss=train_loss,
@@ -230,20 +290,33 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
         score = val_auc if val_auc is not None else val_accuracy
         if score > best_auc:
             best_auc, best_epoch, stale = score, epoch, 0
-            _save_atomically(model.state_dict(), best_path)
-            threshold = youden_threshold(val_np, probability)
-            records.update_run(run_id, best_epoch=epoch, threshold=threshold,
-                               threshold_rule="youden on val",
+            _save_atomically(evaluated.state_dict(), best_path)
+            records.update_run(run_id, best_epoch=epoch,
                                checkpoint_path=best_path.relative_to(artifacts_root()).as_posix())
         else:
             stale += 1
         _save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                           "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
                           "epoch": epoch, "best_auc": best_auc, "best_epoch": best_epoch,
-                          "stale": stale}, last_path)
+                          "stale": stale,
+                          **({"ema": ema.state_dict()} if ema is not None else {})}, last_path)
         records.update_run(run_id, last_checkpoint_path=last_path.relative_to(
             artifacts_root()).as_posix())
         if stale >= config.patience:
             tqdm.write(f"early stop: val AUC has not improved for {stale} epochs")
             break
     records.update_run(run_id, train_seconds=time.perf_counter() - train_start)
+    _calibrate(run_id, config, evaluated, best_path, val_store, val_np, device)
+
+
+def _calibrate(run_id: int, config: TrainConfig, model: nn.Module, best_path: Path,
+               val_store: torch.Tensor, val_labels: np.ndarray, device: torch.device) -> None:
+    """Fit the temperature on val and choose the operating threshold by the configured rule."""
+    model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
+    logits = predict_logits(model, val_store, device, config.eval_batch_size, tta=config.tta)
+    temperature = fit_temperature(logits, val_labels) if config.calibrate else 1.0
+    probability = 1.0 / (1.0 + np.exp(-logits / temperature))
+    threshold, rule = choose_threshold(config.threshold_rule, val_labels, probability)
+    records.update_run(run_id, temperature=temperature, threshold=threshold,
+                       threshold_rule=rule)
+    tqdm.write(f"calibration: temperature {temperature:.3f}; threshold {threshold:.3f} ({rule})")

@@ -1,0 +1,92 @@
+"""A run's way from gray pixels to calibrated probabilities and Grad-CAMs.
+
+Every consumer (evaluation, robustness checks, live scoring) asks `predictor_for(run)` and calls
+`explain(batch)` on (N, size, size) uint8 images. A trained run is its model under Grad-CAM
+(with its temperature, threshold and optional TTA); an ensemble averages its members'
+probabilities (or temperature-scaled logits) and their CAMs, each member at its own image size.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from db.session import artifacts_root
+from engine import records
+from engine.errors import UserError
+from engine.explain import CamExplainer
+from engine.models import create_model
+
+ENSEMBLE_ARCH = "ensemble"
+
+
+def load_run_model(run: records.RunInfo, device: torch.device | None = None) -> torch.nn.Module:
+    from engine.evaluate import load_checkpoint
+
+    if not run.checkpoint_path:
+        raise UserError(f"run {run.id} has no checkpoint yet (status {run.status})")
+    model = create_model(run.arch)
+    load_checkpoint(model, artifacts_root() / run.checkpoint_path)
+    return model.to(device or torch.device("cpu")).eval()
+
+
+class ModelPredictor:
+    def __init__(self, run: records.RunInfo) -> None:
+        self.run = run
+        self.size = int(run.config["image_size"])
+        self._explainer = CamExplainer(load_run_model(run), run.arch, run.threshold,
+                                       run.temperature, tta=bool(run.config.get("tta")))
+
+    def explain(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._explainer.explain(batch)
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Uncalibrated logits (for fitting an ensemble's temperature)."""
+        probability, _ = self._explainer.explain(batch)
+        probability = np.clip(probability, 1e-7, 1 - 1e-7)
+        return np.log(probability / (1 - probability)) * self.run.temperature
+
+    def close(self) -> None:
+        self._explainer.close()
+
+
+def _resize_all(batch: np.ndarray, size: int,
+                interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+    if batch.shape[1] == size:
+        return batch
+    return np.stack([cv2.resize(image, (size, size), interpolation=interpolation)
+                     for image in batch])
+
+
+class EnsemblePredictor:
+    def __init__(self, run: records.RunInfo) -> None:
+        self.run = run
+        self.members = [ModelPredictor(records.get_run(member))
+                        for member in run.config["members"]]
+        self.size = int(run.config["image_size"])
+        self.combine = run.config.get("combine", "prob")
+
+    def explain(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probabilities, cams = [], []
+        for member in self.members:
+            probability, cam = member.explain(_resize_all(batch, member.size))
+            probabilities.append(probability)
+            cams.append(_resize_all(cam, self.size, cv2.INTER_LINEAR))
+        stacked = np.clip(np.stack(probabilities), 1e-7, 1 - 1e-7)
+        if self.combine == "logit":
+            mean_logit = np.log(stacked / (1 - stacked)).mean(axis=0) / self.run.temperature
+            combined = 1.0 / (1.0 + np.exp(-mean_logit))
+        else:
+            combined = stacked.mean(axis=0)
+        return combined.astype(np.float32), np.mean(cams, axis=0).astype(np.float32)
+
+    def close(self) -> None:
+        for member in self.members:
+            member.close()
+
+
+def predictor_for(run: records.RunInfo) -> ModelPredictor | EnsemblePredictor:
+    if run.arch == ENSEMBLE_ARCH:
+        return EnsemblePredictor(run)
+    return ModelPredictor(run)
