@@ -33,15 +33,25 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+# Options that map one-to-one onto TrainConfig fields. Their argparse default is None, so a
+# recipe's value stands unless the option is given explicitly.
+TRAIN_FIELDS = ("arch", "epochs", "image_size", "batch_size", "seed", "split_seed", "schedule",
+                "patience", "pretrained", "weights", "device", "max_lr", "weight_decay",
+                "threshold_rule", "tta", "calibrate", "intensity_norm", "ema_decay",
+                "label_smoothing", "augment_strength", "name")
+
+
 def _train_config(args: argparse.Namespace, data: str, arch: str | None = None):
+    from engine.recipes import recipe_settings
     from engine.train import TrainConfig
 
-    return TrainConfig(arch=arch or args.arch, data=str(Path(data).expanduser().resolve()),
-                       epochs=args.epochs, image_size=args.image_size,
-                       batch_size=args.batch_size, seed=args.seed, split_seed=args.split_seed,
-                       schedule=args.schedule,
-                       pretrained=args.pretrained, weights=args.weights, device=args.device,
-                       patience=args.patience, name=getattr(args, "name", None))
+    settings = recipe_settings(args.recipe) if getattr(args, "recipe", None) else {}
+    settings.update({field: getattr(args, field) for field in TRAIN_FIELDS
+                     if getattr(args, field, None) is not None})
+    if arch:
+        settings["arch"] = arch
+    settings["data"] = str(Path(data).expanduser().resolve())
+    return TrainConfig(**settings)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -65,9 +75,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from engine.uploads import uploads_dataset
 
         dataset_id = uploads_dataset()
+    if args.shift:
+        from engine.queries_cli import print_shift_table
+        from engine.shifts import SHIFTS
+
+        names = list(SHIFTS) if args.shift == "all" else [args.shift]
+        evaluation_ids = [evaluate_run(args.run_id, shift=name) for name in names]
+        print_shift_table(args.run_id, evaluation_ids)
+        return 0
     evaluation_id = evaluate_run(args.run_id, args.split, data_dir=args.data,
                                  dataset_id=dataset_id)
     print_evaluation(evaluation_id)
+    return 0
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from engine.ensemble import create_ensemble
+    from engine.queries_cli import print_run_summary
+
+    run_id = create_ensemble(args.run_ids, name=args.name, combine=args.combine,
+                             threshold_rule=args.threshold_rule)
+    print_run_summary([*args.run_ids, run_id])
     return 0
 
 
@@ -144,23 +172,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _add_train_options(parser: argparse.ArgumentParser, with_arch: bool = True) -> None:
+    # Defaults live in TrainConfig (engine/train.py); None here means "not given".
     if with_arch:
-        parser.add_argument("--arch", default="resnet18",
-                            help="resnet18 | resnet34 | efficientnet_b0 | small_cnn")
+        parser.add_argument("--arch", help="resnet18 (default) | resnet34 | efficientnet_b0 | "
+                            "small_cnn")
+    parser.add_argument("--recipe", help="start from a named recipe: best | reference")
     parser.add_argument("--data", help="dataset root (default: $CXR_DATA)")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0, help="training seed")
-    parser.add_argument("--split-seed", type=int, default=0,
-                        help="seed of the patient-level train/val/test split")
-    parser.add_argument("--schedule", choices=["cyclic", "onecycle"], default="cyclic")
-    parser.add_argument("--patience", type=int, default=5,
-                        help="early stopping: epochs without val AUC improvement")
-    parser.add_argument("--pretrained", action="store_true",
+    parser.add_argument("--epochs", type=int, help="default 10")
+    parser.add_argument("--image-size", type=int, help="default 224")
+    parser.add_argument("--batch-size", type=int, help="default 32")
+    parser.add_argument("--seed", type=int, help="training seed (default 0)")
+    parser.add_argument("--split-seed", type=int,
+                        help="seed of the patient-level train/val/test split (default 0)")
+    parser.add_argument("--schedule", choices=["cyclic", "onecycle"],
+                        help="cyclic (reference, default) or onecycle")
+    parser.add_argument("--max-lr", type=float, help="peak learning rate (default 1e-3)")
+    parser.add_argument("--weight-decay", type=float, help="default 0")
+    parser.add_argument("--patience", type=int,
+                        help="early stopping: epochs without val AUC improvement (default 5)")
+    parser.add_argument("--pretrained", action="store_true", default=None,
                         help="start from ImageNet weights in torchvision's local cache")
     parser.add_argument("--weights", help="ImageNet weights file to start from")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--device", help="auto (default) | cpu | cuda")
+    parser.add_argument("--threshold-rule",
+                        help="operating point chosen on val: youden (default) or "
+                             "sensitivity:0.95")
+    parser.add_argument("--tta", action="store_true", default=None,
+                        help="test-time augmentation at evaluation (shifts, zooms; no flip)")
+    parser.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None,
+                        help="skip temperature scaling on val")
+    parser.add_argument("--intensity-norm", choices=["none", "equalize", "clahe"],
+                        help="per-image intensity normalisation (default none)")
+    parser.add_argument("--ema-decay", type=float, help="EMA of weights, e.g. 0.998 (0 = off)")
+    parser.add_argument("--label-smoothing", type=float, help="default 0")
+    parser.add_argument("--augment-strength", type=float,
+                        help="scales the augmentation jitter (default 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="val", choices=["val", "test"])
     source = evaluate.add_mutually_exclusive_group()
     source.add_argument("--data", help="evaluate on an external dataset folder instead")
+    source.add_argument("--shift", metavar="NAME",
+                        help="robustness check: evaluate val under an acquisition shift "
+                             "(contrast-low, gamma-1.5, blur, noise, jpeg-q20, rotate-8, "
+                             "zoom-in, histeq, ...) or `all`")
     source.add_argument("--uploads", action="store_true",
                         help="evaluate on the uploads whose true label an analyst recorded")
     evaluate.set_defaults(func=cmd_evaluate)
@@ -213,6 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     masks.add_argument("--image-size", type=int, default=224)
     masks.add_argument("--show", type=int, default=30, help="outliers to list")
     masks.set_defaults(func=cmd_check_masks)
+
+    ensemble = commands.add_parser("ensemble", help="combine completed runs into an ensemble run")
+    ensemble.add_argument("run_ids", type=int, nargs="+", metavar="RUN")
+    ensemble.add_argument("--name")
+    ensemble.add_argument("--combine", choices=["prob", "logit"], default="prob",
+                          help="average probabilities (default) or logits with a temperature")
+    ensemble.add_argument("--threshold-rule", default="youden")
+    ensemble.set_defaults(func=cmd_ensemble)
 
     runs = commands.add_parser("runs", help="list runs and their key metrics")
     runs.add_argument("--split", default="test", choices=["val", "test"])

@@ -11,6 +11,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -73,6 +74,25 @@ def load_store(paths: list[str], size: int, cache: bool = True,
         except OSError:
             pass  # the cache is an optimisation only
     return store, failures
+
+
+INTENSITY_MODES = ("none", "equalize", "clahe")
+
+
+def normalize_intensity(batch_uint8: np.ndarray, mode: str) -> np.ndarray:
+    """Per-image intensity normalisation of an (N, H, W) uint8 batch, part of a run's recipe.
+
+    Applied after decoding and resizing and before `to_input`, in training, evaluation and
+    scoring alike (the run's predictor calls it), so every path sees the same pixels.
+    """
+    if mode == "none":
+        return batch_uint8
+    if mode == "equalize":
+        return np.stack([cv2.equalizeHist(np.ascontiguousarray(image)) for image in batch_uint8])
+    if mode == "clahe":
+        clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
+        return np.stack([clahe.apply(np.ascontiguousarray(image)) for image in batch_uint8])
+    raise ValueError(f"unknown intensity normalisation {mode!r}; use one of {INTENSITY_MODES}")
 
 
 def to_input(batch_uint8: torch.Tensor | np.ndarray) -> torch.Tensor:

@@ -17,6 +17,7 @@ from engine import records
 from engine.errors import UserError
 from engine.explain import CamExplainer
 from engine.models import create_model
+from engine.pixels import normalize_intensity
 
 ENSEMBLE_ARCH = "ensemble"
 
@@ -35,11 +36,12 @@ class ModelPredictor:
     def __init__(self, run: records.RunInfo) -> None:
         self.run = run
         self.size = int(run.config["image_size"])
+        self.intensity = run.config.get("intensity_norm", "none")
         self._explainer = CamExplainer(load_run_model(run), run.arch, run.threshold,
                                        run.temperature, tta=bool(run.config.get("tta")))
 
     def explain(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._explainer.explain(batch)
+        return self._explainer.explain(normalize_intensity(np.asarray(batch), self.intensity))
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Uncalibrated logits (for fitting an ensemble's temperature)."""

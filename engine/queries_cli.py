@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from db.queries import evaluation_metrics, runs_table
+from db.robustness import shift_table
 
 
 def _fmt(value: object) -> str:
@@ -37,3 +38,10 @@ def print_evaluation(evaluation_id: int) -> None:
     metrics = evaluation_metrics(evaluation_id)
     print(f"evaluation {evaluation_id}:")
     print(metrics.drop(columns=["id", "evaluation_id"]).map(_fmt).to_string(index=False))
+
+
+def print_shift_table(run_id: int, evaluation_ids: list[int]) -> None:
+    """Robustness table: val metrics at the run's threshold, clean and under each shift."""
+    table = shift_table(run_id, evaluation_ids)
+    print(f"run {run_id}: val under acquisition shifts (at the run's operating threshold)")
+    print(table.map(_fmt).to_string(index=False))

@@ -27,7 +27,14 @@ from engine.data import dataset_for_root
 from engine.errors import UserError
 from engine.metrics import sensitivity_threshold, youden_threshold
 from engine.models import REGISTRY, create_model
-from engine.pixels import augment, load_store, to_input, tta_batches
+from engine.pixels import (
+    INTENSITY_MODES,
+    augment,
+    load_store,
+    normalize_intensity,
+    to_input,
+    tta_batches,
+)
 from engine.splits import get_or_create_split, split_images
 
 
@@ -60,6 +67,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     ema_decay: float = 0.0  # exponential moving average of weights; 0 = off
     augment_strength: float = 1.0  # multiplies the intensity and geometry jitter
+    intensity_norm: str = "none"  # none | equalize | clahe, per image, before the model
     recipe: str | None = None
 
     def validate(self) -> None:
@@ -71,6 +79,9 @@ class TrainConfig:
             if getattr(self, field) < low:
                 raise UserError(f"--{field.replace('_', '-')} must be at least {low}")
         parse_threshold_rule(self.threshold_rule)
+        if self.intensity_norm not in INTENSITY_MODES:
+            raise UserError(f"unknown --intensity-norm {self.intensity_norm!r}; use one of "
+                            f"{', '.join(INTENSITY_MODES)}")
 
 
 def parse_threshold_rule(rule: str) -> tuple[str, float | None]:
@@ -173,7 +184,8 @@ def _bce(probability: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.mean(labels * np.log(probability) + (1 - labels) * np.log(1 - probability)))
 
 
-def _load_subset(split_id: int, subset: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _load_subset(split_id: int, subset: str, size: int,
+                 intensity_norm: str = "none") -> tuple[torch.Tensor, torch.Tensor]:
     images = split_images(split_id, subset)
     if not images:
         raise UserError(f"the {subset} split is empty; the dataset is too small to split")
@@ -183,7 +195,8 @@ def _load_subset(split_id: int, subset: str, size: int) -> tuple[torch.Tensor, t
         keep[index] = False
         tqdm.write(f"skipped {images[index].path}: {reason}")
     labels = np.array([image.label for image in images], dtype=np.float32)
-    return torch.from_numpy(store[keep]), torch.from_numpy(labels[keep])
+    store = normalize_intensity(store[keep], intensity_norm)
+    return torch.from_numpy(store), torch.from_numpy(labels[keep])
 
 
 def _save_atomically(state: dict, path: Path) -> None:
@@ -240,8 +253,10 @@ def main(config: TrainConfig, resume_run_id: int | None = None) -> int:
 def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
          device: torch.device, resume: bool) -> None:
     generator = torch.Generator().manual_seed(config.seed)
-    train_store, train_labels = _load_subset(split_id, "train", config.image_size)
-    val_store, val_labels = _load_subset(split_id, "val", config.image_size)
+    train_store, train_labels = _load_subset(split_id, "train", config.image_size,
+                                             config.intensity_norm)
+    val_store, val_labels = _load_subset(split_id, "val", config.image_size,
+                                         config.intensity_norm)
     positives = float(train_labels.sum())
     pos_weight = torch.tensor((len(train_labels) - positives) / max(positives, 1.0))
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight.to(device))  # class-weighted

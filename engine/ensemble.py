@@ -1,0 +1,87 @@
+"""Ensembles as first-class runs: stored, evaluated, explained and shown like any run.
+
+`create_ensemble` records a run of arch "ensemble" whose config names its members. Its
+probability is the mean of the members' calibrated probabilities ("prob"), or of their
+temperature-scaled logits with a temperature of its own fitted on val ("logit"); its Grad-CAM is
+the mean of the members' CAMs. Its operating threshold is chosen on val like any run's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine import records
+from engine.calibration import fit_temperature
+from engine.errors import UserError
+from engine.evaluate import evaluate_run
+from engine.pixels import load_store
+from engine.predictor import ENSEMBLE_ARCH, EnsemblePredictor
+from engine.splits import split_images
+from engine.train import choose_threshold
+
+COMBINE_MODES = ("prob", "logit")
+
+
+def _validate(run_ids: list[int], combine: str) -> list[records.RunInfo]:
+    if combine not in COMBINE_MODES:
+        raise UserError(f"unknown --combine {combine!r}; use prob or logit")
+    if len(set(run_ids)) < 2:
+        raise UserError("an ensemble needs at least two different runs")
+    members = [records.get_run(run_id) for run_id in run_ids]
+    for member in members:
+        if member.status != "completed":
+            raise UserError(f"run {member.id} is {member.status}; ensemble completed runs only")
+        if member.arch == ENSEMBLE_ARCH:
+            raise UserError(f"run {member.id} is itself an ensemble; list its members instead")
+    if len({member.split_id for member in members}) != 1:
+        raise UserError("ensemble members must share one patient split (same dataset and "
+                        "--split-seed); otherwise val and test would leak between members")
+    return members
+
+
+def create_ensemble(run_ids: list[int], name: str | None = None, combine: str = "prob",
+                    threshold_rule: str = "youden", batch_size: int = 64) -> int:
+    members = _validate(run_ids, combine)
+    size = max(int(member.config["image_size"]) for member in members)
+    config = {"arch": ENSEMBLE_ARCH, "members": list(run_ids), "combine": combine,
+              "image_size": size, "threshold_rule": threshold_rule, "epochs": 0,
+              "member_archs": [member.arch for member in members]}
+    run_id = records.create_run(
+        name or "ensemble-" + "+".join(str(run_id) for run_id in run_ids), ENSEMBLE_ARCH,
+        config, seed=members[0].seed, device="cpu", dataset_id=members[0].dataset_id,
+        split_id=members[0].split_id)
+    records.mark_running(run_id)
+    try:
+        _calibrate(run_id, members[0].split_id, threshold_rule, batch_size)
+        for subset in ("val", "test"):
+            if split_images(members[0].split_id, subset):
+                evaluate_run(run_id, subset, batch_size=batch_size, fail_run_on_error=True)
+        records.finish_run(run_id, "completed")
+    except BaseException as exc:
+        records.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    return run_id
+
+
+def _calibrate(run_id: int, split_id: int, threshold_rule: str, batch_size: int) -> None:
+    run = records.get_run(run_id)
+    images = split_images(split_id, "val")
+    predictor = EnsemblePredictor(run)
+    try:
+        store, failures = load_store([image.path for image in images], predictor.size)
+        failed = {index for index, _ in failures}
+        kept = [i for i in range(len(images)) if i not in failed]
+        probability = np.concatenate([predictor.explain(store[kept[i:i + batch_size]])[0]
+                                      for i in range(0, len(kept), batch_size)])
+    finally:
+        predictor.close()
+    labels = np.array([images[i].label for i in kept])
+    temperature = 1.0
+    if run.config["combine"] == "logit":
+        clipped = np.clip(probability, 1e-7, 1 - 1e-7)
+        logits = np.log(clipped / (1 - clipped))
+        temperature = fit_temperature(logits, labels)
+        probability = 1.0 / (1.0 + np.exp(-logits / temperature))
+    threshold, rule = choose_threshold(threshold_rule, labels, probability)
+    records.update_run(run_id, temperature=temperature, threshold=threshold,
+                       threshold_rule=rule, train_seconds=0.0)
