@@ -58,10 +58,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from engine.queries_cli import print_run_summary
     from engine.train import TrainConfig, main
 
+    if args.nproc < 1:
+        raise UserError("--nproc must be at least 1")
     if args.resume is not None:
-        run_id = main(TrainConfig(), resume_run_id=args.resume)
+        run_id = main(TrainConfig(), resume_run_id=args.resume, nproc=args.nproc)
     else:
-        run_id = main(_train_config(args, _data_arg(args.data)))
+        run_id = main(_train_config(args, _data_arg(args.data)), nproc=args.nproc)
     print_run_summary([run_id])
     return 0
 
@@ -83,8 +85,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         evaluation_ids = [evaluate_run(args.run_id, shift=name) for name in names]
         print_shift_table(args.run_id, evaluation_ids)
         return 0
-    evaluation_id = evaluate_run(args.run_id, args.split, data_dir=args.data,
-                                 dataset_id=dataset_id)
+    if args.nproc > 1:
+        from engine.evaluate import evaluate_distributed
+
+        evaluation_id = evaluate_distributed(args.run_id, args.split, args.nproc,
+                                             data_dir=args.data, dataset_id=dataset_id)
+    else:
+        evaluation_id = evaluate_run(args.run_id, args.split, data_dir=args.data,
+                                     dataset_id=dataset_id)
     print_evaluation(evaluation_id)
     return 0
 
@@ -222,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model, then evaluate it with Grad-CAM")
     _add_train_options(train)
     train.add_argument("--name", help="run name")
+    train.add_argument("--nproc", type=int, default=1,
+                       help="train with DistributedDataParallel over N local processes "
+                            "(gloo on CPU, NCCL on GPU)")
     train.add_argument("--resume", type=int, metavar="RUN_ID",
                        help="continue a failed or interrupted run from its last checkpoint")
     train.set_defaults(func=cmd_train)
@@ -229,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="evaluate a run with Grad-CAM")
     evaluate.add_argument("run_id", type=int)
     evaluate.add_argument("--split", default="val", choices=["val", "test"])
+    evaluate.add_argument("--nproc", type=int, default=1,
+                          help="shard the images over N local processes")
     source = evaluate.add_mutually_exclusive_group()
     source.add_argument("--data", help="evaluate on an external dataset folder instead")
     source.add_argument("--shift", metavar="NAME",

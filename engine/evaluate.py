@@ -11,9 +11,10 @@ from torch import nn
 
 from db.session import artifacts_root
 from engine import records
-from engine.cam_metrics import CamMetrics, cam_metrics
+from engine.cam_metrics import cam_metrics
 from engine.data import dataset_for_root
 from engine.decode import DecodeError
+from engine.distributed import SINGLE, Rank
 from engine.errors import UserError
 from engine.explain import CamWriter
 from engine.metrics import binary_metrics, expected_calibration_error, roc_points
@@ -74,13 +75,16 @@ def images_for(run: records.RunInfo, split: str, data_dir: str | None,
 
 def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
                  batch_size: int = 64, fail_run_on_error: bool = False,
-                 dataset_id: int | None = None, shift: str | None = None) -> int:
+                 dataset_id: int | None = None, shift: str | None = None,
+                 rank: Rank = SINGLE) -> int:
     """Predict and explain every image of `split` (or of `data_dir`). Returns the evaluation id.
 
     With `shift`, val is evaluated under that acquisition shift (engine/shifts.py) and stored
     as split "val-shift". Overlay files are written first; then every prediction and metric goes
     into the database in one transaction, so a crash leaves no partial rows and the evaluation
-    marked `failed`.
+    marked `failed`. Under torch.distributed each rank explains its shard of the images and
+    writes its own rows; rank 0 then computes the metrics over all of them, or, if any rank
+    failed, deletes every row of the evaluation and marks it failed.
     """
     run = records.get_run(run_id)
     if run.status not in ("completed", "running"):
@@ -93,65 +97,100 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
         split_name = "val-shift"
     if not images:
         raise UserError(f"no usable images to evaluate for run {run_id} ({split_name})")
-    evaluation_id = records.start_evaluation(run_id, split_name, dataset_id, shift)
+    evaluation_id = rank.broadcast(
+        records.start_evaluation(run_id, split_name, dataset_id, shift) if rank.is_main else None)
+    start = time.perf_counter()
+    error: str | None = None
     try:
-        start = time.perf_counter()
-        predictor = predictor_for(run)
-        size = predictor.size
-        store, failures = load_store([image.path for image in images], size)
-        failed = {index for index, _ in failures}
-        kept = [i for i in range(len(images)) if i not in failed]
-        cam_dir = artifacts_root() / "runs" / str(run_id) / f"eval-{evaluation_id}"
-        probabilities, rows = np.zeros(len(kept)), []
-        attention: dict[int, CamMetrics] = {}
-        metrics_seconds = 0.0
-        writer = CamWriter()
-        try:
-            for offset in range(0, len(kept), batch_size):
-                chunk = kept[offset:offset + batch_size]
-                batch = store[chunk]
-                if shift:
-                    batch = apply_shift(shift, batch, seed=offset)
-                probability, cams = predictor.explain(batch)
-                probabilities[offset:offset + len(chunk)] = probability
-                for index, gray, cam in zip(chunk, batch, cams, strict=True):
-                    writer.submit(gray, cam, cam_dir / f"{images[index].image_id}.png")
-                tick = time.perf_counter()
-                for index, gray, cam in zip(chunk, batch, cams, strict=True):
-                    attention[index] = cam_metrics(gray, cam, _lesion_mask(images[index], size))
-                metrics_seconds += time.perf_counter() - tick
-        finally:
-            writer.wait()
-            predictor.close()
-        labels = np.array([images[i].label for i in kept])
-        for index, probability in zip(kept, probabilities, strict=True):
-            png = cam_dir / f"{images[index].image_id}.png"
-            looked = attention[index]
-            rows.append(records.PredictionRow(
-                image_id=images[index].image_id, probability=float(probability),
-                predicted_label=int(probability >= run.threshold),
-                true_label=images[index].label,
-                cam_path=png.relative_to(artifacts_root()).as_posix(),
-                cam_raw_path=png.with_suffix(".npy").relative_to(artifacts_root()).as_posix(),
-                border_share=looked.border_share, lung_share=looked.lung_share,
-                peak_in_lung=looked.peak_in_lung, lesion_share=looked.lesion_share,
-                lesion_hit=looked.lesion_hit))
+        rows, metrics_seconds = _explain_shard(run, rank.shard(images), evaluation_id, shift,
+                                               batch_size)
+        if rank.distributed:
+            records.insert_predictions(evaluation_id, rows)
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        if not rank.distributed:
+            _fail(run_id, evaluation_id, split_name, error, fail_run_on_error)
+            raise
+    errors = [e for e in rank.gather(error) if e]
+    if errors:
+        if rank.is_main:
+            records.delete_predictions(evaluation_id)
+            _fail(run_id, evaluation_id, split_name, errors[0], fail_run_on_error)
+        raise RuntimeError(f"evaluation {evaluation_id} failed on a rank: {errors[0]}")
+    if not rank.is_main:
+        return evaluation_id
+    try:
+        if rank.distributed:
+            rows = records.evaluation_rows(evaluation_id)
+        probabilities = np.array([row.probability for row in rows])
+        labels = np.array([row.true_label for row in rows])
         # "youden" holds the run's operating threshold (its rule is runs.threshold_rule).
         metrics = {"0.5": binary_metrics(labels, probabilities, 0.5)}
         if run.threshold != 0.5 or run.threshold_rule != "fixed 0.5":
             metrics["youden"] = binary_metrics(labels, probabilities, run.threshold)
         records.complete_evaluation(
-            evaluation_id, rows, metrics, roc_points(labels, probabilities),
-            time.perf_counter() - start, metrics_seconds,
+            evaluation_id, [] if rank.distributed else rows, metrics,
+            roc_points(labels, probabilities), time.perf_counter() - start, metrics_seconds,
             ece_uncalibrated=expected_calibration_error(
                 labels, uncalibrate(probabilities, run.temperature)))
     except BaseException as exc:
-        reason = f"{type(exc).__name__}: {exc}"
-        records.fail_evaluation(evaluation_id, reason)
-        if fail_run_on_error:
-            records.finish_run(run_id, "failed", f"evaluation of {split_name} failed: {reason}")
+        if rank.distributed:
+            records.delete_predictions(evaluation_id)
+        _fail(run_id, evaluation_id, split_name, f"{type(exc).__name__}: {exc}",
+              fail_run_on_error)
         raise
     return evaluation_id
+
+
+def _fail(run_id: int, evaluation_id: int, split_name: str, reason: str,
+          fail_run: bool) -> None:
+    records.fail_evaluation(evaluation_id, reason)
+    if fail_run:
+        records.finish_run(run_id, "failed", f"evaluation of {split_name} failed: {reason}")
+
+
+def _explain_shard(run: records.RunInfo, images: list[SplitImage], evaluation_id: int,
+                   shift: str | None, batch_size: int) -> tuple[
+                       list[records.PredictionRow], float]:
+    """Probabilities, Grad-CAM files and CAM metrics for these images (one rank's share)."""
+    predictor = predictor_for(run)
+    size = predictor.size
+    store, failures = load_store([image.path for image in images], size)
+    failed = {index for index, _ in failures}
+    kept = [i for i in range(len(images)) if i not in failed]
+    cam_dir = artifacts_root() / "runs" / str(run.id) / f"eval-{evaluation_id}"
+    rows: list[records.PredictionRow] = []
+    metrics_seconds = 0.0
+    writer = CamWriter()
+    try:
+        for offset in range(0, len(kept), batch_size):
+            chunk = kept[offset:offset + batch_size]
+            batch = store[chunk]
+            if shift:
+                batch = apply_shift(shift, batch, seed=images[chunk[0]].image_id)
+            probabilities, cams = predictor.explain(batch)
+            for index, gray, cam in zip(chunk, batch, cams, strict=True):
+                writer.submit(gray, cam, cam_dir / f"{images[index].image_id}.png")
+            tick = time.perf_counter()
+            for index, gray, cam, probability in zip(chunk, batch, cams, probabilities,
+                                                     strict=True):
+                looked = cam_metrics(gray, cam, _lesion_mask(images[index], size))
+                png = cam_dir / f"{images[index].image_id}.png"
+                rows.append(records.PredictionRow(
+                    image_id=images[index].image_id, probability=float(probability),
+                    predicted_label=int(probability >= run.threshold),
+                    true_label=images[index].label,
+                    cam_path=png.relative_to(artifacts_root()).as_posix(),
+                    cam_raw_path=png.with_suffix(".npy").relative_to(
+                        artifacts_root()).as_posix(),
+                    border_share=looked.border_share, lung_share=looked.lung_share,
+                    peak_in_lung=looked.peak_in_lung, lesion_share=looked.lesion_share,
+                    lesion_hit=looked.lesion_hit))
+            metrics_seconds += time.perf_counter() - tick
+    finally:
+        writer.wait()
+        predictor.close()
+    return rows, metrics_seconds
 
 
 def uncalibrate(probability: np.ndarray, temperature: float) -> np.ndarray:
@@ -160,3 +199,29 @@ def uncalibrate(probability: np.ndarray, temperature: float) -> np.ndarray:
         return probability
     clipped = np.clip(probability, 1e-7, 1 - 1e-7)
     return 1.0 / (1.0 + np.exp(-temperature * np.log(clipped / (1 - clipped))))
+
+
+def _evaluate_worker(rank: Rank, run_id: int, split: str, data_dir: str | None,
+                     dataset_id: int | None, shift: str | None, batch_size: int,
+                     result_file: str) -> None:
+    evaluation_id = evaluate_run(run_id, split, data_dir, batch_size, dataset_id=dataset_id,
+                                 shift=shift, rank=rank)
+    if rank.is_main:
+        Path(result_file).write_text(str(evaluation_id))
+
+
+def evaluate_distributed(run_id: int, split: str = "val", nproc: int = 2,
+                         data_dir: str | None = None, dataset_id: int | None = None,
+                         shift: str | None = None, batch_size: int = 64) -> int:
+    """`evaluate_run` sharded over `nproc` local processes (gloo on CPU, NCCL on GPU)."""
+    import tempfile
+
+    from engine.distributed import launch
+
+    if data_dir and dataset_id is None:
+        dataset_id = dataset_for_root(data_dir)  # register once, before the ranks start
+    with tempfile.TemporaryDirectory() as folder:
+        result = Path(folder) / "evaluation_id"
+        launch(_evaluate_worker, nproc, (run_id, split, None, dataset_id, shift, batch_size,
+                                         str(result)))
+        return int(result.read_text())

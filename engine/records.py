@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
 from db.models import Epoch, Evaluation, Prediction, Run, RunMetric, utcnow
 from db.session import session_scope
@@ -135,28 +135,55 @@ class PredictionRow:
     lesion_hit: bool | None = None
 
 
+def _prediction_dicts(evaluation_id: int, rows: list[PredictionRow]) -> list[dict]:
+    return [{"evaluation_id": evaluation_id, "image_id": r.image_id,
+             "probability": r.probability, "predicted_label": r.predicted_label,
+             "true_label": r.true_label, "correct": r.predicted_label == r.true_label,
+             "cam_path": r.cam_path, "cam_raw_path": r.cam_raw_path,
+             "border_share": _finite(r.border_share), "lung_share": _finite(r.lung_share),
+             "peak_in_lung": r.peak_in_lung, "lesion_share": _finite(r.lesion_share),
+             "lesion_hit": r.lesion_hit} for r in rows]
+
+
+def insert_predictions(evaluation_id: int, rows: list[PredictionRow]) -> None:
+    """One rank's share of a distributed evaluation, in one transaction."""
+    if rows:
+        with session_scope(write=True) as session:
+            session.execute(Prediction.__table__.insert(),
+                            _prediction_dicts(evaluation_id, rows))
+
+
+def delete_predictions(evaluation_id: int) -> None:
+    with session_scope(write=True) as session:
+        session.execute(delete(Prediction).where(Prediction.evaluation_id == evaluation_id))
+
+
+def evaluation_rows(evaluation_id: int) -> list[PredictionRow]:
+    with session_scope() as session:
+        rows = session.execute(select(
+            Prediction.image_id, Prediction.probability, Prediction.predicted_label,
+            Prediction.true_label).where(Prediction.evaluation_id == evaluation_id)
+            .order_by(Prediction.image_id)).all()
+    return [PredictionRow(r.image_id, r.probability, r.predicted_label, r.true_label, None,
+                          None) for r in rows]
+
+
 def complete_evaluation(evaluation_id: int, rows: list[PredictionRow],
                         metrics: dict[str, BinaryMetrics], roc: dict | None,
                         seconds: float, cam_metrics_seconds: float | None = None,
                         ece_uncalibrated: float | None = None) -> None:
     """Write every prediction and metric of an evaluation in one transaction."""
     with session_scope(write=True) as session:
-        session.execute(
-            Prediction.__table__.insert(),
-            [{"evaluation_id": evaluation_id, "image_id": r.image_id,
-              "probability": r.probability, "predicted_label": r.predicted_label,
-              "true_label": r.true_label, "correct": r.predicted_label == r.true_label,
-              "cam_path": r.cam_path, "cam_raw_path": r.cam_raw_path,
-              "border_share": _finite(r.border_share), "lung_share": _finite(r.lung_share),
-              "peak_in_lung": r.peak_in_lung, "lesion_share": _finite(r.lesion_share),
-              "lesion_hit": r.lesion_hit} for r in rows],
-        )
+        if rows:
+            session.execute(Prediction.__table__.insert(), _prediction_dicts(evaluation_id, rows))
+        total = session.scalar(select(func.count(Prediction.id)).where(
+            Prediction.evaluation_id == evaluation_id))
         for rule, values in metrics.items():
             session.add(RunMetric(evaluation_id=evaluation_id, threshold_rule=rule,
                                   **values.as_dict()))
         evaluation = session.get(Evaluation, evaluation_id)
         evaluation.status = "completed"
-        evaluation.n_images = len(rows)
+        evaluation.n_images = total
         evaluation.seconds = seconds
         evaluation.roc_curve = roc
         evaluation.cam_metrics_seconds = cam_metrics_seconds

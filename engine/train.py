@@ -18,12 +18,14 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from db.session import artifacts_root
 from engine import records
 from engine.calibration import fit_temperature
 from engine.data import dataset_for_root
+from engine.distributed import SINGLE, Rank, launch
 from engine.errors import UserError
 from engine.metrics import sensitivity_threshold, youden_threshold
 from engine.models import REGISTRY, create_model
@@ -126,6 +128,7 @@ def train_one_epoch(model: nn.Module, store: torch.Tensor, labels: torch.Tensor,
                     optimizer: torch.optim.Optimizer, scheduler, loss_fn: nn.Module,
                     config: TrainConfig, generator: torch.Generator, device: torch.device,
                     epoch: int, ema: torch.optim.swa_utils.AveragedModel | None = None,
+                    aug_generator: torch.Generator | None = None, rank: Rank = SINGLE,
                     ) -> tuple[float, float]:
     """One pass over the training store. Returns (mean loss, images per second)."""
     model.train()
@@ -133,15 +136,16 @@ def train_one_epoch(model: nn.Module, store: torch.Tensor, labels: torch.Tensor,
     n_batches = len(order) // config.batch_size  # drop the ragged last batch (BatchNorm)
     total_loss, seen, start = 0.0, 0, time.perf_counter()
     bar = tqdm(range(n_batches), desc=f"epoch {epoch}", unit="batch", leave=False,
-               disable=os.environ.get("CXR_NO_PROGRESS") == "1")
+               disable=os.environ.get("CXR_NO_PROGRESS") == "1" or not rank.is_main)
     for step in bar:
         index = order[step * config.batch_size:(step + 1) * config.batch_size]
+        index = index[rank.rank::rank.world]  # this rank's slice of the global batch
         inputs = to_input(store[index])
         if config.augment:
             k = config.augment_strength
-            inputs = augment(inputs, generator, max_degrees=7.0 * k, max_translate=0.06 * k,
-                             scale_range=(1 - 0.08 * k, 1 + 0.08 * k), brightness=0.15 * k,
-                             contrast=0.15 * k)
+            inputs = augment(inputs, aug_generator or generator, max_degrees=7.0 * k,
+                             max_translate=0.06 * k, scale_range=(1 - 0.08 * k, 1 + 0.08 * k),
+                             brightness=0.15 * k, contrast=0.15 * k)
         inputs, targets = inputs.to(device), labels[index].to(device)
         if config.label_smoothing:
             targets = targets * (1 - config.label_smoothing) + 0.5 * config.label_smoothing
@@ -212,14 +216,16 @@ def _checkpoint_dir(run_id: int) -> Path:
     return path
 
 
-def main(config: TrainConfig, resume_run_id: int | None = None) -> int:
+def main(config: TrainConfig, resume_run_id: int | None = None, nproc: int = 1) -> int:
     """Train (or resume) a run, then evaluate it with Grad-CAM. Returns the run id."""
     config.validate()
     if resume_run_id is not None:
         run = records.get_run(resume_run_id)
         if run.status == "completed":
             raise UserError(f"run {resume_run_id} is already completed; nothing to resume")
-        config = TrainConfig(**run.config)
+        nproc = int(run.config.get("nproc", nproc))
+        config = TrainConfig(**{key: value for key, value in run.config.items()
+                                if key != "nproc"})
         run_id, split_id, dataset_id = run.id, run.split_id, run.dataset_id
     else:
         if not config.data:
@@ -227,20 +233,19 @@ def main(config: TrainConfig, resume_run_id: int | None = None) -> int:
         dataset_id = dataset_for_root(config.data)
         split_id = get_or_create_split(dataset_id, config.split_seed)
     device = resolve_device(config.device)
-    torch.manual_seed(config.seed)  # before the model exists: its initial weights are seeded
-    model = create_model(config.arch, config.pretrained, config.weights).to(device)
     if resume_run_id is None:
         name = config.name or f"{config.arch}-{config.image_size}px-seed{config.seed}"
-        run_id = records.create_run(name, config.arch, dataclasses.asdict(config), config.seed,
-                                    str(device), dataset_id, split_id)
+        config_record = {**dataclasses.asdict(config), "nproc": nproc}
+        run_id = records.create_run(name, config.arch, config_record, config.seed,
+                                    f"{device} x{nproc}" if nproc > 1 else str(device),
+                                    dataset_id, split_id)
     records.mark_running(run_id)
     try:
-        _fit(run_id, split_id, config, model, device, resume=resume_run_id is not None)
-        from engine.evaluate import evaluate_run
-        for subset in ("val", "test"):
-            if split_images(split_id, subset):
-                evaluate_run(run_id, subset, batch_size=config.eval_batch_size,
-                             fail_run_on_error=True)
+        resume = resume_run_id is not None
+        if nproc > 1:
+            launch(_train_worker, nproc, (run_id, split_id, config, resume))
+        else:
+            _train_worker(SINGLE, run_id, split_id, config, resume)
         records.finish_run(run_id, "completed")
     except BaseException as exc:
         reason = "interrupted by the user" if isinstance(exc, KeyboardInterrupt) else (
@@ -250,9 +255,29 @@ def main(config: TrainConfig, resume_run_id: int | None = None) -> int:
     return run_id
 
 
+def _train_worker(rank: Rank, run_id: int, split_id: int, config: TrainConfig,
+                  resume: bool) -> None:
+    """Train, calibrate and evaluate; on every rank of a distributed run, or alone."""
+    device = resolve_device(config.device)
+    if device.type == "cuda" and rank.distributed:
+        device = torch.device("cuda", torch.cuda.current_device())
+    torch.manual_seed(config.seed)  # before the model exists: its initial weights are seeded
+    model = create_model(config.arch, config.pretrained, config.weights).to(device)
+    _fit(run_id, split_id, config, model, device, resume, rank)
+    from engine.evaluate import evaluate_run
+
+    for subset in ("val", "test"):
+        if split_images(split_id, subset):
+            evaluate_run(run_id, subset, batch_size=config.eval_batch_size,
+                         fail_run_on_error=rank.is_main, rank=rank)
+
+
 def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
-         device: torch.device, resume: bool) -> None:
+         device: torch.device, resume: bool, rank: Rank = SINGLE) -> None:
+    # The batch order is shared by every rank (each takes its slice of each batch); the
+    # augmentation randomness is each rank's own.
     generator = torch.Generator().manual_seed(config.seed)
+    aug_generator = torch.Generator().manual_seed(config.seed + 7919 * (rank.rank + 1))
     train_store, train_labels = _load_subset(split_id, "train", config.image_size,
                                              config.intensity_norm)
     val_store, val_labels = _load_subset(split_id, "val", config.image_size,
@@ -273,6 +298,7 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
             model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema_decay),
             use_buffers=True)
     evaluated = ema.module if ema is not None else model  # what val sees and what is kept
+    trained = DistributedDataParallel(model) if rank.distributed else model
     if resume and last_path.exists():
         state = torch.load(last_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
@@ -281,6 +307,8 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
+        if rank.is_main and "aug_generator" in state:
+            aug_generator.set_state(state["aug_generator"])
         start_epoch = int(state["epoch"]) + 1
         best_auc, best_epoch, stale = float(state["best_auc"]), int(state["best_epoch"]), int(
             state["stale"])
@@ -289,9 +317,14 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
     for epoch in range(start_epoch, config.epochs + 1):
         epoch_start = time.perf_counter()
         learning_rate = optimizer.param_groups[0]["lr"]
-        train_loss, rate = train_one_epoch(model, train_store, train_labels, optimizer,
+        train_loss, rate = train_one_epoch(trained, train_store, train_labels, optimizer,
                                            scheduler, loss_fn, config, generator, device, epoch,
-                                           ema)
+                                           ema, aug_generator, rank)
+        if not rank.is_main:  # rank 0 validates, records and checkpoints; the others follow
+            if rank.broadcast(None):
+                break
+            continue
+        rate *= rank.world
         probability = predict(evaluated, val_store, device, config.eval_batch_size)
         val_auc = float(roc_auc_score(val_np, probability)) if len(set(val_np)) == 2 else None
         val_accuracy = float(np.mean((probability >= 0.5) == (val_np == 1)))
@@ -313,15 +346,19 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
         _save_atomically({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                           "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
                           "epoch": epoch, "best_auc": best_auc, "best_epoch": best_epoch,
-                          "stale": stale,
+                          "stale": stale, "aug_generator": aug_generator.get_state(),
                           **({"ema": ema.state_dict()} if ema is not None else {})}, last_path)
         records.update_run(run_id, last_checkpoint_path=last_path.relative_to(
             artifacts_root()).as_posix())
-        if stale >= config.patience:
+        stop = stale >= config.patience
+        rank.broadcast(stop)
+        if stop:
             tqdm.write(f"early stop: val AUC has not improved for {stale} epochs")
             break
-    records.update_run(run_id, train_seconds=time.perf_counter() - train_start)
-    _calibrate(run_id, config, evaluated, best_path, val_store, val_np, device)
+    if rank.is_main:
+        records.update_run(run_id, train_seconds=time.perf_counter() - train_start)
+        _calibrate(run_id, config, evaluated, best_path, val_store, val_np, device)
+    rank.gather(None)  # every rank waits for the threshold before evaluating
 
 
 def _calibrate(run_id: int, config: TrainConfig, model: nn.Module, best_path: Path,
