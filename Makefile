@@ -29,6 +29,7 @@ lint: install
 	$(BIN)/ruff check .
 
 bench: install
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/run_all.py
 
 clean:

@@ -75,6 +75,35 @@ def plain_loop_rate(arch: str, files, size: int, batch: int, workers: int) -> fl
     return seen / timer.seconds
 
 
+def fastai_rate(arch: str, files, size: int, batch: int, workers: int) -> float | None:
+    """The seed project's stack: vision_learner(pretrained=False) + fit_one_cycle."""
+    try:
+        from fastai.vision.all import (
+            CategoryBlock,
+            DataBlock,
+            ImageBlock,
+            IndexSplitter,
+            Resize,
+            aug_transforms,
+            fastai_models,
+            vision_learner,
+        )
+    except ImportError:
+        return None
+    labels = {str(path): ("PNEUMONIA" if label else "NORMAL") for path, label in files}
+    valid = list(range(len(files) - batch, len(files)))  # a token validation set
+    block = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=lambda _: list(labels),
+                      get_y=lambda path: labels[str(path)], splitter=IndexSplitter(valid),
+                      item_tfms=Resize(size),
+                      batch_tfms=aug_transforms(do_flip=False, max_rotate=7.0))
+    loaders = block.dataloaders(None, bs=batch, num_workers=workers)
+    learner = vision_learner(loaders, getattr(fastai_models, arch), pretrained=False)
+    learner.fit_one_cycle(1)  # warm-up
+    with Timer() as timer:
+        learner.fit_one_cycle(1)
+    return (len(files) - batch) / timer.seconds
+
+
 def engine_rate(arch: str, files, size: int, batch: int) -> tuple[float, float]:
     config = TrainConfig(arch=arch, image_size=size, batch_size=batch, epochs=2)
     with Timer() as decode:
@@ -107,10 +136,17 @@ def main() -> None:
           f"{len(files)} real images, one epoch after a warm-up epoch")
     ours, decode_seconds = engine_rate(args.arch, files, args.size, args.batch)
     plain = plain_loop_rate(args.arch, files, args.size, args.batch, args.workers)
+    fastai = fastai_rate(args.arch, files, args.size, args.batch, args.workers)
     print(f"  plain PyTorch loop ({args.workers} loader workers): {plain:7.1f} img/s")
+    if fastai is None:
+        print("  fastai: not installed (pip install -e '.[bench]')")
+    else:
+        print(f"  fastai vision_learner + fit_one_cycle:  {fastai:7.1f} img/s")
     print(f"  cxr engine:                            {ours:7.1f} img/s "
           f"(one-off decode into the store: {decode_seconds:.1f}s)")
     print(f"  ratio engine / plain loop: {ours / plain:.2f}x")
+    if fastai is not None:
+        print(f"  ratio engine / fastai:     {ours / fastai:.2f}x")
 
 
 if __name__ == "__main__":
