@@ -7,15 +7,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+T = TypeVar("T")
 
 
 class StorageError(RuntimeError):
@@ -103,6 +106,22 @@ def dispose_engines() -> None:
     _engine_urls.clear()
     _sessionmaker.cache_clear()
     get_engine.cache_clear()
+
+
+def retry_on_conflict(operation: Callable[[], T], attempts: int = 3) -> T:
+    """Run a get-or-create transaction again when a concurrent writer won the race.
+
+    On SQLite, BEGIN IMMEDIATE already serialises writers; on PostgreSQL two processes can both
+    see "missing" and both insert, and one gets a unique violation. The retry then finds the
+    other's row.
+    """
+    for attempt in range(attempts):
+        try:
+            return operation()
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from db.models import Dataset, Image, utcnow
-from db.session import session_scope
+from db.session import retry_on_conflict, session_scope
 from engine.decode import IMAGE_EXTENSIONS, DecodeError, decode_file, is_dicom
 from engine.errors import UserError
 
@@ -129,7 +129,11 @@ def ingest(root: str | Path, name: str | None = None, workers: int = 4) -> Inges
     with ThreadPoolExecutor(max_workers=workers) as pool:
         probed = list(pool.map(_probe, entries))
     has_test = any(entry.source_folder == "test" for entry in entries)
+    return retry_on_conflict(lambda: _register(root_path, name, synthetic, has_test, probed))
 
+
+def _register(root_path: Path, name: str | None, synthetic: bool, has_test: bool,
+              probed: list) -> IngestReport:
     with session_scope(write=True) as session:
         dataset = session.scalar(select(Dataset).where(Dataset.root == str(root_path)))
         if dataset is None:

@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import select
 
 from db.models import Dataset, Image, Split, SplitAssignment
-from db.session import session_scope
+from db.session import retry_on_conflict, session_scope
 from engine.errors import UserError
 
 VAL_FRACTION_WITH_TEST = 0.2
@@ -72,6 +72,10 @@ def assign_subsets(
 
 def get_or_create_split(dataset_id: int, seed: int) -> int:
     """The split of `dataset_id` for `seed`, computed and recorded on first use."""
+    return retry_on_conflict(lambda: _get_or_create_split(dataset_id, seed))
+
+
+def _get_or_create_split(dataset_id: int, seed: int) -> int:
     with session_scope(write=True) as session:
         dataset = session.get(Dataset, dataset_id)
         if dataset is None:

@@ -37,3 +37,39 @@ def test_two_trainings_write_at_once(cxr_home: Path, real_subset: Path) -> None:
     with get_engine().connect() as connection:
         if connection.dialect.name == "sqlite":
             assert connection.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+
+
+def test_concurrent_ingest_and_split_of_one_root(cxr_home: Path, tmp_path: Path) -> None:
+    """Two writers registering the same new dataset at once: one dataset, one split, no error.
+
+    On PostgreSQL both can see "missing" and insert; the loser's unique violation is retried.
+    """
+    import threading
+
+    from db.models import Dataset, Split
+    from engine.data import ingest
+    from engine.splits import get_or_create_split
+    from tests.conftest import copy_subset
+
+    root = copy_subset(tmp_path / "shared-root", per_class=4)
+    barrier = threading.Barrier(4)
+    results, errors = [], []
+
+    def register() -> None:
+        try:
+            barrier.wait()
+            dataset_id = ingest(root).dataset_id
+            results.append((dataset_id, get_or_create_split(dataset_id, seed=0)))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(set(results)) == 1
+    with session_scope() as session:
+        assert session.scalar(select(func.count(Dataset.id))) == 1
+        assert session.scalar(select(func.count(Split.id))) == 1
