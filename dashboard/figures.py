@@ -146,3 +146,79 @@ def subtype_breakdown(balance: pd.DataFrame) -> go.Figure:
                        marker_color=PALETTE[(index + 2) % len(PALETTE)])
     return _layout(figure, "Pneumonia subtypes per split", barmode="stack",
                    yaxis={"title": "Images"})
+
+
+# --- Attention (issue 8) and robustness (issue 7) -------------------------------------------
+
+def lung_share_histogram(series: list[dict]) -> go.Figure:
+    """series: [{"name", "values"}]: lung share of each prediction, one overlaid histogram per run.
+
+    Normalised to a share of each run's predictions, so runs of different sizes compare.
+    """
+    series = [item for item in series if len(item["values"])]
+    if not series:
+        return empty_figure("No CAM lung shares stored for the selected runs")
+    figure = go.Figure()
+    for index, item in enumerate(series):
+        figure.add_histogram(x=list(item["values"]), name=item["name"], histnorm="percent",
+                             xbins={"start": 0, "end": 1.0001, "size": 0.05}, opacity=0.55,
+                             marker_color=PALETTE[index % len(PALETTE)])
+    return _layout(figure, "Lung share of CAM energy (right = looks at the lungs)",
+                   barmode="overlay", xaxis={"title": "Lung share", "range": [0, 1]},
+                   yaxis={"title": "% of predictions"})
+
+
+AGREEMENT_COLORS = {"right-right": "#adb5bd", "right-wrong": PALETTE[3],
+                    "wrong-right": PALETTE[4], "wrong-wrong": PALETTE[6]}
+
+
+def attention_scatter(pairs: pd.DataFrame, name_a: str, name_b: str) -> go.Figure:
+    """pairs: image_id, lung_share_a, lung_share_b, agreement (cell name): one dot per image."""
+    pairs = pairs.dropna(subset=["lung_share_a", "lung_share_b"])
+    if pairs.empty:
+        return empty_figure("No CAM lung shares stored for these runs")
+    figure = go.Figure()
+    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=CHANCE_LINE, hoverinfo="skip",
+                       showlegend=False)
+    for cell, color in AGREEMENT_COLORS.items():
+        part = pairs[pairs.agreement == cell]
+        if part.empty:
+            continue
+        figure.add_scatter(x=part.lung_share_a, y=part.lung_share_b, mode="markers",
+                           name=cell.replace("-", " / "), customdata=part.image_id,
+                           marker={"color": color, "size": 7, "opacity": 0.8},
+                           hovertemplate="image #%{customdata}<br>A %{x:.2f}<br>B %{y:.2f}"
+                                         "<extra></extra>")
+    _layout(figure, "Lung share per image, A vs B (above the diagonal: B looks more at the "
+                    "lungs)", height=380,
+            xaxis={"title": f"A: {name_a}", "range": [0, 1]},
+            yaxis={"title": f"B: {name_b}", "range": [0, 1]})
+    return figure.update_layout(legend_title_text="A / B right or wrong")
+
+
+SHIFT_METRICS = (("auc", "AUC"), ("sensitivity", "Sensitivity"), ("specificity", "Specificity"))
+
+
+def shift_chart(tables: list[dict]) -> go.Figure:
+    """tables: [{"name", "table"}] from db.robustness.shift_table; clean val ("none") first."""
+    tables = [item for item in tables if not item["table"].empty
+              and (item["table"]["shift"] != "none").any()]
+    if not tables:
+        return empty_figure("No robustness checks for the selected runs: "
+                            "cxr evaluate RUN --shift all")
+    figure = make_subplots(rows=1, cols=len(SHIFT_METRICS), shared_yaxes=False,
+                           subplot_titles=[title for _, title in SHIFT_METRICS],
+                           horizontal_spacing=0.06)
+    for index, item in enumerate(tables):
+        table = item["table"]
+        table = pd.concat([table[table["shift"] == "none"], table[table["shift"] != "none"]])
+        labels = ["clean val" if shift == "none" else shift for shift in table["shift"]]
+        for column, (metric, _) in enumerate(SHIFT_METRICS, start=1):
+            figure.add_scatter(x=labels, y=table[metric], mode="lines+markers",
+                               name=item["name"], legendgroup=item["name"],
+                               showlegend=column == 1,
+                               line={"color": PALETTE[index % len(PALETTE)], "width": 2},
+                               row=1, col=column)
+    figure.update_xaxes(tickangle=-45)
+    return _layout(figure, "Robustness: val under acquisition shifts (each at the run's own "
+                           "threshold rule)", height=400)

@@ -14,6 +14,10 @@ RUNS_PR = "runs-pr"
 RUNS_TRAINING = "runs-training"
 RUNS_CALIBRATION = "runs-calibration"
 RUNS_HINT = "runs-hint"
+RUNS_LUNG_HISTOGRAM = "runs-lung-histogram"
+RUNS_SHIFT = "runs-shift"
+RUNS_SHIFT_TABLES = "runs-shift-tables"
+RUNS_CALIBRATION_TABLE = "runs-calibration-table"
 
 # Errors
 ERR_RUN = "errors-run"
@@ -35,6 +39,8 @@ ERR_OVERLAY = "errors-overlay"
 ERR_PAGE = "errors-page"
 ERR_DETAIL = "errors-detail"
 ERR_URL_SYNC = "errors-url-sync"
+ERR_OUTSIDE = "errors-outside"  # attention filter: min share of the CAM outside the lungs
+ERR_SUSPECTS = "errors-suspects"
 
 # Review form (inside the image detail)
 REVIEW_VERDICT = "review-verdict"
@@ -54,6 +60,8 @@ CMP_SELECTED_CELL = "compare-selected-cell"
 CMP_FLIPS = "compare-flips"
 CMP_DELTAS = "compare-deltas"
 CMP_URL_SYNC = "compare-url-sync"
+CMP_ATTENTION = "compare-attention"
+CMP_ATTENTION_SUMMARY = "compare-attention-summary"
 
 # Dataset
 DS_DATASET = "dataset-dataset"

@@ -63,6 +63,14 @@ def agreement_cells(labels: np.ndarray, predicted_a: np.ndarray,
             "wrong-right": ~right_a & right_b, "wrong-wrong": ~right_a & ~right_b}
 
 
+def agreement_labels(cells: dict[str, np.ndarray]) -> np.ndarray:
+    """The agreement cell's name for each image, from agreement_cells' masks."""
+    labels = np.empty(len(next(iter(cells.values()))), dtype=object)
+    for cell, mask in cells.items():
+        labels[mask] = cell
+    return labels
+
+
 def _batched_metrics(labels: np.ndarray, predicted: np.ndarray,
                      probability: np.ndarray) -> dict[str, np.ndarray]:
     """Metrics of each row of (B, N) resampled arrays, vectorised."""

@@ -75,6 +75,9 @@ def gallery(items: list, overlay: bool, selected_image: int | None) -> html.Div:
             html.Div([html.Span(f"P = {item.probability:.3f}", className="fw-semibold"),
                       html.Span(f"  #{item.image_id}", className="text-muted")],
                      className="cxr-prob"),
+            html.Div(f"{item.outside_lungs:.0%} outside lungs", className="small text-muted",
+                     title="share of Grad-CAM energy outside the lung mask")
+            if item.outside_lungs is not None else None,
         ], id={"type": ids.ERR_GALLERY_ITEM, "image": item.image_id}, n_clicks=0,
             className=classes, title=f"image {item.image_id}: P(pneumonia) "
                                      f"{item.probability:.4f}", **{"data-image": item.image_id}))
@@ -132,8 +135,9 @@ def other_runs_table(predictions: pd.DataFrame, current_run: int | None) -> dbc.
 def image_panel(info, prediction, predictions: pd.DataFrame, reviews: list,
                 run_id: int | None, threshold: float) -> dbc.Card:
     """Large original and Grad-CAM, metadata, every run's probability, and the review form."""
-    cam = (html.Img(src=f"/files/cam/{prediction.prediction_id}", className="cxr-large",
-                    alt="Grad-CAM overlay")
+    cam = (html.Img(src=f"/attention/lung-outline/{prediction.prediction_id}",
+                    className="cxr-large", alt="Grad-CAM overlay with lung outline",
+                    id="lung-outline")
            if prediction and prediction.has_cam else html.Div("No Grad-CAM stored",
                                                               className="text-muted"))
     verdict = None
@@ -156,8 +160,10 @@ def image_panel(info, prediction, predictions: pd.DataFrame, reviews: list,
                 dbc.Col([html.Div("Original", className="small text-muted"),
                          html.Img(src=f"/files/image/{info.id}", className="cxr-large",
                                   alt="original image")], md=4),
-                dbc.Col([html.Div("Grad-CAM (evidence for the predicted class)",
-                                  className="small text-muted"), cam], md=4),
+                dbc.Col([html.Div("Grad-CAM (evidence for the predicted class); cyan: the lung "
+                                  "mask its lung share is measured against",
+                                  className="small text-muted"), cam,
+                         attention_line(prediction)], md=4),
                 dbc.Col([
                     html.Div(verdict, className="mb-2"),
                     dbc.Table(html.Tbody([html.Tr([html.Th(k, className="text-muted fw-normal"),
@@ -174,6 +180,78 @@ def image_panel(info, prediction, predictions: pd.DataFrame, reviews: list,
             ]),
         ]),
     ], className="cxr-card mt-3", id="image-panel")
+
+
+def attention_line(prediction) -> html.Div | None:  # noqa: ANN001 - a GalleryItem
+    """Where this CAM looked: lung share, border share, peak in the lungs."""
+    if not prediction or prediction.lung_share is None:
+        return None
+    peak = {True: "yes", False: "no", None: "–"}[prediction.peak_in_lung]
+    return html.Div([
+        html.Span(f"lung share {prediction.lung_share:.0%}", className="me-2 fw-semibold"),
+        html.Span(f"border share {_format(prediction.border_share, 2)}", className="me-2"),
+        html.Span(f"peak in lungs: {peak}")], className="small mt-1", id="attention-line")
+
+
+def attention_difference(pairs: pd.DataFrame) -> list:
+    """One line on how two runs' lung shares differ on the same images."""
+    both = pairs.dropna(subset=["lung_share_a", "lung_share_b"])
+    if both.empty:
+        return []
+    delta = both.lung_share_b - both.lung_share_a
+    parts = [f"Mean lung share A {both.lung_share_a.mean():.2f}, B "
+             f"{both.lung_share_b.mean():.2f}. B looks more at the lungs on "
+             f"{int((delta > 0.05).sum())} images and less on {int((delta < -0.05).sum())} "
+             f"(by more than 5 points), of {len(both)}."]
+    if len(both) > 2 and both.lung_share_a.std() > 0 and both.lung_share_b.std() > 0:
+        parts.append(f" Correlation of the two runs' lung shares: "
+                     f"{both.lung_share_a.corr(both.lung_share_b):.2f}.")
+    return [html.Span(part) for part in parts]
+
+
+def shift_table(name: str, table: pd.DataFrame) -> html.Div:
+    """One run's robustness checks: clean val first, then each shift with its AUC drop."""
+    if table.empty or not (table["shift"] != "none").any():
+        return html.Div([html.Strong(name), html.Span(
+            " — no robustness checks yet (cxr evaluate RUN --shift all)",
+            className="text-muted")], className="small mb-2")
+    table = pd.concat([table[table["shift"] == "none"], table[table["shift"] != "none"]])
+    rows = [html.Tr([
+        html.Td("clean val" if row.shift == "none" else row.shift,
+                className="fw-semibold" if row.shift == "none" else None),
+        html.Td(_format(row.auc)), html.Td(_format(getattr(row, "auc_drop", None))),
+        html.Td(_format(row.sensitivity)), html.Td(_format(row.specificity)),
+        html.Td(_format(row.accuracy)), html.Td(_format(row.ece))])
+        for row in table.itertuples()]
+    head = html.Thead(html.Tr([html.Th(h) for h in (
+        "Shift", "AUC", "AUC drop", "Sens", "Spec", "Acc", "ECE")]))
+    return html.Div([html.H6(name, className="mt-2"),
+                     dbc.Table([head, html.Tbody(rows)], size="sm", striped=True,
+                               className="shift-table mb-2")])
+
+
+def calibration_table(table: pd.DataFrame) -> dbc.Table | html.Div:
+    """Per run: temperature, operating threshold and its rule, ECE before -> after scaling."""
+    if table.empty:
+        return html.Div("Select runs to compare their calibration.", className="text-muted")
+    rows = []
+    for row in table.itertuples():
+        name = [html.Div(f"#{row.run_id} {row.name}")]
+        if row.is_ensemble:
+            name.append(dbc.Badge("ensemble", color="primary", className="me-1"))
+            name.append(html.Small(str(row.members or ""), className="text-muted"))
+        rows.append(html.Tr([
+            html.Td(name), html.Td(_format(row.temperature, 2)),
+            html.Td([_format(row.threshold), html.Small(f" {row.threshold_rule}",
+                                                        className="text-muted")]),
+            *[html.Td(f"{_format(getattr(row, f'{split}_ece_uncalibrated'))} → "
+                      f"{_format(getattr(row, f'{split}_ece'))}") for split in ("val", "test")],
+        ]))
+    head = html.Thead(html.Tr([html.Th(h) for h in (
+        "Run", "Temperature", "Threshold (rule)", "val ECE before → after",
+        "test ECE before → after")]))
+    return dbc.Table([head, html.Tbody(rows)], size="sm", striped=True,
+                     id="calibration-table", className="mb-0")
 
 
 def delta_table(deltas: list, name_a: str, name_b: str) -> dbc.Table:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from sqlalchemy import select
+import pandas as pd
+from sqlalchemy import case, func, select
 
 from db.models import Prediction
-from db.session import session_scope
+from db.session import database_url, session_scope
 
 
 @dataclass(frozen=True)
@@ -53,3 +55,90 @@ def attention_summary(evaluation_id: int) -> list[AttentionSummary]:
             lesion_share_mean=_mean([r.lesion_share for r in members]),
             road_mean=_mean(road), road_n=len(road)))
     return summaries
+
+
+# --- Many runs at once (the dashboard's Runs table) ---------------------------------------------
+
+ATTENTION_COLUMNS = ("cam_border_share", "cam_lung_share", "cam_lung_share_correct",
+                     "cam_lung_share_wrong", "cam_peak_in_lung", "cam_peak_in_lung_correct",
+                     "cam_peak_in_lung_wrong", "cam_road", "cam_road_n", "cam_lesion_hit")
+
+
+def _share(column):  # noqa: ANN001, ANN202 - SQL expression in, SQL expression out
+    """A share in [0, 1], else NULL: a CAM with no energy stores NaN, which avg() must skip."""
+    return case((column.between(0.0, 1.0), column), else_=None)
+
+
+def _rate(column):  # noqa: ANN001, ANN202
+    return case((column.is_(True), 1.0), (column.is_(False), 0.0), else_=None)
+
+
+@lru_cache(maxsize=4096)
+def _evaluation_attention(url: str, evaluation_id: int) -> tuple:
+    """Per (correct) group of one evaluation: n, sums and counts the means are made of."""
+    query = (select(Prediction.correct, func.count(),
+                    func.avg(_share(Prediction.border_share)),
+                    func.avg(_share(Prediction.lung_share)), func.count(_share(
+                        Prediction.lung_share)),
+                    func.avg(_rate(Prediction.peak_in_lung)),
+                    func.count(_rate(Prediction.peak_in_lung)),
+                    func.avg(Prediction.road_score), func.count(Prediction.road_score),
+                    func.avg(_rate(Prediction.lesion_hit)),
+                    func.count(_share(Prediction.border_share)),
+                    func.count(_rate(Prediction.lesion_hit)))
+             .where(Prediction.evaluation_id == evaluation_id).group_by(Prediction.correct))
+    with session_scope(url=url) as session:
+        return tuple(tuple(row) for row in session.execute(query).all())
+
+
+def _pooled(groups: list[tuple], mean_index: int, count_index: int) -> float | None:
+    """Mean over groups, weighting each group's mean by its count of non-null values."""
+    pairs = [(g[mean_index], g[count_index]) for g in groups
+             if g[mean_index] is not None and g[count_index]]
+    total = sum(count for _, count in pairs)
+    return float(sum(float(mean) * count for mean, count in pairs) / total) if total else None
+
+
+def evaluation_attention(evaluation_id: int) -> dict:
+    """Run-level CAM figures of one completed evaluation, all and split by correct / wrong.
+
+    Cached per (database, evaluation): a completed evaluation's CAM metrics never change, except
+    ROAD scores that `cxr road` adds later; `clear_attention_cache()` re-reads them.
+    """
+    groups = _evaluation_attention(database_url(), evaluation_id)
+    by_correct = {bool(group[0]): group for group in groups}
+    figures = {
+        "cam_border_share": _pooled(list(groups), 2, 10),
+        "cam_lung_share": _pooled(list(groups), 3, 4),
+        "cam_peak_in_lung": _pooled(list(groups), 5, 6),
+        "cam_road": _pooled(list(groups), 7, 8),
+        "cam_road_n": int(sum(group[8] for group in groups)),
+        "cam_lesion_hit": _pooled(list(groups), 9, 11),
+    }
+    for name, correct in (("correct", True), ("wrong", False)):
+        group = [by_correct[correct]] if correct in by_correct else []
+        figures[f"cam_lung_share_{name}"] = _pooled(group, 3, 4)
+        figures[f"cam_peak_in_lung_{name}"] = _pooled(group, 5, 6)
+    return figures
+
+
+def attention_by_run(run_ids: list[int], split: str) -> dict[int, dict]:
+    """run id -> CAM figures of its newest completed evaluation of `split`."""
+    from db.queries import latest_evaluation_ids
+
+    evaluations = latest_evaluation_ids(run_ids)
+    return {run_id: evaluation_attention(evaluations[(run_id, split)])
+            for run_id in run_ids if (run_id, split) in evaluations}
+
+
+def clear_attention_cache() -> None:
+    _evaluation_attention.cache_clear()
+
+
+def lung_shares(evaluation_id: int) -> pd.DataFrame:
+    """lung_share and correct of every prediction of one evaluation that has a lung share."""
+    query = (select(Prediction.lung_share, Prediction.correct)
+             .where(Prediction.evaluation_id == evaluation_id,
+                    _share(Prediction.lung_share).is_not(None)))
+    with session_scope() as session:
+        return pd.DataFrame(session.execute(query).all(), columns=["lung_share", "correct"])

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import distinct, func, select
+from sqlalchemy import and_, distinct, func, or_, select
 
 from db.models import (
     Dataset,
@@ -27,12 +27,16 @@ from db.models import (
 from db.session import database_url, session_scope
 
 METRIC_COLUMNS = ("accuracy", "roc_auc", "f1", "sensitivity", "specificity", "ece")
+# Splits the val/test views read. Robustness checks ("val-shift") are evaluations too, but they
+# score val under an artificial shift: they must never stand in for a run's val or test.
+CLEAN_SPLITS = ("val", "test", "external")
+ENSEMBLE_ARCH = "ensemble"  # engine.predictor.ENSEMBLE_ARCH (db/ does not import the engine)
 
 
 def latest_evaluation_ids(run_ids: list[int] | None = None) -> dict[tuple[int, str], int]:
     """(run_id, split) -> id of the newest completed evaluation of that split."""
     query = select(Evaluation.run_id, Evaluation.split, Evaluation.id).where(
-        Evaluation.status == "completed")
+        Evaluation.status == "completed", Evaluation.split.in_(CLEAN_SPLITS))
     if run_ids is not None:
         query = query.where(Evaluation.run_id.in_(run_ids))
     with session_scope() as session:
@@ -48,11 +52,12 @@ def runs_table(run_ids: list[int] | None = None, threshold_rule: str = "youden")
     """
     query = (select(Run.id, Run.name, Run.arch, Run.status, Dataset.name, Dataset.synthetic,
                     Run.config, Run.seed, Run.best_epoch, Run.started_at, Run.finished_at,
-                    Run.threshold, Run.failure_reason)
+                    Run.threshold, Run.failure_reason, Run.threshold_rule, Run.temperature)
              .outerjoin(Dataset, Dataset.id == Run.dataset_id).order_by(Run.id))
     metric_query = (select(Evaluation.run_id, Evaluation.split, Evaluation.id,
                            RunMetric.threshold_rule,
-                           *[getattr(RunMetric, column) for column in METRIC_COLUMNS])
+                           *[getattr(RunMetric, column) for column in METRIC_COLUMNS],
+                           Evaluation.ece_uncalibrated)
                     .join(RunMetric, RunMetric.evaluation_id == Evaluation.id)
                     .where(Evaluation.status == "completed", Evaluation.split.in_(("val", "test")))
                     .order_by(Evaluation.id))
@@ -72,10 +77,13 @@ def runs_table(run_ids: list[int] | None = None, threshold_rule: str = "youden")
             chosen[key] = row
     records = []
     for (run_id, name, arch, status, dataset, synthetic, config, seed, best_epoch, started,
-         finished, threshold, failure) in runs:
+         finished, threshold, failure, rule, temperature) in runs:
         config = config or {}
         record = {
             "run_id": run_id, "name": name, "arch": arch, "status": status,
+            "is_ensemble": arch == ENSEMBLE_ARCH, "members": ensemble_members_text(config),
+            "recipe": config.get("recipe"), "tta": bool(config.get("tta")),
+            "threshold_rule": rule, "temperature": temperature,
             "dataset": dataset, "synthetic": bool(synthetic),
             "image_size": config.get("image_size"), "batch_size": config.get("batch_size"),
             "schedule": config.get("schedule"), "seed": seed, "epochs": config.get("epochs"),
@@ -88,8 +96,19 @@ def runs_table(run_ids: list[int] | None = None, threshold_rule: str = "youden")
             row = chosen.get((run_id, split))
             for offset, column in enumerate(METRIC_COLUMNS):
                 record[f"{split}_{column}"] = row[4 + offset] if row else None
+            record[f"{split}_ece_uncalibrated"] = row[4 + len(METRIC_COLUMNS)] if row else None
         records.append(record)
     return pd.DataFrame.from_records(records)
+
+
+def ensemble_members_text(config: dict) -> str | None:
+    """"#3 resnet18 + #4 small_cnn (prob)" for an ensemble's config, else None."""
+    members = config.get("members")
+    if not members:
+        return None
+    archs = config.get("member_archs") or [""] * len(members)
+    parts = [f"#{member} {arch}".strip() for member, arch in zip(members, archs, strict=False)]
+    return " + ".join(parts) + f" ({config.get('combine', 'prob')})"
 
 
 def evaluation_metrics(evaluation_id: int) -> pd.DataFrame:
@@ -107,7 +126,10 @@ def evaluation_metrics(evaluation_id: int) -> pd.DataFrame:
 CELLS = ("tn", "fp", "fn", "tp")
 # Each confusion cell is (true label, predicted positive?).
 CELL_DEFINITION = {"tn": (0, False), "fp": (0, True), "fn": (1, False), "tp": (1, True)}
-SORTS = ("probability_asc", "probability_desc", "confident_first", "borderline_first")
+SUSPECTS = "suspects"  # the correct predictions (tn + tp); with an attention filter, shortcuts
+GALLERY_CELLS = (*CELLS, SUSPECTS)
+SORTS = ("probability_asc", "probability_desc", "confident_first", "borderline_first",
+         "outside_lungs_first")
 
 
 @dataclass(frozen=True)
@@ -126,6 +148,10 @@ class RunSummary:
     def label(self) -> str:
         return f"#{self.id} {self.name} ({self.arch})"
 
+    @property
+    def is_ensemble(self) -> bool:
+        return self.arch == ENSEMBLE_ARCH
+
 
 @dataclass(frozen=True)
 class GalleryItem:
@@ -134,6 +160,15 @@ class GalleryItem:
     probability: float
     true_label: int
     has_cam: bool
+    # Where the model looked (None where the evaluation stored no CAM metrics).
+    lung_share: float | None = None
+    border_share: float | None = None
+    peak_in_lung: bool | None = None
+
+    @property
+    def outside_lungs(self) -> float | None:
+        """Share of the CAM's energy outside the lung mask: 1 - lung share."""
+        return None if self.lung_share is None else 1.0 - self.lung_share
 
 
 @dataclass(frozen=True)
@@ -177,7 +212,8 @@ def run_summaries(only_evaluated: bool = True) -> list[RunSummary]:
                     Run.split_id, Dataset.name, Dataset.synthetic)
              .outerjoin(Dataset, Dataset.id == Run.dataset_id).order_by(Run.id.desc()))
     if only_evaluated:
-        evaluated = select(Evaluation.run_id).where(Evaluation.status == "completed")
+        evaluated = select(Evaluation.run_id).where(Evaluation.status == "completed",
+                                                    Evaluation.split.in_(CLEAN_SPLITS))
         query = query.where(Run.id.in_(evaluated))
     with session_scope() as session:
         return [RunSummary(*row[:8], bool(row[8])) for row in session.execute(query).all()]
@@ -236,46 +272,86 @@ def evaluation_roc(evaluation_id: int) -> dict | None:
         return session.scalar(select(Evaluation.roc_curve).where(Evaluation.id == evaluation_id))
 
 
-def _cell_filter(evaluation_id: int, cell: str, threshold: float) -> list:
-    true_label, predicted_positive = CELL_DEFINITION[cell]
-    side = (Prediction.probability >= threshold if predicted_positive
-            else Prediction.probability < threshold)
-    return [Prediction.evaluation_id == evaluation_id, Prediction.true_label == true_label, side]
+def _gallery_columns() -> tuple:
+    return (Prediction.id, Prediction.image_id, Prediction.probability, Prediction.true_label,
+            Prediction.cam_path.is_not(None), Prediction.lung_share, Prediction.border_share,
+            Prediction.peak_in_lung)
+
+
+def _gallery_item(row) -> GalleryItem:
+    return GalleryItem(row[0], row[1], float(row[2]), int(row[3]), bool(row[4]),
+                       None if row[5] is None else float(row[5]),
+                       None if row[6] is None else float(row[6]),
+                       None if row[7] is None else bool(row[7]))
+
+
+def _cell_filter(evaluation_id: int, cell: str, threshold: float,
+                 min_outside: float = 0.0) -> list:
+    """Rows of one gallery: a confusion cell, or "suspects" (every correct prediction).
+
+    With `min_outside` > 0 only predictions with at least that share of CAM energy outside the
+    lungs (lung share <= 1 - min_outside) remain; predictions without CAM metrics drop out.
+    """
+    if cell == SUSPECTS:
+        side = or_(and_(Prediction.true_label == 1, Prediction.probability >= threshold),
+                   and_(Prediction.true_label == 0, Prediction.probability < threshold))
+        where = [Prediction.evaluation_id == evaluation_id, side]
+    else:
+        true_label, predicted_positive = CELL_DEFINITION[cell]
+        side = (Prediction.probability >= threshold if predicted_positive
+                else Prediction.probability < threshold)
+        where = [Prediction.evaluation_id == evaluation_id, Prediction.true_label == true_label,
+                 side]
+    if min_outside > 0:
+        where.append(Prediction.lung_share <= 1.0 - min_outside)
+    return where
+
+
+def _gallery_order(cell: str, sort: str, threshold: float) -> list:
+    if sort == "outside_lungs_first":  # least lung share first; no CAM metrics last
+        return [Prediction.lung_share.is_(None), Prediction.lung_share.asc(),
+                Prediction.probability.desc()]
+    if cell == SUSPECTS and sort in ("confident_first", "borderline_first"):
+        # Suspects straddle the threshold: confidence is the distance from it.
+        distance = func.abs(Prediction.probability - threshold)
+        return [distance.desc() if sort == "confident_first" else distance.asc()]
+    positive_side = CELL_DEFINITION[cell][1] if cell in CELL_DEFINITION else True
+    ascending = {"probability_asc": True, "probability_desc": False,
+                 "confident_first": not positive_side, "borderline_first": positive_side}[sort]
+    return [Prediction.probability.asc() if ascending else Prediction.probability.desc()]
 
 
 def cell_images(evaluation_id: int, cell: str, threshold: float, sort: str = "confident_first",
-                limit: int = 48, offset: int = 0) -> tuple[int, list[GalleryItem]]:
-    """One page of the images in a confusion cell at `threshold`, and the cell's size.
+                limit: int = 48, offset: int = 0,
+                min_outside: float = 0.0) -> tuple[int, list[GalleryItem]]:
+    """One page of the images in a confusion cell (or the suspects) at `threshold`, and the size.
 
-    Every cell lies on one side of the threshold, so "confident first" is an ordering by
-    probability (away from the threshold) and the index serves it directly.
+    Every confusion cell lies on one side of the threshold, so "confident first" is an ordering
+    by probability (away from the threshold) and the index serves it directly. "suspects" are
+    the correct predictions; with `min_outside` they are the shortcut suspects: right, while
+    looking mostly outside the lungs.
     """
-    if cell not in CELL_DEFINITION:
-        raise ValueError(f"unknown confusion cell {cell!r}; use one of {', '.join(CELLS)}")
+    if cell not in GALLERY_CELLS:
+        raise ValueError(f"unknown confusion cell {cell!r}; use one of "
+                         f"{', '.join(GALLERY_CELLS)}")
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}; use one of {', '.join(SORTS)}")
-    where = _cell_filter(evaluation_id, cell, threshold)
-    positive_side = CELL_DEFINITION[cell][1]
-    ascending = {"probability_asc": True, "probability_desc": False,
-                 "confident_first": not positive_side, "borderline_first": positive_side}[sort]
-    order = Prediction.probability.asc() if ascending else Prediction.probability.desc()
-    query = (select(Prediction.id, Prediction.image_id, Prediction.probability,
-                    Prediction.true_label, Prediction.cam_path.is_not(None))
-             .where(*where).order_by(order, Prediction.id).limit(limit).offset(offset))
+    where = _cell_filter(evaluation_id, cell, threshold, min_outside)
+    query = (select(*_gallery_columns()).where(*where)
+             .order_by(*_gallery_order(cell, sort, threshold), Prediction.id)
+             .limit(limit).offset(offset))
     with session_scope() as session:
         total = session.scalar(select(func.count()).select_from(Prediction).where(*where))
-        items = [GalleryItem(row[0], row[1], float(row[2]), int(row[3]), bool(row[4]))
-                 for row in session.execute(query).all()]
+        items = [_gallery_item(row) for row in session.execute(query).all()]
     return int(total or 0), items
 
 
 def prediction_for(evaluation_id: int, image_id: int) -> GalleryItem | None:
-    query = (select(Prediction.id, Prediction.image_id, Prediction.probability,
-                    Prediction.true_label, Prediction.cam_path.is_not(None))
+    query = (select(*_gallery_columns())
              .where(Prediction.evaluation_id == evaluation_id, Prediction.image_id == image_id))
     with session_scope() as session:
         row = session.execute(query).first()
-    return GalleryItem(row[0], row[1], float(row[2]), int(row[3]), bool(row[4])) if row else None
+    return _gallery_item(row) if row else None
 
 
 def image_info(image_id: int) -> ImageInfo | None:
@@ -295,7 +371,8 @@ def image_predictions(image_id: int) -> pd.DataFrame:
                     Prediction.id.label("prediction_id"), Prediction.probability)
              .join(Evaluation, Evaluation.id == Prediction.evaluation_id)
              .join(Run, Run.id == Evaluation.run_id)
-             .where(Prediction.image_id == image_id, Evaluation.status == "completed")
+             .where(Prediction.image_id == image_id, Evaluation.status == "completed",
+                    Evaluation.split.in_(CLEAN_SPLITS))
              .order_by(Run.id, Evaluation.id))
     with session_scope() as session:
         frame = pd.DataFrame(session.execute(query).mappings().all(),
@@ -327,14 +404,16 @@ def epochs_for(run_ids: list[int]) -> pd.DataFrame:
 
 
 def paired_predictions(evaluation_a: int, evaluation_b: int) -> pd.DataFrame:
-    """Images both evaluations scored, with the true label and each side's probability."""
+    """Images both evaluations scored: true label, each side's probability and lung share."""
     frames = []
     for suffix, evaluation_id in (("a", evaluation_a), ("b", evaluation_b)):
         query = (select(Prediction.image_id, Prediction.true_label, Prediction.probability,
-                        Prediction.id).where(Prediction.evaluation_id == evaluation_id))
+                        Prediction.id, Prediction.lung_share)
+                 .where(Prediction.evaluation_id == evaluation_id))
         with session_scope() as session:
             frames.append(pd.DataFrame(session.execute(query).all(), columns=[
-                "image_id", "true_label", f"probability_{suffix}", f"prediction_id_{suffix}"]))
+                "image_id", "true_label", f"probability_{suffix}", f"prediction_id_{suffix}",
+                f"lung_share_{suffix}"]))
     return frames[0].merge(frames[1].drop(columns="true_label"), on="image_id").sort_values(
         "image_id", ignore_index=True)
 
@@ -424,6 +503,15 @@ def image_location(image_id: int) -> tuple[str, str] | None:
 def prediction_cam_path(prediction_id: int) -> str | None:
     with session_scope() as session:
         return session.scalar(select(Prediction.cam_path).where(Prediction.id == prediction_id))
+
+
+def prediction_cam_files(prediction_id: int) -> tuple[int, str | None, str | None] | None:
+    """(image id, overlay PNG path, raw CAM path) of a prediction; paths relative to artifacts."""
+    query = select(Prediction.image_id, Prediction.cam_path, Prediction.cam_raw_path).where(
+        Prediction.id == prediction_id)
+    with session_scope() as session:
+        row = session.execute(query).first()
+    return (row[0], row[1], row[2]) if row else None
 
 
 def upload_stored_path(upload_id: int) -> tuple[str, str] | None:

@@ -8,7 +8,7 @@ import numpy as np
 from dash import ALL, Input, Output, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import ids, stats, views
+from dashboard import figures, ids, stats, views
 from dashboard.pages.state import pick_run
 from db import queries
 
@@ -64,6 +64,10 @@ def layout(a: str | None = None, b: str | None = None, split: str | None = None,
                 html.H6("Metric deltas (B − A)"), dcc.Loading(html.Div(id=ids.CMP_DELTAS)),
             ]), className="cxr-card"), lg=7),
         ], className="g-3"),
+        dbc.Card(dbc.CardBody([
+            dcc.Loading(dcc.Graph(id=ids.CMP_ATTENTION)),
+            html.Div(id=ids.CMP_ATTENTION_SUMMARY, className="small"),
+        ]), className="cxr-card mt-3"),
         dbc.Card(dbc.CardBody(dcc.Loading(html.Div(id=ids.CMP_FLIPS))),
                  className="cxr-card mt-3"),
     ])
@@ -110,6 +114,24 @@ def agreement(run_a: int, run_b: int, split: str):
     return cells, [views.delta_table(deltas, summary_a.name, summary_b.name), note]
 
 
+def _lung(share: float | None) -> str:
+    return "" if share is None or np.isnan(share) else f", lung share {share:.0%}"
+
+
+@callback(Output(ids.CMP_ATTENTION, "figure"), Output(ids.CMP_ATTENTION_SUMMARY, "children"),
+          Input(ids.CMP_RUN_A, "value"), Input(ids.CMP_RUN_B, "value"),
+          Input(ids.CMP_SPLIT, "value"))
+def attention_difference(run_a: int, run_b: int, split: str):
+    """Where the two runs look on the same images: lung share A against B, per image."""
+    found = _paired(run_a, run_b, split)
+    if found is None or found[2].empty:
+        return figures.empty_figure("No paired images to compare attention on"), []
+    summary_a, summary_b, pairs = found
+    pairs = pairs.assign(agreement=stats.agreement_labels(_masks(pairs, summary_a, summary_b)))
+    return (figures.attention_scatter(pairs, summary_a.name, summary_b.name),
+            views.attention_difference(pairs))
+
+
 @callback(Output(ids.CMP_SELECTED_CELL, "data"),
           Input({"type": ids.CMP_CELL, "cell": ALL}, "n_clicks"), prevent_initial_call=True)
 def select_cell(_clicks: list) -> str:
@@ -129,11 +151,14 @@ def flips(cell: str, run_a: int, run_b: int, split: str):
     chosen = pairs[_masks(pairs, summary_a, summary_b)[cell]] if not pairs.empty else pairs
     rows = [html.Tr([
         html.Td(html.Img(src=f"/files/thumb/{row.image_id}", height=120)),
-        html.Td(html.Img(src=f"/files/cam-thumb/{int(row.prediction_id_a)}", height=120)),
-        html.Td(html.Img(src=f"/files/cam-thumb/{int(row.prediction_id_b)}", height=120)),
+        # Each CAM with the lung outline its lung share is measured against.
+        html.Td(html.Img(src=f"/attention/lung-outline/{int(row.prediction_id_a)}",
+                         height=120)),
+        html.Td(html.Img(src=f"/attention/lung-outline/{int(row.prediction_id_b)}",
+                         height=120)),
         html.Td([html.Div(f"#{row.image_id} · {views.LABELS[int(row.true_label)]}"),
-                 html.Div(f"A: P = {row.probability_a:.3f}"),
-                 html.Div(f"B: P = {row.probability_b:.3f}"),
+                 html.Div(f"A: P = {row.probability_a:.3f}{_lung(row.lung_share_a)}"),
+                 html.Div(f"B: P = {row.probability_b:.3f}{_lung(row.lung_share_b)}"),
                  dcc.Link("open in Errors", href=f"/errors?run={run_a}&split={split}"
                                                  f"&image={row.image_id}")]),
     ], className="flip-row") for row in chosen.head(MAX_FLIPS).itertuples()]

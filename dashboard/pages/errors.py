@@ -7,13 +7,17 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import figures, ids, views
+from dashboard import attention_files, figures, ids, views
 from dashboard.pages import state
 from db import queries
 from db.reviews import ReviewError, add_review
 from engine.metrics import binary_metrics, sensitivity_threshold, youden_threshold
 
 dash.register_page(__name__, path="/errors", name="Errors", order=1, title="CXR Lens · Errors")
+try:  # the lung-outline image route; pages are imported while their app is being built
+    attention_files.register(dash.get_app().server)
+except dash.exceptions.AppNotFoundError:  # imported outside an app (builder tests)
+    pass
 
 PAGE_SIZE = 48
 SORT_OPTIONS = [
@@ -21,6 +25,7 @@ SORT_OPTIONS = [
     {"label": "Borderline first", "value": "borderline_first"},
     {"label": "Probability ↑", "value": "probability_asc"},
     {"label": "Probability ↓", "value": "probability_desc"},
+    {"label": "Most attention outside the lungs first", "value": "outside_lungs_first"},
 ]
 PRESETS = (("0.5", "0.5"), ("youden", "Youden on val"), ("sens95", "Sensitivity ≥ 0.95 on val"))
 
@@ -38,7 +43,15 @@ def _confusion_grid() -> html.Div:
                      html.Td(_cell_button("tn")), html.Td(_cell_button("fp"))]),
             html.Tr([html.Th("Actually PNEUMONIA", className="align-middle"),
                      html.Td(_cell_button("fn")), html.Td(_cell_button("tp"))])]
-    return html.Table([html.Thead(header), html.Tbody(rows)], className="w-100",
+    suspects = html.Tr([html.Th("Right for the wrong reason?", className="align-middle"),
+                        html.Td(dbc.Button(
+                            [html.Span("Shortcut suspects"),
+                             html.Small("correct, CAM mostly outside the lungs",
+                                        className="d-block")],
+                            id=ids.ERR_SUSPECTS, color="info", outline=True, n_clicks=0,
+                            className="cxr-cell", style={"minHeight": "60px"}),
+                            colSpan=2)])
+    return html.Table([html.Thead(header), html.Tbody([*rows, suspects])], className="w-100",
                       id="confusion-matrix")
 
 
@@ -85,14 +98,21 @@ def layout(**query: str) -> html.Div:
         ], className="g-3"),
         dbc.Card([
             dbc.CardHeader(dbc.Row([
-                dbc.Col(html.H6(id=ids.ERR_GALLERY_TITLE, className="mb-0 mt-2"), md=5),
-                dbc.Col(dcc.Dropdown(id=ids.ERR_SORT, value="confident_first",
+                dbc.Col(html.H6(id=ids.ERR_GALLERY_TITLE, className="mb-0 mt-2"), md=4),
+                dbc.Col(dcc.Dropdown(id=ids.ERR_SORT, value=view.sort,
                                      clearable=False, options=SORT_OPTIONS), md=3),
                 dbc.Col(dbc.Switch(id=ids.ERR_OVERLAY, label="Grad-CAM overlay", value=False,
                                    className="mt-2"), md=2),
                 dbc.Col(dbc.Pagination(id=ids.ERR_PAGE, max_value=1, active_page=1,
                                        fully_expanded=False, size="sm",
-                                       className="mb-0 mt-1 justify-content-end"), md=2),
+                                       className="mb-0 mt-1 justify-content-end"), md=3),
+                dbc.Col([html.Small("Only images with at least this share of the Grad-CAM "
+                                    "outside the lungs (0 = no filter)",
+                                    className="text-muted"),
+                         dcc.Slider(id=ids.ERR_OUTSIDE, min=0, max=1, step=0.05,
+                                    value=view.min_outside, updatemode="mouseup",
+                                    marks={v: f"{v:.0%}" for v in (0, 0.25, 0.5, 0.75, 1)},
+                                    tooltip={"placement": "bottom"})], md=12),
             ], className="g-2")),
             dbc.CardBody(dcc.Loading(html.Div(id=ids.ERR_GALLERY), delay_show=300)),
         ], className="cxr-card mt-3"),
@@ -169,11 +189,25 @@ def select_cell(_clicks: list):
     return ctx.triggered_id["cell"], 1
 
 
+@callback(Output(ids.ERR_SELECTED_CELL, "data", allow_duplicate=True),
+          Output(ids.ERR_PAGE, "active_page", allow_duplicate=True),
+          Output(ids.ERR_OUTSIDE, "value"), Output(ids.ERR_SORT, "value"),
+          Input(ids.ERR_SUSPECTS, "n_clicks"), State(ids.ERR_OUTSIDE, "value"),
+          prevent_initial_call=True)
+def show_suspects(clicks: int | None, min_outside: float | None):
+    """Correct predictions that looked mostly outside the lungs, least lung share first."""
+    if not clicks:
+        raise PreventUpdate
+    return (queries.SUSPECTS, 1, min_outside or state.SUSPECT_MIN_OUTSIDE,
+            "outside_lungs_first")
+
+
 @callback(Output({"type": ids.ERR_CELL, "cell": ALL}, "className"),
-          Input(ids.ERR_SELECTED_CELL, "data"))
-def highlight_cell(selected: str) -> list[str]:
-    return ["cxr-cell" + (" cxr-selected" if output["id"]["cell"] == selected else "")
-            for output in ctx.outputs_list]
+          Output(ids.ERR_SUSPECTS, "className"), Input(ids.ERR_SELECTED_CELL, "data"))
+def highlight_cell(selected: str):
+    cells = ["cxr-cell" + (" cxr-selected" if output["id"]["cell"] == selected else "")
+             for output in ctx.outputs_list[0]]
+    return cells, "cxr-cell" + (" cxr-selected" if selected == queries.SUSPECTS else "")
 
 
 @callback(Output(ids.ERR_GALLERY, "children"), Output(ids.ERR_GALLERY_TITLE, "children"),
@@ -181,19 +215,26 @@ def highlight_cell(selected: str) -> list[str]:
           Input(ids.ERR_RUN, "value"), Input(ids.ERR_SPLIT, "value"),
           Input(ids.ERR_THRESHOLD, "value"), Input(ids.ERR_SELECTED_CELL, "data"),
           Input(ids.ERR_SORT, "value"), Input(ids.ERR_PAGE, "active_page"),
-          Input(ids.ERR_OVERLAY, "value"), State(ids.ERR_SELECTED_IMAGE, "data"))
+          Input(ids.ERR_OVERLAY, "value"), Input(ids.ERR_OUTSIDE, "value"),
+          State(ids.ERR_SELECTED_IMAGE, "data"))
 def drill_down(run_id: int, split: str, threshold: float, cell: str, sort: str,
-               page: int | None, overlay: bool, selected_image: int | None):
-    """One page of exactly the images in the selected confusion cell."""
+               page: int | None, overlay: bool, min_outside: float | None,
+               selected_image: int | None):
+    """One page of exactly the images in the selected confusion cell (or the suspects)."""
     evaluation_id = queries.evaluation_id_for(run_id, split)
-    if evaluation_id is None or cell not in queries.CELLS:
+    if evaluation_id is None or cell not in queries.GALLERY_CELLS:
         raise PreventUpdate
     page = max(int(page or 1), 1)
+    min_outside = state.clamp_threshold(min_outside, default=0.0)
     total, items = queries.cell_images(evaluation_id, cell, state.clamp_threshold(threshold),
-                                       sort, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+                                       sort if sort in queries.SORTS else "confident_first",
+                                       PAGE_SIZE, (page - 1) * PAGE_SIZE, min_outside)
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    title = [f"{views.CELL_TITLES[cell]}s ", dbc.Badge(str(total), color="dark",
-                                                        id="gallery-count"),
+    name = ("Shortcut suspects" if cell == queries.SUSPECTS
+            else f"{views.CELL_TITLES[cell]}s")
+    title = [f"{name} ", dbc.Badge(str(total), color="dark", id="gallery-count"),
+             html.Small(f"  ≥ {min_outside:.0%} outside the lungs" if min_outside > 0 else "",
+                        className="text-muted"),
              html.Small(f"  page {min(page, pages)} of {pages}", className="text-muted")]
     return views.gallery(items, bool(overlay), selected_image), title, pages
 
@@ -252,18 +293,21 @@ def save_review(clicks: int | None, verdict: str | None, reviewer: str | None,
 
 
 clientside_callback(
-    """function (run, split, threshold, cell, image) {
+    """function (run, split, threshold, cell, image, outside, sort) {
         const query = new URLSearchParams();
         if (run !== null && run !== undefined) { query.set("run", run); }
         if (split) { query.set("split", split); }
         if (threshold !== null && threshold !== undefined) { query.set("t", threshold); }
         if (cell) { query.set("cell", cell); }
         if (image !== null && image !== undefined) { query.set("image", image); }
+        if (outside !== null && outside !== undefined) { query.set("outside", outside); }
+        if (sort) { query.set("sort", sort); }
         window.history.replaceState(null, "", window.location.pathname + "?" + query);
         return query.toString();
     }""",
     Output(ids.ERR_URL_SYNC, "data"),
     Input(ids.ERR_RUN, "value"), Input(ids.ERR_SPLIT, "value"),
     Input(ids.ERR_THRESHOLD, "value"), Input(ids.ERR_SELECTED_CELL, "data"),
-    Input(ids.ERR_SELECTED_IMAGE, "data"),
+    Input(ids.ERR_SELECTED_IMAGE, "data"), Input(ids.ERR_OUTSIDE, "value"),
+    Input(ids.ERR_SORT, "value"),
 )

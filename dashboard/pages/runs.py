@@ -5,13 +5,13 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Input, Output, State, callback, clientside_callback, dash_table, dcc, html
+from dash import Input, Output, State, callback, clientside_callback, ctx, dash_table, dcc, html
 from dash.dash_table.Format import Format, Scheme
 from sklearn.metrics import roc_auc_score
 
 from dashboard import figures, ids, stats, views
 from dashboard.pages.state import parse_int
-from db import queries
+from db import attention, queries, robustness
 from engine.metrics import expected_calibration_error
 
 dash.register_page(__name__, path="/", name="Runs", order=0, title="CXR Lens · Runs")
@@ -20,35 +20,54 @@ MAX_OVERLAID = 10
 METRIC_LABELS = {"accuracy": "acc", "roc_auc": "AUC", "f1": "F1", "sensitivity": "sens",
                  "specificity": "spec", "ece": "ECE"}
 BASE_COLUMNS = (("run_id", "Run", None), ("name", "Name", None), ("arch", "Architecture", None),
+                ("members", "Ensemble of", None), ("recipe", "Recipe", None),
                 ("status", "Status", None), ("dataset", "Dataset", None),
                 ("data_kind", "Data", None), ("image_size", "Image px", None),
                 ("batch_size", "Batch", None), ("schedule", "LR schedule", None),
                 ("seed", "Seed", None), ("epochs", "Epochs", None),
                 ("best_epoch", "Best epoch", None), ("duration_s", "Duration s", 0),
-                ("threshold", "Threshold", 3))
+                ("threshold", "Threshold", 3), ("threshold_rule", "Threshold rule", None),
+                ("temperature", "Temperature", 2))
+# Run-level Grad-CAM figures (db/attention.py) of the newest evaluation of the chosen split.
+CAM_LABELS = (("cam_border_share", "border share"), ("cam_lung_share", "lung share"),
+              ("cam_lung_share_correct", "lung share (right)"),
+              ("cam_lung_share_wrong", "lung share (wrong)"),
+              ("cam_peak_in_lung", "pointing hit"),
+              ("cam_peak_in_lung_correct", "pointing hit (right)"),
+              ("cam_peak_in_lung_wrong", "pointing hit (wrong)"),
+              ("cam_road", "ROAD"), ("cam_road_n", "ROAD n"), ("cam_lesion_hit", "lesion hit"))
+SPLITS = ("val", "test")
 
 
-def table_columns() -> list[dict]:
+def _numeric(key: str, name: str, digits: int = 3) -> dict:
+    return {"id": key, "name": name, "type": "numeric",
+            "format": Format(precision=digits, scheme=Scheme.fixed)}
+
+
+def table_columns(cam_split: str = "test") -> list[dict]:
     columns = []
     for key, name, digits in BASE_COLUMNS:
-        column = {"id": key, "name": name}
-        if digits is not None:
-            column.update(type="numeric", format=Format(precision=digits, scheme=Scheme.fixed))
-        columns.append(column)
-    for split in ("val", "test"):
+        columns.append(_numeric(key, name, digits) if digits is not None
+                       else {"id": key, "name": name})
+    for split in SPLITS:
         for metric, label in METRIC_LABELS.items():
-            columns.append({"id": f"{split}_{metric}", "name": f"{split} {label}",
-                            "type": "numeric", "format": Format(precision=3,
-                                                                scheme=Scheme.fixed)})
+            columns.append(_numeric(f"{split}_{metric}", f"{split} {label}"))
+        columns.append(_numeric(f"{split}_ece_uncalibrated", f"{split} ECE uncal."))
+    for key, label in CAM_LABELS:
+        columns.append(_numeric(key, f"CAM {cam_split}: {label}", 0 if key == "cam_road_n"
+                                else 3))
     return columns
 
 
-def table_records(table: pd.DataFrame) -> list[dict]:
+def table_records(table: pd.DataFrame, cam: dict[int, dict] | None = None) -> list[dict]:
     """DataTable rows: `id` is the run id (selection survives sorting and filtering)."""
     if table.empty:
         return []
     table = table.assign(id=table.run_id,
                          data_kind=table.synthetic.map({True: "SYNTHETIC", False: "real"}))
+    cam = cam or {}
+    for key, _ in CAM_LABELS:
+        table[key] = [cam.get(run_id, {}).get(key) for run_id in table.run_id]
     table = table.astype(object).where(table.notna(), None)
     return table.to_dict("records")
 
@@ -79,30 +98,48 @@ def layout(runs: str | None = None, split: str | None = None, **_query: str) -> 
                 style_header={"fontWeight": 600, "backgroundColor": "#eef2f7"},
                 style_data_conditional=[
                     {"if": {"filter_query": '{status} = "failed"'}, "color": "#dc3545"},
+                    {"if": {"filter_query": '{arch} = "ensemble"'},
+                     "backgroundColor": "#eef4ff"},
                     {"if": {"filter_query": '{data_kind} = "SYNTHETIC"', "column_id":
                             "data_kind"}, "backgroundColor": "#fff3cd"}],
             ),
         ]), className="cxr-card"),
         dbc.Row([dbc.Col(dbc.RadioItems(
-            id=ids.RUNS_SPLIT, value=split if split in ("val", "test") else "test", inline=True,
-            options=[{"label": f"curves on {name}", "value": name} for name in ("val", "test")]),
-            className="mt-3")]),
+            id=ids.RUNS_SPLIT, value=split if split in SPLITS else "test", inline=True,
+            options=[{"label": f"curves and CAM figures on {name}", "value": name}
+                     for name in SPLITS]), className="mt-3")]),
         dbc.Row([
             dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_ROC), className="cxr-card"), lg=6),
             dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_PR), className="cxr-card"), lg=6),
             dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_TRAINING), className="cxr-card"), lg=6),
             dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_CALIBRATION), className="cxr-card"), lg=6),
+            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_LUNG_HISTOGRAM), className="cxr-card"),
+                    lg=6),
+            dbc.Col(dbc.Card(dbc.CardBody([
+                html.H6("Calibration and threshold"), html.Div(id=ids.RUNS_CALIBRATION_TABLE)]),
+                className="cxr-card"), lg=6),
+            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_SHIFT), className="cxr-card"), lg=12),
+            dbc.Col(dbc.Card(dbc.CardBody(html.Div(id=ids.RUNS_SHIFT_TABLES)),
+                             className="cxr-card"), lg=12),
         ], className="g-3 mt-1"),
     ])
 
 
 @callback(Output(ids.RUNS_TABLE, "data"), Output(ids.RUNS_TABLE, "selected_rows"),
-          Input(ids.RUNS_REFRESH, "n_clicks"), State(ids.RUNS_TABLE, "selected_row_ids"))
-def fill_table(_clicks: int | None, selected: list[int] | None):
+          Output(ids.RUNS_TABLE, "columns"),
+          Input(ids.RUNS_REFRESH, "n_clicks"), Input(ids.RUNS_SPLIT, "value"),
+          State(ids.RUNS_TABLE, "selected_row_ids"))
+def fill_table(clicks: int | None, split: str | None, selected: list[int] | None):
     """All runs; the checkboxes follow the selected run ids (they index rows, ids don't)."""
-    records = table_records(queries.runs_table())
+    split = split if split in SPLITS else "test"
+    if clicks and ctx.triggered_id == ids.RUNS_REFRESH:
+        attention.clear_attention_cache()  # e.g. after `cxr road` added ROAD scores
+    table = queries.runs_table()
+    cam = attention.attention_by_run(table.run_id.tolist(), split) if not table.empty else {}
+    records = table_records(table, cam)
     chosen = set(selected or [])
-    return records, [index for index, row in enumerate(records) if row["id"] in chosen]
+    return (records, [index for index, row in enumerate(records) if row["id"] in chosen],
+            table_columns(split))
 
 
 def run_curves(run_ids: list[int], split: str) -> tuple[list, list, list]:
@@ -141,6 +178,30 @@ def overlay_selected(selected: list[int] | None, split: str):
             figures.training_curves(epochs, names) if run_ids
             else figures.empty_figure("Select runs to compare their training curves"),
             figures.calibration_overlay(calibration))
+
+
+@callback(Output(ids.RUNS_LUNG_HISTOGRAM, "figure"), Output(ids.RUNS_SHIFT, "figure"),
+          Output(ids.RUNS_SHIFT_TABLES, "children"),
+          Output(ids.RUNS_CALIBRATION_TABLE, "children"),
+          Input(ids.RUNS_TABLE, "selected_row_ids"), Input(ids.RUNS_SPLIT, "value"))
+def quality_of_selected(selected: list[int] | None, split: str):
+    """Lung-share histograms, robustness checks and calibration of the selected runs."""
+    run_ids = sorted(selected or [])[:MAX_OVERLAID]
+    names = {run.id: run.label for run in queries.run_summaries(only_evaluated=False)}
+    shares = []
+    for run_id in run_ids:
+        evaluation_id = queries.evaluation_id_for(run_id, split)
+        if evaluation_id is not None:
+            shares.append({"name": names.get(run_id, f"run {run_id}"),
+                           "values": attention.lung_shares(evaluation_id).lung_share})
+    tables = [{"name": names.get(run_id, f"run {run_id}"),
+               "table": robustness.shift_table(run_id)} for run_id in run_ids]
+    shift_tables = ([views.shift_table(item["name"], item["table"]) for item in tables]
+                    or html.Div("Select runs to see their robustness checks.",
+                                className="text-muted"))
+    table = queries.runs_table(run_ids) if run_ids else pd.DataFrame()
+    return (figures.lung_share_histogram(shares), figures.shift_chart(tables), shift_tables,
+            views.calibration_table(table))
 
 
 clientside_callback(

@@ -23,6 +23,11 @@ def clamp_threshold(value: object, default: float = 0.5) -> float:
     return default if math.isnan(number) else min(max(number, 0.0), 1.0)
 
 
+# "Shortcut suspects" starts here: correct, with at least 80% of the CAM outside the lungs (the
+# lung mask covers about a quarter of a film, so evenly spread attention puts ~75% outside).
+SUSPECT_MIN_OUTSIDE = 0.8
+
+
 @dataclass(frozen=True)
 class ErrorsView:
     run_id: int
@@ -30,6 +35,8 @@ class ErrorsView:
     threshold: float
     cell: str
     image_id: int | None
+    min_outside: float = 0.0  # attention filter: share of CAM energy outside the lungs
+    sort: str = "confident_first"
 
 
 def errors_view(query: dict, runs: list) -> ErrorsView:
@@ -41,8 +48,13 @@ def errors_view(query: dict, runs: list) -> ErrorsView:
     if split not in splits:
         split = "test" if "test" in splits else (splits[0] if splits else "val")
     threshold = clamp_threshold(query.get("t"), default=round(run.threshold, 4))
-    cell = query.get("cell") if query.get("cell") in queries.CELLS else "fn"
-    return ErrorsView(run.id, split, threshold, cell, parse_int(query.get("image")))
+    cell = query.get("cell") if query.get("cell") in queries.GALLERY_CELLS else "fn"
+    min_outside = clamp_threshold(query.get("outside"), default=0.0)
+    if cell == queries.SUSPECTS and "outside" not in query:
+        min_outside = SUSPECT_MIN_OUTSIDE
+    sort = query.get("sort") if query.get("sort") in queries.SORTS else "confident_first"
+    return ErrorsView(run.id, split, threshold, cell, parse_int(query.get("image")),
+                      min_outside, sort)
 
 
 def pick_run(value: object, runs: list, fallback_index: int = 0) -> int | None:

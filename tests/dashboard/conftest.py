@@ -19,20 +19,67 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync", "--window-size=1400,1600")
 
 
-@pytest.fixture(autouse=True)
-def _trained_environment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
-    """Tests that use the trained store read it through CXR_HOME, whatever ran before."""
-    if "trained_home" in request.fixturenames:
-        home = request.getfixturevalue("trained_home")["home"]
-        monkeypatch.setenv("CXR_HOME", str(home))
+def _point_at(monkeypatch: pytest.MonkeyPatch, home: Path, url: str | None) -> None:
+    monkeypatch.setenv("CXR_HOME", str(home))
+    if url:
+        monkeypatch.setenv("CXR_DATABASE_URL", url)
+    else:
         monkeypatch.delenv("CXR_DATABASE_URL", raising=False)
 
 
 @pytest.fixture(scope="session")
-def dash_app(trained_home: dict):
+def trained_url(trained_home: dict) -> str | None:
+    """CXR_DATABASE_URL of the trained store (None: SQLite under its CXR_HOME).
+
+    Read while the session-scoped trained_home is the current store; on PostgreSQL the store is
+    a database of its own, which CXR_HOME alone does not name.
+    """
+    return os.environ.get("CXR_DATABASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def _trained_environment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """Tests that use a trained store read it through CXR_HOME (and CXR_DATABASE_URL on
+    PostgreSQL), whatever ran before."""
+    if "quality_home" in request.fixturenames:
+        store = request.getfixturevalue("quality_home")
+        _point_at(monkeypatch, store["home"], store["url"])
+    elif "trained_home" in request.fixturenames:
+        home = request.getfixturevalue("trained_home")["home"]
+        _point_at(monkeypatch, home, request.getfixturevalue("trained_url"))
+
+
+@pytest.fixture(scope="session")
+def quality_home(tmp_path_factory: pytest.TempPathFactory, real_subset: Path) -> dict:
+    """A store of its own (trained_home must keep exactly two runs): two small-CNN runs, their
+    ensemble (val and test evaluated like any run) and one robustness check (blur on val)."""
+    from db.session import database_url
+    from engine.ensemble import create_ensemble
+    from engine.evaluate import evaluate_run
+    from engine.train import TrainConfig, main
+    from tests.conftest import cxr_environment
+
+    with cxr_environment(tmp_path_factory.mktemp("quality-home")) as home:
+        run_ids = [main(TrainConfig(arch="small_cnn", data=str(real_subset), epochs=1,
+                                    image_size=64, batch_size=16, seed=seed,
+                                    name=f"quality-seed{seed}")) for seed in (0, 1)]
+        ensemble_id = create_ensemble(run_ids, name="quality-ensemble")
+        shift_evaluation = evaluate_run(run_ids[0], shift="blur")
+        url = os.environ.get("CXR_DATABASE_URL")
+        assert url is None or url == database_url()
+    # cxr_environment put the previous store back; tests reach this one through the autouse
+    # fixture above.
+    return {"home": home, "url": url, "run_ids": run_ids, "ensemble_id": ensemble_id,
+            "shift_evaluation": shift_evaluation, "data": real_subset}
+
+
+@pytest.fixture(scope="session")
+def dash_app(trained_home: dict, trained_url: str | None):
     from dashboard.app import create_app
 
     os.environ["CXR_HOME"] = str(trained_home["home"])
+    if trained_url:
+        os.environ["CXR_DATABASE_URL"] = trained_url
     return create_app()
 
 

@@ -55,12 +55,12 @@ def recompute_body(deps: list[dict], run_id: int, split: str, threshold: float) 
 
 def drill_down_body(deps: list[dict], run_id: int, split: str, threshold: float, cell: str,
                     sort: str = "confident_first", page: int = 1,
-                    overlay: bool = False) -> dict:
+                    overlay: bool = False, min_outside: float = 0.0) -> dict:
     output = _output_string(deps, ids.ERR_GALLERY + ".children")
     values = [(ids.ERR_RUN, "value", run_id), (ids.ERR_SPLIT, "value", split),
               (ids.ERR_THRESHOLD, "value", threshold), (ids.ERR_SELECTED_CELL, "data", cell),
               (ids.ERR_SORT, "value", sort), (ids.ERR_PAGE, "active_page", page),
-              (ids.ERR_OVERLAY, "value", overlay)]
+              (ids.ERR_OVERLAY, "value", overlay), (ids.ERR_OUTSIDE, "value", min_outside)]
     return {"output": output, "outputs": [
         {"id": ids.ERR_GALLERY, "property": "children"},
         {"id": ids.ERR_GALLERY_TITLE, "property": "children"},
@@ -70,12 +70,17 @@ def drill_down_body(deps: list[dict], run_id: int, split: str, threshold: float,
         "state": [{"id": ids.ERR_SELECTED_IMAGE, "property": "data", "value": None}]}
 
 
-def runs_table_body(deps: list[dict]) -> dict:
+def runs_table_body(deps: list[dict], split: str = "test", refresh: bool = False) -> dict:
+    """The Runs table as a page load fills it (or, with `refresh`, the Refresh button)."""
     output = _output_string(deps, ids.RUNS_TABLE + ".data")
     return {"output": output, "outputs": [{"id": ids.RUNS_TABLE, "property": "data"},
-                                          {"id": ids.RUNS_TABLE, "property": "selected_rows"}],
-            "inputs": [{"id": ids.RUNS_REFRESH, "property": "n_clicks", "value": 1}],
-            "changedPropIds": [f"{ids.RUNS_REFRESH}.n_clicks"],
+                                          {"id": ids.RUNS_TABLE, "property": "selected_rows"},
+                                          {"id": ids.RUNS_TABLE, "property": "columns"}],
+            "inputs": [{"id": ids.RUNS_REFRESH, "property": "n_clicks",
+                        "value": 1 if refresh else None},
+                       {"id": ids.RUNS_SPLIT, "property": "value", "value": split}],
+            "changedPropIds": [f"{ids.RUNS_REFRESH}.n_clicks" if refresh
+                               else f"{ids.RUNS_SPLIT}.value"],
             "state": [{"id": ids.RUNS_TABLE, "property": "selected_row_ids", "value": []}]}
 
 

@@ -98,7 +98,9 @@ def test_moving_the_threshold_changes_the_cells(browser, live_server: str,
 
 def test_review_survives_a_reload(browser, live_server: str, trained_home: dict) -> None:
     run_id = trained_home["run_ids"][0]
-    _open_errors(browser, live_server, f"run={run_id}&split=test&t=0.5&cell=tp")
+    # At t=0 every pneumonia image is a true positive: a gallery that is never empty, whatever
+    # the small model learned.
+    _open_errors(browser, live_server, f"run={run_id}&split=test&t=0&cell=tp")
     WebDriverWait(browser, WAIT_S).until(lambda b: _gallery_ids(b))
     image_id = _gallery_ids(browser)[0]
     browser.find_element(By.CSS_SELECTOR, f"#{ids.ERR_GALLERY} .cxr-tile").click()
@@ -176,3 +178,55 @@ def test_pages_render_with_synthetic_marking_absent_for_real_data(
             expected_conditions.presence_of_element_located((By.ID, marker)))
     assert "No patient leakage" in browser.find_element(By.ID, "leakage-result").text
     assert "SYNTHETIC" not in browser.page_source
+
+
+def _suspects_truth(run_id: int, split: str, threshold: float, min_outside: float) -> list[int]:
+    evaluation_id = queries.evaluation_id_for(run_id, split)
+    return [item.image_id for item in queries.cell_images(
+        evaluation_id, queries.SUSPECTS, threshold, "outside_lungs_first", 48,
+        min_outside=min_outside)[1]]
+
+
+def test_shortcut_suspects_filter(browser, live_server: str, trained_home: dict) -> None:
+    """The suspects button shows exactly the correct predictions that look outside the lungs;
+    the URL holds the filter, and a permalink with another cut-off restores that gallery."""
+    from dashboard.pages.state import SUSPECT_MIN_OUTSIDE
+
+    run_id = trained_home["run_ids"][0]
+    evaluation_id = queries.evaluation_id_for(run_id, "val")
+    _open_errors(browser, live_server, f"run={run_id}&split=val&t=0.5&cell=tp")
+    _wait_counts(browser, len(queries.evaluation_arrays(evaluation_id)[0]))
+    button = browser.find_element(By.ID, ids.ERR_SUSPECTS)
+    browser.execute_script("arguments[0].click();", button)
+    WebDriverWait(browser, WAIT_S).until(lambda b: "cell=suspects" in b.current_url
+                                         and "sort=outside_lungs_first" in b.current_url)
+    assert f"outside={SUSPECT_MIN_OUTSIDE}" in browser.current_url
+    expected = _suspects_truth(run_id, "val", 0.5, SUSPECT_MIN_OUTSIDE)
+    WebDriverWait(browser, WAIT_S).until(
+        lambda b: "Shortcut suspects" in b.find_element(By.ID, ids.ERR_GALLERY_TITLE).text)
+    WebDriverWait(browser, WAIT_S).until(lambda b, e=expected: _gallery_ids(b) == e)
+    assert browser.find_element(By.ID, "gallery-count").text == str(len(expected))
+    assert "cxr-selected" in button.get_attribute("class")
+
+    # A cut-off read off this run's own correct predictions: some images pass, some don't.
+    correct = [item for cell in ("tn", "tp") for item in queries.cell_images(
+        evaluation_id, cell, 0.5, limit=10_000)[1] if item.lung_share is not None]
+    cutoff = float(np.floor(np.median([item.outside_lungs for item in correct]) * 20) / 20)
+    expected = _suspects_truth(run_id, "val", 0.5, cutoff)
+    assert 0 < len(expected) <= len(correct)
+    _open_errors(browser, live_server, f"run={run_id}&split=val&t=0.5&cell=suspects"
+                                       f"&outside={cutoff}&sort=outside_lungs_first")
+    WebDriverWait(browser, WAIT_S).until(lambda b, e=expected: _gallery_ids(b) == e)
+    outside = browser.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(t => t.textContent);",
+        f"#{ids.ERR_GALLERY} .cxr-tile")
+    assert all("outside lungs" in text for text in outside)
+    assert f"outside={cutoff}" in browser.current_url
+
+    # The image detail draws the lung outline over the CAM, served by the attention route.
+    browser.find_element(By.CSS_SELECTOR, f"#{ids.ERR_GALLERY} .cxr-tile").click()
+    WebDriverWait(browser, WAIT_S).until(lambda b: b.find_elements(By.ID, "lung-outline"))
+    WebDriverWait(browser, WAIT_S).until(lambda b: b.execute_script(
+        "const img = document.getElementById('lung-outline');"
+        "return img.complete && img.naturalWidth > 0;"))
+    assert f"image={expected[0]}" in browser.current_url
