@@ -32,8 +32,9 @@ def _probabilities(rng: np.random.Generator, labels: np.ndarray, skill: float) -
 def fill(home: Path, n_runs: int, n_images: int, seed: int = 0) -> Path:
     os.environ["CXR_HOME"] = str(home)
     os.environ.pop("CXR_DATABASE_URL", None)
-    from sqlalchemy import insert
+    from sqlalchemy import insert, update
 
+    from db.attention import aggregate_attention
     from db.migrate import init_db
     from db.models import (
         Dataset,
@@ -118,6 +119,9 @@ def fill(home: Path, n_runs: int, n_images: int, seed: int = 0) -> Path:
                          for image_id, p, y in zip(image_ids, probability[mask], labels[mask],
                                                    strict=True)]
             session.execute(insert(Prediction), rows)
+            for evaluation_id in {row["evaluation_id"] for row in rows}:
+                session.execute(update(Evaluation).where(Evaluation.id == evaluation_id).values(
+                    attention=aggregate_attention(session, evaluation_id)))
         if run_id % 100 == 0:
             print(f"  {run_id} runs, {run_id * n_images:,} predictions, "
                   f"{time.perf_counter() - start:.0f}s", flush=True)

@@ -8,8 +8,9 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
 
-from db.models import Prediction
+from db.models import Evaluation, Prediction
 from db.session import database_url, session_scope
 
 
@@ -73,10 +74,8 @@ def _rate(column):  # noqa: ANN001, ANN202
     return case((column.is_(True), 1.0), (column.is_(False), 0.0), else_=None)
 
 
-@lru_cache(maxsize=4096)
-def _evaluation_attention(url: str, evaluation_id: int) -> tuple:
-    """Per (correct) group of one evaluation: n, sums and counts the means are made of."""
-    query = (select(Prediction.correct, func.count(),
+def _attention_query(evaluation_id: int):  # noqa: ANN202 - a Select
+    return (select(Prediction.correct, func.count(),
                     func.avg(_share(Prediction.border_share)),
                     func.avg(_share(Prediction.lung_share)), func.count(_share(
                         Prediction.lung_share)),
@@ -87,8 +86,25 @@ def _evaluation_attention(url: str, evaluation_id: int) -> tuple:
                     func.count(_share(Prediction.border_share)),
                     func.count(_rate(Prediction.lesion_hit)))
              .where(Prediction.evaluation_id == evaluation_id).group_by(Prediction.correct))
+
+
+def aggregate_attention(session: Session, evaluation_id: int) -> list[list]:
+    """Per (correct) group of one evaluation: n, and the means and counts the figures pool.
+
+    The engine stores this on the evaluation when it writes the predictions (and again after a
+    ROAD pass); readers use the stored copy and fall back to this query for older rows.
+    """
+    return [[bool(row[0]), *(None if value is None else float(value) for value in row[1:])]
+            for row in session.execute(_attention_query(evaluation_id)).all()]
+
+
+@lru_cache(maxsize=4096)
+def _evaluation_attention(url: str, evaluation_id: int) -> tuple:
     with session_scope(url=url) as session:
-        return tuple(tuple(row) for row in session.execute(query).all())
+        stored = session.scalar(select(Evaluation.attention).where(
+            Evaluation.id == evaluation_id))
+        groups = stored if stored is not None else aggregate_attention(session, evaluation_id)
+    return tuple(tuple(group) for group in groups)
 
 
 def _pooled(groups: list[tuple], mean_index: int, count_index: int) -> float | None:

@@ -185,6 +185,9 @@ class Evaluation(Base):
     roc_curve: Mapped[dict | None] = mapped_column(JSON)  # {"fpr": [...], "tpr": [...], ...}
     cam_metrics_seconds: Mapped[float | None] = mapped_column(Float)
     ece_uncalibrated: Mapped[float | None] = mapped_column(Float)  # before temperature scaling
+    # Pre-aggregated CAM metrics per correct/wrong group (db/attention.py), written with the
+    # predictions, so the Runs table never rescans millions of prediction rows.
+    attention: Mapped[list | None] = mapped_column(JSON)
 
 
 class Prediction(Base):

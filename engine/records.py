@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, func, select
 
+from db.attention import aggregate_attention
 from db.models import Epoch, Evaluation, Prediction, Run, RunMetric, utcnow
 from db.session import session_scope
 from engine.errors import UserError
@@ -188,6 +189,8 @@ def complete_evaluation(evaluation_id: int, rows: list[PredictionRow],
         evaluation.roc_curve = roc
         evaluation.cam_metrics_seconds = cam_metrics_seconds
         evaluation.ece_uncalibrated = ece_uncalibrated
+        session.flush()
+        evaluation.attention = aggregate_attention(session, evaluation_id)
 
 
 def _finite(value: float | None) -> float | None:

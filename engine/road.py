@@ -14,6 +14,7 @@ from pytorch_grad_cam.metrics.road import ROADCombined
 from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
 from sqlalchemy import select, update
 
+from db.attention import aggregate_attention
 from db.models import Dataset, Evaluation, Image, Prediction
 from db.session import artifacts_root, session_scope
 from engine import records
@@ -67,4 +68,7 @@ def road_scores(run_id: int, split: str = "val", sample: int = 100, seed: int = 
         for prediction_id, value in scores.items():
             session.execute(update(Prediction).where(Prediction.id == prediction_id)
                             .values(road_score=value))
+        session.flush()
+        session.get(Evaluation, evaluation_id).attention = aggregate_attention(
+            session, evaluation_id)
     return len(scores), float(np.mean(list(scores.values()))) if scores else float("nan")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from db.attention import attention_summary
+from db.attention import aggregate_attention, attention_summary
 from db.models import Evaluation, Image, Prediction
 from db.session import session_scope
 from engine.cam_metrics import border_band, cam_metrics, energy_share
@@ -80,6 +80,9 @@ def test_pointing_game_on_synthetic_lesions_beats_chance(cxr_home: Path,
           f"chance {chance:.3f}")
     assert len(rows) >= 25
     assert hit_rate > 3 * chance and energy > 1.5 * chance, (hit_rate, energy, chance)
+    with session_scope() as session:  # the stored pre-aggregate equals a fresh scan
+        stored = session.get(Evaluation, evaluation_id).attention
+        assert stored is not None and stored == aggregate_attention(session, evaluation_id)
     summary = {s.group: s for s in attention_summary(evaluation_id)}
     assert summary["all"].n == summary["correct"].n + summary["wrong"].n
     assert summary["all"].lesion_hit_rate is not None

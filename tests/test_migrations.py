@@ -30,7 +30,7 @@ def test_single_head_and_full_downgrade_cycle(tmp_path: Path) -> None:
         connection.execute(text(
             "INSERT INTO datasets (name, root, synthetic, has_official_test, created_at) "
             "VALUES ('d', '/data', 0, 0, '2026-01-01')"))
-    migrate.downgrade(url, "-1")
+    migrate.downgrade(url, "0004")
     assert "temperature" not in {c["name"] for c in inspect(engine).get_columns("runs")}
     migrate.upgrade(url)
     assert "temperature" in {c["name"] for c in inspect(engine).get_columns("runs")}
