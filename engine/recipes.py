@@ -15,10 +15,10 @@ RECIPES: dict[str, dict] = {
     # cores (see README "Recipe"): stronger intensity/geometry jitter, per-image histogram
     # equalisation, label smoothing, weight decay, an EMA of the weights, one-cycle schedule,
     # calibration and TTA.
-    "best": {"arch": "resnet18", "image_size": 128, "epochs": 12, "batch_size": 32,
+    "best": {"arch": "resnet18", "image_size": 128, "epochs": 10, "batch_size": 32,
              "schedule": "onecycle", "max_lr": 2e-3, "weight_decay": 1e-4,
-             "augment_strength": 1.6, "label_smoothing": 0.05, "ema_decay": 0.998,
-             "intensity_norm": "equalize", "patience": 12, "calibrate": True, "tta": True,
+             "augment_strength": 1.6, "label_smoothing": 0.05, "ema_decay": 0.995,
+             "intensity_norm": "equalize", "patience": 10, "calibrate": True, "tta": True,
              "threshold_rule": "youden"},
 }
 
