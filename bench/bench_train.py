@@ -85,11 +85,12 @@ def fastai_rate(arch: str, files, size: int, batch: int, workers: int) -> float 
             IndexSplitter,
             Resize,
             aug_transforms,
-            fastai_models,
             vision_learner,
         )
     except ImportError:
         return None
+    architecture = {"resnet18": tv_models.resnet18, "resnet34": tv_models.resnet34,
+                    "efficientnet_b0": tv_models.efficientnet_b0}[arch]
     labels = {str(path): ("PNEUMONIA" if label else "NORMAL") for path, label in files}
     valid = list(range(len(files) - batch, len(files)))  # a token validation set
     block = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=lambda _: list(labels),
@@ -97,7 +98,7 @@ def fastai_rate(arch: str, files, size: int, batch: int, workers: int) -> float 
                       item_tfms=Resize(size),
                       batch_tfms=aug_transforms(do_flip=False, max_rotate=7.0))
     loaders = block.dataloaders(None, bs=batch, num_workers=workers)
-    learner = vision_learner(loaders, getattr(fastai_models, arch), pretrained=False)
+    learner = vision_learner(loaders, architecture, pretrained=False)
     learner.fit_one_cycle(1)  # warm-up
     with Timer() as timer:
         learner.fit_one_cycle(1)
