@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from pathlib import Path
 
 import dash
@@ -17,10 +18,12 @@ from flask import Flask, jsonify
 
 from dashboard import files, ids
 from db.migrate import init_db
+from engine.errors import UserError
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
+OUR_PACKAGES = tuple(HERE.parent / name for name in ("dashboard", "db", "engine"))
 DEFAULT_MAX_UPLOAD_MB = 20
 # One request may carry several files (multi-file scoring); each is held to the per-file limit
 # by the Score page, the request as a whole to this many of them.
@@ -45,13 +48,38 @@ def _request_too_large(_error: Exception):  # noqa: ANN202 - Flask handler
     return jsonify({"error": message}), 413
 
 
+def _message_for_user(error: Exception) -> str | None:
+    """The message of an error written for the user; None for anything else.
+
+    That is a UserError, or a ValueError raised by our own code (its innermost frame is in
+    this project): both are sentences about a value. A library's error can carry SQL, paths or
+    internals, so the page gets no part of it.
+    """
+    if isinstance(error, UserError):
+        return str(error)
+    if isinstance(error, ValueError) and error.__traceback__ is not None:
+        frame = error.__traceback__
+        while frame.tb_next is not None:
+            frame = frame.tb_next
+        raised_in = Path(frame.tb_frame.f_code.co_filename).resolve()
+        if any(raised_in.is_relative_to(package) for package in OUR_PACKAGES):
+            return str(error)
+    return None
+
+
 def _on_callback_error(error: Exception) -> None:
-    """A failing callback leaves its outputs as they were and says so in the banner."""
-    log.exception("dashboard callback failed", exc_info=error)
+    """A failing callback leaves its outputs as they were and says so in the banner.
+
+    The page gets a generic message and a reference; the traceback goes to the server log.
+    """
+    reference = uuid.uuid4().hex[:8]
+    log.exception("dashboard callback failed (reference %s)", reference, exc_info=error)
+    explained = _message_for_user(error)
     set_props(ids.ERROR_ALERT, {
         "is_open": True,
-        "children": f"Something went wrong while updating this view ({type(error).__name__}: "
-                    f"{str(error)[:200]}). The details are in the server log.",
+        "children": "Something went wrong while updating this view"
+                    + (f": {explained.splitlines()[0][:200]}" if explained else "")
+                    + f". The details are in the server log (reference {reference}).",
     })
 
 

@@ -2,13 +2,16 @@
 
 No route takes a path: each looks the file up in the database, resolves it (symlinks included)
 and serves it only if it lies inside the root the database registers for it: the dataset root
-for images, the artifacts root for CAMs and uploads. Anything else is a 404.
+for images, the artifacts root for CAMs and uploads, and only if its first bytes say it is the
+kind of image the route serves (a row pointing at a checkpoint, a raw CAM array, or at
+/etc/passwd under a tampered dataset root is not). Anything else is a 404.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +20,16 @@ from PIL import Image
 
 from db import queries
 from db.session import artifacts_root, cxr_home
+from engine.decode import HEAD_BYTES, DecodeError, decode_file, detect_format
 
 log = logging.getLogger(__name__)
 
 THUMB_SIZE = 192
+SERVED_FORMATS = ("JPEG", "PNG", "DICOM")
 CACHE_SECONDS = 3600
+# The largest id an INTEGER column holds on PostgreSQL (int4); a longer number in a URL is a 404,
+# not an overflow in the database driver.
+MAX_ID = 2**31 - 1
 blueprint = Blueprint("files", __name__, url_prefix="/files")
 
 
@@ -35,11 +43,20 @@ def safe_resolve(root: str | Path, relative: str | Path) -> Path | None:
     try:
         base = Path(root).resolve(strict=True)
         candidate = (base / relative).resolve(strict=True)
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):  # ValueError: a NUL byte in the path
         return None
     if not candidate.is_relative_to(base) or not candidate.is_file():
         return None
     return candidate
+
+
+def image_format(path: Path) -> str | None:
+    """The image format the file's first bytes name (JPEG, PNG, DICOM, ...), or None."""
+    try:
+        with open(path, "rb") as handle:
+            return detect_format(handle.read(HEAD_BYTES))
+    except OSError:
+        return None
 
 
 def thumbs_dir() -> Path:
@@ -58,12 +75,18 @@ def _thumbnail(source: Path, key: str) -> Path:
     if target.is_file() and target.stat().st_mtime >= source.stat().st_mtime:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with Image.open(source, formats=("JPEG", "PNG")) as image:
-        image.draft("L", (THUMB_SIZE * 2, THUMB_SIZE * 2))  # JPEG: decode at reduced scale
-        image = image.convert("RGB" if image.mode in ("RGB", "RGBA", "P") else "L")
-        image.thumbnail((THUMB_SIZE, THUMB_SIZE))
-        partial = target.with_suffix(".tmp")
-        image.save(partial, format="PNG")
+    # A name of its own: two workers making the same thumbnail must not write one file.
+    partial = target.with_name(f"{target.stem}.{uuid.uuid4().hex}.tmp")
+    try:
+        with Image.open(source, formats=("JPEG", "PNG")) as image:
+            image.draft("L", (THUMB_SIZE * 2, THUMB_SIZE * 2))  # JPEG: decode at reduced scale
+            image = image.convert("RGB" if image.mode in ("RGB", "RGBA", "P") else "L")
+            image.thumbnail((THUMB_SIZE, THUMB_SIZE))
+            image.save(partial, format="PNG")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        partial.unlink(missing_ok=True)
+        log.warning("no thumbnail for %s: it does not decode as JPEG or PNG", source.name)
+        abort(404)
     partial.replace(target)  # atomic: concurrent workers never serve half a file
     return target
 
@@ -77,47 +100,47 @@ def _send(path: Path, mimetype: str | None = None) -> Response:
 def _image_path(image_id: int) -> Path:
     location = queries.image_location(image_id)
     path = safe_resolve(*location) if location else None
-    if path is None:
+    if path is None or image_format(path) not in SERVED_FORMATS:
         abort(404)
     return path
 
 
-def _artifact_path(relative: str | None) -> Path:
+def _artifact_path(relative: str | None, formats: tuple[str, ...] = ("PNG",)) -> Path:
     path = safe_resolve(artifacts_root(), relative) if relative else None
-    if path is None:
+    if path is None or image_format(path) not in formats:
         abort(404)
     return path
 
 
-@blueprint.route("/image/<int:image_id>")
+@blueprint.route(f"/image/<int(max={MAX_ID}):image_id>")
 def image(image_id: int) -> Response:
     return _send(_image_path(image_id))
 
 
-@blueprint.route("/thumb/<int:image_id>")
+@blueprint.route(f"/thumb/<int(max={MAX_ID}):image_id>")
 def thumb(image_id: int) -> Response:
     return _send(_thumbnail(_image_path(image_id), f"image-{image_id}"), "image/png")
 
 
-@blueprint.route("/cam/<int:prediction_id>")
+@blueprint.route(f"/cam/<int(max={MAX_ID}):prediction_id>")
 def cam(prediction_id: int) -> Response:
     return _send(_artifact_path(queries.prediction_cam_path(prediction_id)), "image/png")
 
 
-@blueprint.route("/cam-thumb/<int:prediction_id>")
+@blueprint.route(f"/cam-thumb/<int(max={MAX_ID}):prediction_id>")
 def cam_thumb(prediction_id: int) -> Response:
     path = _artifact_path(queries.prediction_cam_path(prediction_id))
     return _send(_thumbnail(path, f"cam-{prediction_id}"), "image/png")
 
 
-@blueprint.route("/upload/<int:upload_id>")
+@blueprint.route(f"/upload/<int(max={MAX_ID}):upload_id>")
 def upload(upload_id: int) -> Response:
     found = queries.upload_stored_path(upload_id)
-    path = _artifact_path(found[0] if found else None)
+    if found is None:
+        abort(404)
+    path = _artifact_path(found[0], (found[1].upper(),))  # the file must be what the row says
     if found[1].upper() != "DICOM":
         return _send(path)
-    from engine.decode import DecodeError, decode_file
-
     try:
         gray = decode_file(path)
     except DecodeError:
@@ -126,7 +149,7 @@ def upload(upload_id: int) -> Response:
     return Response(_png_bytes(Image.fromarray(np.asarray(gray))), mimetype="image/png")
 
 
-@blueprint.route("/upload-cam/<int:upload_score_id>")
+@blueprint.route(f"/upload-cam/<int(max={MAX_ID}):upload_score_id>")
 def upload_cam(upload_score_id: int) -> Response:
     return _send(_artifact_path(queries.upload_score_cam_path(upload_score_id)), "image/png")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from db.migrate import init_db
+from db.session import dispose_engines
 
 log = logging.getLogger(__name__)
 
@@ -15,6 +16,9 @@ def serve(host: str = "127.0.0.1", port: int = 8050, workers: int = 2,
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                                                    "%(message)s")
     init_db()  # once here, so the workers never race to migrate
+    # Workers are forked from this process: a pooled database connection must not be shared
+    # with them (two workers on one PostgreSQL socket corrupt its protocol stream).
+    dispose_engines()
     if debug:
         from dashboard.app import create_app
 

@@ -45,7 +45,13 @@ def _run(connection) -> None:  # noqa: ANN001
         problems = raw.execute("PRAGMA foreign_key_check").fetchall()
         if problems:
             raise RuntimeError(f"migration left dangling foreign keys: {problems[:5]}")
+        if connection.in_transaction():  # Alembic's read of alembic_version began one
+            connection.commit()
     finally:
+        if connection.in_transaction():
+            connection.rollback()
+        # Inside a transaction the pragma is silently ignored, and this connection would go
+        # back to the pool with foreign keys off: deletes would stop cascading.
         raw.execute("PRAGMA foreign_keys=ON")
 
 
