@@ -143,8 +143,11 @@ class Run(Base):
     # Operating threshold on P(pneumonia) and the rule that chose it (e.g. "youden on val").
     threshold: Mapped[float] = mapped_column(Float, default=0.5)
     threshold_rule: Mapped[str] = mapped_column(String(100), default="fixed 0.5")
-    # Temperature scaling fitted on val: P = sigmoid(logit / temperature), used everywhere.
+    # Calibration, used everywhere: P = sigmoid((logit - logit_offset) / temperature). The offset
+    # undoes the prior shift of the class-weighted loss (log of the positive-class weight); the
+    # temperature is then fitted on val.
     temperature: Mapped[float] = mapped_column(Float, default=1.0, server_default="1.0")
+    logit_offset: Mapped[float] = mapped_column(Float, default=0.0, server_default="0.0")
 
 
 class Epoch(Base):

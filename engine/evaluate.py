@@ -132,7 +132,7 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
             evaluation_id, [] if rank.distributed else rows, metrics,
             roc_points(labels, probabilities), time.perf_counter() - start, metrics_seconds,
             ece_uncalibrated=expected_calibration_error(
-                labels, uncalibrate(probabilities, run.temperature)))
+                labels, uncalibrate(probabilities, run.temperature, run.logit_offset)))
     except BaseException as exc:
         if rank.distributed:
             records.delete_predictions(evaluation_id)
@@ -193,12 +193,14 @@ def _explain_shard(run: records.RunInfo, images: list[SplitImage], evaluation_id
     return rows, metrics_seconds
 
 
-def uncalibrate(probability: np.ndarray, temperature: float) -> np.ndarray:
-    """The probabilities before temperature scaling: sigmoid(T * logit(p))."""
-    if temperature == 1.0:
+def uncalibrate(probability: np.ndarray, temperature: float,
+                logit_offset: float = 0.0) -> np.ndarray:
+    """The model's raw probabilities, before calibration: sigmoid(T * logit(p) + offset)."""
+    if temperature == 1.0 and logit_offset == 0.0:
         return probability
     clipped = np.clip(probability, 1e-7, 1 - 1e-7)
-    return 1.0 / (1.0 + np.exp(-temperature * np.log(clipped / (1 - clipped))))
+    raw_logit = temperature * np.log(clipped / (1 - clipped)) + logit_offset
+    return 1.0 / (1.0 + np.exp(-raw_logit))
 
 
 def _evaluate_worker(rank: Rank, run_id: int, split: str, data_dir: str | None,

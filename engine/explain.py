@@ -50,9 +50,11 @@ class CamExplainer:
     """Batched probabilities + Grad-CAM for one model. Use as a context manager."""
 
     def __init__(self, model: nn.Module, arch: str, threshold: float = 0.5,
-                 temperature: float = 1.0, tta: bool = False) -> None:
+                 temperature: float = 1.0, tta: bool = False,
+                 logit_offset: float = 0.0) -> None:
         self.model = model.eval()
         self.temperature = temperature
+        self.logit_offset = logit_offset
         self.tta = tta
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
@@ -61,8 +63,8 @@ class CamExplainer:
         # grad-requiring leaf and backward stops there instead of walking the whole network.
         self._hook = layer.register_forward_hook(lambda _m, _i, out: out.requires_grad_(True))
         self._cam = GradCAM(model=self.model, target_layers=[layer])
-        # P = sigmoid(logit / T) >= threshold  <=>  logit >= T * logit(threshold)
-        self.threshold_logit = temperature * _logit(threshold)
+        # P = sigmoid((logit - offset) / T) >= threshold  <=>  logit >= T * logit(thr) + offset
+        self.threshold_logit = temperature * _logit(threshold) + logit_offset
 
     def __enter__(self) -> CamExplainer:
         return self
@@ -77,8 +79,8 @@ class CamExplainer:
     def explain(self, batch_uint8: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """(N, H, W) uint8 -> (P(pneumonia) of shape (N,), CAMs of shape (N, H, W) in [0, 1]).
 
-        P is calibrated by the run's temperature. With TTA, P averages the logits of a few
-        shifted and zoomed views (the CAM is the unchanged view's).
+        P is calibrated by the run's logit offset and temperature. With TTA, P averages the
+        logits of a few shifted and zoomed views (the CAM is the unchanged view's).
         """
         inputs = to_input(batch_uint8)
         device = next(self.model.parameters()).device
@@ -90,7 +92,8 @@ class CamExplainer:
             with torch.no_grad():
                 views = [self.model(view)[:, 0].float().cpu() for view in tta_batches(inputs)[1:]]
             logits = torch.stack([logits, *views]).mean(dim=0)
-        return torch.sigmoid(logits / self.temperature).numpy(), cams.astype(np.float32)
+        probability = torch.sigmoid((logits - self.logit_offset) / self.temperature)
+        return probability.numpy(), cams.astype(np.float32)
 
 
 def overlay(gray: np.ndarray, cam: np.ndarray, size: int | None = None) -> np.ndarray:

@@ -38,16 +38,11 @@ class ModelPredictor:
         self.size = int(run.config["image_size"])
         self.intensity = run.config.get("intensity_norm", "none")
         self._explainer = CamExplainer(load_run_model(run), run.arch, run.threshold,
-                                       run.temperature, tta=bool(run.config.get("tta")))
+                                       run.temperature, tta=bool(run.config.get("tta")),
+                                       logit_offset=run.logit_offset)
 
     def explain(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._explainer.explain(normalize_intensity(np.asarray(batch), self.intensity))
-
-    def logits(self, batch: np.ndarray) -> np.ndarray:
-        """Uncalibrated logits (for fitting an ensemble's temperature)."""
-        probability, _ = self._explainer.explain(batch)
-        probability = np.clip(probability, 1e-7, 1 - 1e-7)
-        return np.log(probability / (1 - probability)) * self.run.temperature
 
     def close(self) -> None:
         self._explainer.close()

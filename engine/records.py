@@ -48,6 +48,7 @@ class RunInfo:
     threshold: float
     threshold_rule: str
     temperature: float = 1.0
+    logit_offset: float = 0.0
 
 
 def create_run(name: str, arch: str, config: dict, seed: int, device: str,
@@ -69,7 +70,7 @@ def get_run(run_id: int) -> RunInfo:
         return RunInfo(run.id, run.name, run.arch, run.status, dict(run.config), run.seed,
                        run.dataset_id, run.split_id, run.checkpoint_path,
                        run.last_checkpoint_path, run.threshold, run.threshold_rule,
-                       run.temperature)
+                       run.temperature, run.logit_offset)
 
 
 def mark_running(run_id: int) -> None:

@@ -90,7 +90,7 @@ class Scorer:
 
 @lru_cache(maxsize=MODEL_CACHE_SIZE)
 def _cached_scorer(_database: str, _checkpoints: tuple, run_id: int, _threshold: float,
-                   _temperature: float) -> Scorer:
+                   _calibration: tuple) -> Scorer:
     # The key holds the database, the checkpoint files' identities, the threshold and the
     # temperature, so a changed checkpoint or another CXR_HOME never serves a stale model.
     return Scorer(records.get_run(run_id))
@@ -116,7 +116,7 @@ def get_scorer(run_id: int) -> Scorer:
     if run.status != "completed":
         raise UserError(f"run {run_id} is {run.status}; only completed runs can score images")
     return _cached_scorer(database_url(), _checkpoint_identity(run), run_id, run.threshold,
-                          run.temperature)
+                          (run.temperature, run.logit_offset))
 
 
 def clear_cache() -> None:

@@ -357,18 +357,24 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
             break
     if rank.is_main:
         records.update_run(run_id, train_seconds=time.perf_counter() - train_start)
-        _calibrate(run_id, config, evaluated, best_path, val_store, val_np, device)
+        _calibrate(run_id, config, evaluated, best_path, val_store, val_np, device,
+                   float(pos_weight))
     rank.gather(None)  # every rank waits for the threshold before evaluating
 
 
 def _calibrate(run_id: int, config: TrainConfig, model: nn.Module, best_path: Path,
-               val_store: torch.Tensor, val_labels: np.ndarray, device: torch.device) -> None:
+               val_store: torch.Tensor, val_labels: np.ndarray, device: torch.device,
+               pos_weight: float) -> None:
     """Fit the temperature on val and choose the operating threshold by the configured rule."""
     model.load_state_dict(torch.load(best_path, map_location=device, weights_only=True))
     logits = predict_logits(model, val_store, device, config.eval_batch_size, tta=config.tta)
-    temperature = fit_temperature(logits, val_labels) if config.calibrate else 1.0
-    probability = 1.0 / (1.0 + np.exp(-logits / temperature))
+    # The class-weighted loss shifts every logit by log(pos_weight); undo that prior shift first,
+    # then fit the temperature on what is left.
+    offset = float(np.log(pos_weight)) if config.calibrate else 0.0
+    temperature = fit_temperature(logits - offset, val_labels) if config.calibrate else 1.0
+    probability = 1.0 / (1.0 + np.exp(-(logits - offset) / temperature))
     threshold, rule = choose_threshold(config.threshold_rule, val_labels, probability)
-    records.update_run(run_id, temperature=temperature, threshold=threshold,
+    records.update_run(run_id, temperature=temperature, logit_offset=offset, threshold=threshold,
                        threshold_rule=rule)
-    tqdm.write(f"calibration: temperature {temperature:.3f}; threshold {threshold:.3f} ({rule})")
+    tqdm.write(f"calibration: logit offset {offset:.3f}, temperature {temperature:.3f}; "
+               f"threshold {threshold:.3f} ({rule})")
