@@ -20,11 +20,10 @@ from pytorch_grad_cam.metrics.road import ROADCombined
 from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Timer, machine, sample_files  # noqa: E402
+from bench.common import Timer, machine, real_store, seeded_model  # noqa: E402
 from engine.cam_metrics import cam_metrics  # noqa: E402
 from engine.explain import CamExplainer, CamWriter  # noqa: E402
-from engine.models import create_model  # noqa: E402
-from engine.pixels import load_store, to_input  # noqa: E402
+from engine.pixels import to_input  # noqa: E402
 from engine.road import ROAD_PERCENTILES  # noqa: E402
 
 
@@ -51,13 +50,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--road-sample", type=int, default=8)
     args = parser.parse_args()
-    files = sample_files(args.images)
-    store, _ = load_store([str(p) for p, _ in files], args.size, cache=False)
-    store = torch.from_numpy(store)
-    torch.manual_seed(0)
-    model = create_model(args.arch).eval()
+    store = real_store(args.images, args.size)
+    model = seeded_model(args.arch)
     print(f"machine: {machine()}")
-    print(f"{args.arch} at {args.size}px, {len(files)} real images, batch {args.batch}")
+    print(f"{args.arch} at {args.size}px, {len(store)} real images, batch {args.batch}")
     with CamExplainer(model, args.arch) as explainer:
         explainer.explain(store[: args.batch].numpy())  # warm-up
         base = evaluation_pass(explainer, store, args.batch, with_metrics=False)

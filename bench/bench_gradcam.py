@@ -19,10 +19,10 @@ import torch
 from pytorch_grad_cam import GradCAM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Timer, machine, sample_files  # noqa: E402
+from bench.common import Timer, machine, real_store, seeded_model  # noqa: E402
 from engine.explain import CamExplainer, CamWriter, PredictedClassTarget  # noqa: E402
 from engine.models import cam_target_layer, create_model  # noqa: E402
-from engine.pixels import load_store, to_input  # noqa: E402
+from engine.pixels import to_input  # noqa: E402
 from engine.train import predict  # noqa: E402
 
 
@@ -35,13 +35,10 @@ def main() -> None:
     parser.add_argument("--per-image-sample", type=int, default=200,
                         help="images timed for the per-image baseline (extrapolated)")
     args = parser.parse_args()
-    files = sample_files(args.images)
-    store, _ = load_store([str(p) for p, _ in files], args.size, cache=False)
-    store = torch.from_numpy(store)
-    torch.manual_seed(0)
-    model = create_model(args.arch).eval()
+    store = real_store(args.images, args.size)
+    model = seeded_model(args.arch)
     print(f"machine: {machine()}")
-    print(f"{args.arch} at {args.size}px, {len(files)} real images, batch {args.batch}")
+    print(f"{args.arch} at {args.size}px, {len(store)} real images, batch {args.batch}")
 
     predict(model, store[: args.batch], torch.device("cpu"))  # warm-up
     with Timer() as plain:

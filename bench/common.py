@@ -39,6 +39,21 @@ def machine() -> str:
             f"threads {torch.get_num_threads()}")
 
 
+def real_store(n_images: int, size: int) -> torch.Tensor:
+    """n real training images decoded into an (N, size, size) uint8 tensor (no cache)."""
+    from engine.pixels import load_store
+
+    store, _ = load_store([str(path) for path, _ in sample_files(n_images)], size, cache=False)
+    return torch.from_numpy(store)
+
+
+def seeded_model(arch: str) -> torch.nn.Module:
+    from engine.models import create_model
+
+    torch.manual_seed(0)
+    return create_model(arch).eval()
+
+
 class Timer:
     def __enter__(self) -> Timer:
         self.start = time.perf_counter()

@@ -20,11 +20,9 @@ SCORE_RUNS = "score-runs"
 
 
 @contextmanager
-def live_dashboard() -> Iterator[str]:
-    """Serve `dashboard.app.create_app()` in a thread; yields its base URL."""
-    from dashboard.app import create_app
-
-    server = make_server("127.0.0.1", 0, create_app().server, threaded=True)
+def serve_in_thread(flask_app) -> Iterator[str]:  # noqa: ANN001
+    """Serve a Flask app on a free localhost port in a thread; yields its base URL."""
+    server = make_server("127.0.0.1", 0, flask_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -32,6 +30,15 @@ def live_dashboard() -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+@contextmanager
+def live_dashboard() -> Iterator[str]:
+    """Serve `dashboard.app.create_app()` in a thread; yields its base URL."""
+    from dashboard.app import create_app
+
+    with serve_in_thread(create_app().server) as url:
+        yield url
 
 
 def data_url(data: bytes, mime: str = "application/octet-stream") -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,16 +90,10 @@ def client(dash_app, trained_home: dict):
 @pytest.fixture(scope="session")
 def live_server(dash_app) -> Iterator[str]:
     """The app on a free localhost port, served by a thread of this process."""
-    from werkzeug.serving import make_server
+    from tests.score_server import serve_in_thread
 
-    server = make_server("127.0.0.1", 0, dash_app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serve_in_thread(dash_app.server) as url:
+        yield url
 
 
 def chromium_driver():
