@@ -72,8 +72,8 @@ def bench_latency(run_ids: list[int], n_requests: int) -> None:
 
 
 def bench_throughput(run_id: int, n_files: int) -> None:
-    from engine.evaluate import load_run_model
     from engine.pixels import load_store
+    from engine.predictor import load_run_model
     from engine.records import get_run
     from engine.score_cli import score_files
     from engine.train import predict

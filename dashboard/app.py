@@ -23,7 +23,6 @@ from engine.errors import UserError
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-OUR_PACKAGES = tuple(HERE.parent / name for name in ("dashboard", "db", "engine"))
 DEFAULT_MAX_UPLOAD_MB = 20
 # One request may carry several files (multi-file scoring); each is held to the per-file limit
 # by the Score page, the request as a whole to this many of them.
@@ -51,20 +50,10 @@ def _request_too_large(_error: Exception):  # noqa: ANN202 - Flask handler
 def _message_for_user(error: Exception) -> str | None:
     """The message of an error written for the user; None for anything else.
 
-    That is a UserError, or a ValueError raised by our own code (its innermost frame is in
-    this project): both are sentences about a value. A library's error can carry SQL, paths or
-    internals, so the page gets no part of it.
+    Only UserError is written for the user. Any other error (a library's can carry SQL, paths
+    or internals) gives the page no part of its text.
     """
-    if isinstance(error, UserError):
-        return str(error)
-    if isinstance(error, ValueError) and error.__traceback__ is not None:
-        frame = error.__traceback__
-        while frame.tb_next is not None:
-            frame = frame.tb_next
-        raised_in = Path(frame.tb_frame.f_code.co_filename).resolve()
-        if any(raised_in.is_relative_to(package) for package in OUR_PACKAGES):
-            return str(error)
-    return None
+    return str(error) if isinstance(error, UserError) else None
 
 
 def _on_callback_error(error: Exception) -> None:

@@ -19,7 +19,7 @@ from engine.errors import UserError
 from engine.explain import CamWriter
 from engine.metrics import binary_metrics, expected_calibration_error, roc_points
 from engine.pixels import load_gray, load_store
-from engine.predictor import load_run_model, predictor_for  # noqa: F401 (re-export)
+from engine.predictor import predictor_for
 from engine.shifts import SHIFTS, apply_shift
 from engine.splits import SplitImage, dataset_images, split_images
 

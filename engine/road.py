@@ -19,8 +19,8 @@ from db.models import Dataset, Evaluation, Image, Prediction
 from db.session import artifacts_root, session_scope
 from engine import records
 from engine.errors import UserError
-from engine.evaluate import load_run_model
 from engine.pixels import load_gray, to_input
+from engine.predictor import load_run_model
 
 ROAD_PERCENTILES = (20, 40, 60, 80)
 

@@ -11,6 +11,7 @@ from dashboard import attention_files, figures, ids, views
 from dashboard.pages import state
 from db import queries
 from db.reviews import ReviewError, add_review
+from engine.errors import UserError
 from engine.metrics import binary_metrics, sensitivity_threshold, youden_threshold
 
 dash.register_page(__name__, path="/errors", name="Errors", order=1, title="CXR Lens · Errors")
@@ -146,7 +147,7 @@ def apply_preset(_clicks: list, run_id: int) -> float:
         return 0.5
     evaluation_id = queries.evaluation_id_for(run_id, "val")
     if evaluation_id is None:
-        raise ValueError(f"run {run_id} has no val evaluation to choose a threshold on")
+        raise UserError(f"run {run_id} has no val evaluation to choose a threshold on")
     probability, labels = queries.evaluation_arrays(evaluation_id)
     chosen = (youden_threshold(labels, probability) if rule == "youden"
               else sensitivity_threshold(labels, probability, 0.95))
