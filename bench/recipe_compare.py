@@ -1,6 +1,6 @@
 """Recipe against the plain CyclicLR resnet18 baseline, on the shared data, with shift checks.
 
-    python bench/recipe_compare.py [--seeds 0] [--epochs 12] [--home /tmp/cxr-recipe]
+    python bench/recipe_compare.py [--seeds 0 1 2] [--epochs 10] [--home /tmp/cxr-recipe]
 
 Trains `--recipe best` and the reference (Adam + triangular CyclicLR, same image size and
 epochs) per seed, evaluates val under every acquisition shift, and prints the test metrics
@@ -26,23 +26,27 @@ def cxr(*args: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--home", default="/tmp/cxr-recipe")
     args = parser.parse_args()
     os.environ["CXR_HOME"] = args.home
     os.environ.setdefault("CXR_NO_PROGRESS", "1")
     data = str(data_root().parent if data_root().name == "train" else data_root())
+    names = []
     for seed in args.seeds:
         common = ["--data", data, "--seed", str(seed), "--epochs", str(args.epochs)]
-        cxr("train", "--recipe", "best", *common, "--name", f"recipe-best-seed{seed}")
+        names += [f"recipe-best-seed{seed}", f"reference-cyclic-seed{seed}"]
+        cxr("train", "--recipe", "best", *common, "--name", names[-2])
         cxr("train", "--recipe", "reference", "--image-size", "128", *common,
-            "--name", f"reference-cyclic-seed{seed}")
+            "--name", names[-1])
     from db.migrate import init_db
     from db.queries import runs_table
 
     init_db()
     table = runs_table()
-    for run_id in table.run_id:
+    # Only this invocation's runs (the newest of each name): a home may already hold other seeds.
+    trained = table[table.name.isin(names)].groupby("name").run_id.max()
+    for run_id in sorted(trained):
         cxr("evaluate", str(run_id), "--shift", "all")
     cxr("runs")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -98,13 +97,10 @@ def aggregate_attention(session: Session, evaluation_id: int) -> list[list]:
             for row in session.execute(_attention_query(evaluation_id)).all()]
 
 
-@lru_cache(maxsize=4096)
-def _evaluation_attention(url: str, evaluation_id: int) -> tuple:
-    with session_scope(url=url) as session:
-        stored = session.scalar(select(Evaluation.attention).where(
-            Evaluation.id == evaluation_id))
-        groups = stored if stored is not None else aggregate_attention(session, evaluation_id)
-    return tuple(tuple(group) for group in groups)
+# (database url, evaluation id) -> CAM figures. A completed evaluation's CAM metrics never change,
+# except ROAD scores that `cxr road` adds later; clear_attention_cache() re-reads them. Bounded
+# by the evaluations a dashboard worker has shown (one small dict each).
+_FIGURES: dict[tuple[str, int], dict] = {}
 
 
 def _pooled(groups: list[tuple], mean_index: int, count_index: int) -> float | None:
@@ -115,21 +111,15 @@ def _pooled(groups: list[tuple], mean_index: int, count_index: int) -> float | N
     return float(sum(float(mean) * count for mean, count in pairs) / total) if total else None
 
 
-def evaluation_attention(evaluation_id: int) -> dict:
-    """Run-level CAM figures of one completed evaluation, all and split by correct / wrong.
-
-    Cached per (database, evaluation): a completed evaluation's CAM metrics never change, except
-    ROAD scores that `cxr road` adds later; `clear_attention_cache()` re-reads them.
-    """
-    groups = _evaluation_attention(database_url(), evaluation_id)
+def _figures(groups: list) -> dict:
     by_correct = {bool(group[0]): group for group in groups}
     figures = {
-        "cam_border_share": _pooled(list(groups), 2, 10),
-        "cam_lung_share": _pooled(list(groups), 3, 4),
-        "cam_peak_in_lung": _pooled(list(groups), 5, 6),
-        "cam_road": _pooled(list(groups), 7, 8),
-        "cam_road_n": int(sum(group[8] for group in groups)),
-        "cam_lesion_hit": _pooled(list(groups), 9, 11),
+        "cam_border_share": _pooled(groups, 2, 10),
+        "cam_lung_share": _pooled(groups, 3, 4),
+        "cam_peak_in_lung": _pooled(groups, 5, 6),
+        "cam_road": _pooled(groups, 7, 8),
+        "cam_road_n": int(sum(group[8] or 0 for group in groups)),
+        "cam_lesion_hit": _pooled(groups, 9, 11),
     }
     for name, correct in (("correct", True), ("wrong", False)):
         group = [by_correct[correct]] if correct in by_correct else []
@@ -138,17 +128,44 @@ def evaluation_attention(evaluation_id: int) -> dict:
     return figures
 
 
+def evaluations_attention(evaluation_ids: list[int]) -> dict[int, dict]:
+    """evaluation id -> CAM figures (as evaluation_attention) of many evaluations: their stored pre-aggregates in one query, and the
+    aggregate query only for evaluations written before the pre-aggregate existed."""
+    url = database_url()
+    missing = [e for e in dict.fromkeys(evaluation_ids) if (url, e) not in _FIGURES]
+    if missing:
+        with session_scope() as session:
+            stored = dict(session.execute(select(Evaluation.id, Evaluation.attention).where(
+                Evaluation.id.in_(missing))).all())
+            for evaluation_id in missing:
+                groups = stored.get(evaluation_id)
+                if groups is None:
+                    groups = aggregate_attention(session, evaluation_id)
+                _FIGURES[(url, evaluation_id)] = _figures([tuple(g) for g in groups])
+    return {e: _FIGURES[(url, e)] for e in evaluation_ids}
+
+
+def evaluation_attention(evaluation_id: int) -> dict:
+    """Run-level CAM figures of one completed evaluation, all and split by correct / wrong.
+
+    Cached per (database, evaluation); treat the dict as read-only.
+    """
+    return evaluations_attention([evaluation_id])[evaluation_id]
+
+
 def attention_by_run(run_ids: list[int], split: str) -> dict[int, dict]:
     """run id -> CAM figures of its newest completed evaluation of `split`."""
     from db.queries import latest_evaluation_ids
 
     evaluations = latest_evaluation_ids(run_ids)
-    return {run_id: evaluation_attention(evaluations[(run_id, split)])
-            for run_id in run_ids if (run_id, split) in evaluations}
+    chosen = {run_id: evaluations[(run_id, split)] for run_id in run_ids
+              if (run_id, split) in evaluations}
+    figures = evaluations_attention(list(chosen.values()))
+    return {run_id: figures[evaluation_id] for run_id, evaluation_id in chosen.items()}
 
 
 def clear_attention_cache() -> None:
-    _evaluation_attention.cache_clear()
+    _FIGURES.clear()
 
 
 def lung_shares(evaluation_id: int) -> pd.DataFrame:

@@ -45,10 +45,15 @@ def latest_evaluation_ids(run_ids: list[int] | None = None) -> dict[tuple[int, s
 
 
 def runs_table(run_ids: list[int] | None = None, threshold_rule: str = "youden") -> pd.DataFrame:
-    """One row per run: identity, config, status, timings, and val/test metrics.
+    """One row per run: identity, config, status, timings, and val/test metrics."""
+    return pd.DataFrame.from_records(run_records(run_ids, threshold_rule))
 
-    Plain column selects (no ORM objects): the dashboard's runs table reads 1,000 runs per
-    request, and hydrating entities costs more than the SQL.
+
+def run_records(run_ids: list[int] | None = None, threshold_rule: str = "youden") -> list[dict]:
+    """runs_table() as plain dicts (None where a value is missing), in run id order.
+
+    Plain column selects (no ORM objects), and no DataFrame: the dashboard's runs table sends
+    1,000 runs per request as records, and a DataFrame round trip cost more than the SQL.
     """
     query = (select(Run.id, Run.name, Run.arch, Run.status, Dataset.name, Dataset.synthetic,
                     Run.config, Run.seed, Run.best_epoch, Run.started_at, Run.finished_at,
@@ -97,8 +102,9 @@ def runs_table(run_ids: list[int] | None = None, threshold_rule: str = "youden")
             for offset, column in enumerate(METRIC_COLUMNS):
                 record[f"{split}_{column}"] = row[4 + offset] if row else None
             record[f"{split}_ece_uncalibrated"] = row[4 + len(METRIC_COLUMNS)] if row else None
+            record[f"{split}_evaluation_id"] = row[2] if row else None
         records.append(record)
-    return pd.DataFrame.from_records(records)
+    return records
 
 
 def ensemble_members_text(config: dict) -> str | None:

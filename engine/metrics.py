@@ -6,13 +6,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from sklearn.metrics import (
-    accuracy_score,
     average_precision_score,
     brier_score_loss,
     confusion_matrix,
-    f1_score,
-    precision_score,
-    recall_score,
     roc_auc_score,
     roc_curve,
 )
@@ -63,25 +59,44 @@ def expected_calibration_error(y_true: np.ndarray, probability: np.ndarray,
     return float(total / len(y_true))
 
 
-def binary_metrics(y_true: np.ndarray, probability: np.ndarray,
-                   threshold: float = 0.5) -> BinaryMetrics:
+def threshold_free_metrics(y_true: np.ndarray, probability: np.ndarray) -> dict:
+    """The metrics no threshold changes: ROC AUC, PR AUC (None with one class), Brier, ECE.
+
+    Separate so that a threshold slider recomputes only the confusion matrix.
+    """
+    y_true = np.asarray(y_true, dtype=int)
+    probability = np.asarray(probability, dtype=float)
+    both = _both_classes(y_true)
+    return {"roc_auc": float(roc_auc_score(y_true, probability)) if both else None,
+            "pr_auc": float(average_precision_score(y_true, probability)) if both else None,
+            "brier": float(brier_score_loss(y_true, probability, labels=[0, 1])),
+            "ece": expected_calibration_error(y_true, probability)}
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    return float(numerator / denominator) if denominator else 0.0  # sklearn's zero_division=0
+
+
+def binary_metrics(y_true: np.ndarray, probability: np.ndarray, threshold: float = 0.5,
+                   free: dict | None = None) -> BinaryMetrics:
+    """Metrics at `threshold`. The counts come from scikit-learn's confusion matrix; accuracy,
+    precision, recall (sensitivity), specificity and F1 are its ratios, exactly as sklearn's
+    scorers define them with zero_division=0 (a test holds them equal). `free` passes
+    threshold_free_metrics() already computed for these arrays."""
     y_true = np.asarray(y_true, dtype=int)
     probability = np.asarray(probability, dtype=float)
     y_pred = (probability >= threshold).astype(int)
-    tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
-    both = _both_classes(y_true)
+    tn, fp, fn, tp = (int(v) for v in confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel())
+    free = free if free is not None else threshold_free_metrics(y_true, probability)
     return BinaryMetrics(
         threshold=float(threshold),
-        accuracy=float(accuracy_score(y_true, y_pred)),
-        precision=float(precision_score(y_true, y_pred, zero_division=0)),
-        sensitivity=float(recall_score(y_true, y_pred, zero_division=0)),
-        specificity=float(recall_score(y_true, y_pred, pos_label=0, zero_division=0)),
-        f1=float(f1_score(y_true, y_pred, zero_division=0)),
-        roc_auc=float(roc_auc_score(y_true, probability)) if both else None,
-        pr_auc=float(average_precision_score(y_true, probability)) if both else None,
-        brier=float(brier_score_loss(y_true, probability, labels=[0, 1])),
-        ece=expected_calibration_error(y_true, probability),
-        tn=int(tn), fp=int(fp), fn=int(fn), tp=int(tp),
+        accuracy=_ratio(tp + tn, tp + tn + fp + fn),
+        precision=_ratio(tp, tp + fp),
+        sensitivity=_ratio(tp, tp + fn),
+        specificity=_ratio(tn, tn + fp),
+        f1=_ratio(2 * tp, 2 * tp + fp + fn),
+        roc_auc=free["roc_auc"], pr_auc=free["pr_auc"], brier=free["brier"], ece=free["ece"],
+        tn=tn, fp=fp, fn=fn, tp=tp,
     )
 
 

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score, roc_curve
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+)
 
 from engine.metrics import (
     binary_metrics,
     expected_calibration_error,
     sensitivity_threshold,
+    threshold_free_metrics,
     youden_threshold,
 )
 
@@ -32,6 +41,24 @@ def test_binary_metrics_match_sklearn(scores) -> None:
     assert m.tp + m.fn == y.sum() and m.tn + m.fp == (1 - y).sum()
     assert m.sensitivity == pytest.approx(m.tp / (m.tp + m.fn))
     assert m.specificity == pytest.approx(m.tn / (m.tn + m.fp))
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.2, 0.5, 0.77, 1.0, 1.01])
+def test_ratios_equal_sklearn_scorers_at_every_threshold(scores, threshold) -> None:
+    """The confusion-matrix ratios are sklearn's scorers (zero_division=0), to the last bit,
+    including thresholds where nothing or everything is called positive."""
+    y, p = scores
+    m = binary_metrics(y, p, threshold)
+    pred = (p >= threshold).astype(int)
+    assert m.accuracy == pytest.approx(accuracy_score(y, pred), abs=1e-12)
+    assert m.precision == pytest.approx(precision_score(y, pred, zero_division=0), abs=1e-12)
+    assert m.sensitivity == pytest.approx(recall_score(y, pred, zero_division=0), abs=1e-12)
+    assert m.specificity == pytest.approx(
+        recall_score(y, pred, pos_label=0, zero_division=0), abs=1e-12)
+    assert m.f1 == pytest.approx(f1_score(y, pred, zero_division=0), abs=1e-12)
+    assert m.pr_auc == pytest.approx(average_precision_score(y, p))
+    free = threshold_free_metrics(y, p)
+    assert binary_metrics(y, p, threshold, free=free) == m
 
 
 def test_hand_checked_confusion() -> None:

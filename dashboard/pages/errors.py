@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
@@ -11,8 +13,14 @@ from dashboard import attention_files, figures, ids, views
 from dashboard.pages import state
 from db import queries
 from db.reviews import ReviewError, add_review
+from db.session import database_url
 from engine.errors import UserError
-from engine.metrics import binary_metrics, sensitivity_threshold, youden_threshold
+from engine.metrics import (
+    binary_metrics,
+    sensitivity_threshold,
+    threshold_free_metrics,
+    youden_threshold,
+)
 
 dash.register_page(__name__, path="/errors", name="Errors", order=1, title="CXR Lens · Errors")
 try:  # the lung-outline image route; pages are imported while their app is being built
@@ -154,6 +162,13 @@ def apply_preset(_clicks: list, run_id: int) -> float:
     return round(chosen, 4)
 
 
+@lru_cache(maxsize=256)
+def _threshold_free(url: str, evaluation_id: int) -> dict:
+    """AUC, PR AUC, Brier and ECE of a completed (so unchanging) evaluation, per database."""
+    probability, labels = queries.evaluation_arrays(evaluation_id)
+    return threshold_free_metrics(labels, probability)
+
+
 @callback(Output({"type": ids.ERR_CELL, "cell": ALL}, "children"),
           Output(ids.ERR_METRICS, "children"), Output(ids.ERR_ROC, "figure"),
           Output(ids.ERR_RUN_BADGES, "children"),
@@ -166,7 +181,8 @@ def recompute(run_id: int, split: str, threshold: float):
     if evaluation_id is None:
         raise PreventUpdate
     probability, labels = queries.evaluation_arrays(evaluation_id)
-    metrics = binary_metrics(labels, probability, threshold)
+    metrics = binary_metrics(labels, probability, threshold,
+                             free=_threshold_free(database_url(), evaluation_id))
     counts = {"tn": metrics.tn, "fp": metrics.fp, "fn": metrics.fn, "tp": metrics.tp}
     total = len(labels)
     cells = [views.cell_label(output["id"]["cell"], counts[output["id"]["cell"]], total)

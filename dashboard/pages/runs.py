@@ -59,17 +59,17 @@ def table_columns(cam_split: str = "test") -> list[dict]:
     return columns
 
 
-def table_records(table: pd.DataFrame, cam: dict[int, dict] | None = None) -> list[dict]:
-    """DataTable rows: `id` is the run id (selection survives sorting and filtering)."""
-    if table.empty:
-        return []
-    table = table.assign(id=table.run_id,
-                         data_kind=table.synthetic.map({True: "SYNTHETIC", False: "real"}))
-    cam = cam or {}
-    for key, _ in CAM_LABELS:
-        table[key] = [cam.get(run_id, {}).get(key) for run_id in table.run_id]
-    table = table.astype(object).where(table.notna(), None)
-    return table.to_dict("records")
+def table_records(records: list[dict], cam_split: str = "test") -> list[dict]:
+    """DataTable rows from queries.run_records(), with the run-level CAM figures of each run's
+    `cam_split` evaluation. `id` is the run id (selection survives sorting and filtering). NaN
+    needs no scrubbing: Dash's plotly JSON encoder writes it as null, an empty cell."""
+    evaluation_ids = [record[f"{cam_split}_evaluation_id"] for record in records]
+    cam = attention.evaluations_attention([e for e in evaluation_ids if e is not None])
+    empty = dict.fromkeys(key for key, _ in CAM_LABELS)
+    return [{**record, "id": record["run_id"],
+             "data_kind": "SYNTHETIC" if record["synthetic"] else "real",
+             **(cam[evaluation_id] if evaluation_id is not None else empty)}
+            for record, evaluation_id in zip(records, evaluation_ids, strict=True)]
 
 
 def layout(runs: str | None = None, split: str | None = None, **_query: str) -> html.Div:
@@ -134,9 +134,7 @@ def fill_table(clicks: int | None, split: str | None, selected: list[int] | None
     split = split if split in SPLITS else "test"
     if clicks and ctx.triggered_id == ids.RUNS_REFRESH:
         attention.clear_attention_cache()  # e.g. after `cxr road` added ROAD scores
-    table = queries.runs_table()
-    cam = attention.attention_by_run(table.run_id.tolist(), split) if not table.empty else {}
-    records = table_records(table, cam)
+    records = table_records(queries.run_records(), split)
     chosen = set(selected or [])
     return (records, [index for index, row in enumerate(records) if row["id"] in chosen],
             table_columns(split))

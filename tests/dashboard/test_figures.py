@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 from sklearn.metrics import accuracy_score, f1_score, recall_score, roc_auc_score
 
 from dashboard import figures, stats, views
@@ -47,7 +48,13 @@ def test_operating_point_lies_on_the_threshold(trained_home: dict) -> None:
     assert tpr == recall_score(labels, predicted)
     figure = figures.roc_with_operating_point(queries.evaluation_roc(evaluation_id), 0.8, fpr,
                                               tpr, 0.5)
-    assert figure.data[-1].x == (fpr,) and figure.data[-1].y == (tpr,)
+    point = figure["data"][-1]
+    assert point["x"] == [fpr] and point["y"] == [tpr]
+    assert figure["data"][1]["x"] == queries.evaluation_roc(evaluation_id)["fpr"]
+    # Plain JSON, but a valid figure: plotly accepts every property of it.
+    validated = go.Figure(figure)
+    assert validated.layout.title.text == "ROC (AUC 0.800)"
+    assert validated.layout.template.layout.paper_bgcolor == "white"
 
 
 def test_bootstrap_deltas_point_estimates_match_scikit_learn(trained_home: dict) -> None:
