@@ -28,21 +28,28 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--home", default="/tmp/cxr-recipe")
+    parser.add_argument("--skip-trained", action="store_true",
+                        help="don't train a name the home already holds as a completed run")
     args = parser.parse_args()
     os.environ["CXR_HOME"] = args.home
     os.environ.setdefault("CXR_NO_PROGRESS", "1")
     data = str(data_root().parent if data_root().name == "train" else data_root())
-    names = []
-    for seed in args.seeds:
-        common = ["--data", data, "--seed", str(seed), "--epochs", str(args.epochs)]
-        names += [f"recipe-best-seed{seed}", f"reference-cyclic-seed{seed}"]
-        cxr("train", "--recipe", "best", *common, "--name", names[-2])
-        cxr("train", "--recipe", "reference", "--image-size", "128", *common,
-            "--name", names[-1])
     from db.migrate import init_db
     from db.queries import runs_table
 
     init_db()
+    table = runs_table()
+    done = (set(table.name[table.status == "completed"])
+            if args.skip_trained and not table.empty else set())
+    names = []
+    for seed in args.seeds:
+        common = ["--data", data, "--seed", str(seed), "--epochs", str(args.epochs)]
+        for name, recipe in ((f"recipe-best-seed{seed}", ["--recipe", "best"]),
+                             (f"reference-cyclic-seed{seed}",
+                              ["--recipe", "reference", "--image-size", "128"])):
+            names.append(name)
+            if name not in done:
+                cxr("train", *recipe, *common, "--name", name)
     table = runs_table()
     # Only this invocation's runs (the newest of each name): a home may already hold other seeds.
     trained = table[table.name.isin(names)].groupby("name").run_id.max()
