@@ -38,7 +38,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 TRAIN_FIELDS = ("arch", "epochs", "image_size", "batch_size", "seed", "split_seed", "schedule",
                 "patience", "pretrained", "weights", "device", "max_lr", "weight_decay",
                 "threshold_rule", "tta", "calibrate", "intensity_norm", "ema_decay",
-                "label_smoothing", "augment_strength", "name")
+                "label_smoothing", "augment_strength", "channels_last", "precision", "compile",
+                "name")
 
 
 def _train_config(args: argparse.Namespace, data: str, arch: str | None = None):
@@ -215,6 +216,13 @@ def _add_train_options(parser: argparse.ArgumentParser, with_arch: bool = True) 
     parser.add_argument("--label-smoothing", type=float, help="default 0")
     parser.add_argument("--augment-strength", type=float,
                         help="scales the augmentation jitter (default 1)")
+    speed = parser.add_argument_group("speed levers (off by default: see bench/bench_train.py)")
+    speed.add_argument("--channels-last", action="store_true", default=None,
+                       help="NHWC memory layout for activations and weights")
+    speed.add_argument("--precision", choices=["fp32", "bf16"],
+                       help="bf16 autocast for the forward pass (default fp32)")
+    speed.add_argument("--compile", action="store_true", default=None,
+                       help="torch.compile the training step (slow first epoch)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -39,6 +39,8 @@ from engine.pixels import (
 )
 from engine.splits import get_or_create_split, split_images
 
+PRECISIONS = ("fp32", "bf16")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -71,6 +73,11 @@ class TrainConfig:
     augment_strength: float = 1.0  # multiplies the intensity and geometry jitter
     intensity_norm: str = "none"  # none | equalize | clahe, per image, before the model
     recipe: str | None = None
+    # Speed levers (bench/bench_train.py measures each; all off by default on the CPU, where
+    # none of them paid here). Weights are saved in fp32 and the default layout either way.
+    channels_last: bool = False  # NHWC activations and weights
+    precision: str = "fp32"  # fp32 | bf16 (autocast for the forward pass; fp32 master weights)
+    compile: bool = False  # torch.compile the training forward/backward
 
     def validate(self) -> None:
         if self.arch not in REGISTRY:
@@ -81,6 +88,9 @@ class TrainConfig:
             if getattr(self, field) < low:
                 raise UserError(f"--{field.replace('_', '-')} must be at least {low}")
         parse_threshold_rule(self.threshold_rule)
+        if self.precision not in PRECISIONS:
+            raise UserError(f"unknown --precision {self.precision!r}; use one of "
+                            f"{', '.join(PRECISIONS)}")
         if self.intensity_norm not in INTENSITY_MODES:
             raise UserError(f"unknown --intensity-norm {self.intensity_norm!r}; use one of "
                             f"{', '.join(INTENSITY_MODES)}")
@@ -132,6 +142,8 @@ def train_one_epoch(model: nn.Module, store: torch.Tensor, labels: torch.Tensor,
                     ) -> tuple[float, float]:
     """One pass over the training store. Returns (mean loss, images per second)."""
     model.train()
+    layout = torch.channels_last if config.channels_last else torch.contiguous_format
+    bf16 = config.precision == "bf16"
     order = torch.randperm(len(store), generator=generator)
     n_batches = len(order) // config.batch_size  # drop the ragged last batch (BatchNorm)
     total_loss, seen, start = 0.0, 0, time.perf_counter()
@@ -146,10 +158,13 @@ def train_one_epoch(model: nn.Module, store: torch.Tensor, labels: torch.Tensor,
             inputs = augment(inputs, aug_generator or generator, max_degrees=7.0 * k,
                              max_translate=0.06 * k, scale_range=(1 - 0.08 * k, 1 + 0.08 * k),
                              brightness=0.15 * k, contrast=0.15 * k)
-        inputs, targets = inputs.to(device), labels[index].to(device)
+        inputs = inputs.to(device, memory_format=layout)
+        targets = labels[index].to(device)
         if config.label_smoothing:
             targets = targets * (1 - config.label_smoothing) + 0.5 * config.label_smoothing
-        loss = loss_fn(model(inputs)[:, 0], targets)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(inputs)[:, 0]
+        loss = loss_fn(logits.float(), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -263,6 +278,8 @@ def _train_worker(rank: Rank, run_id: int, split_id: int, config: TrainConfig,
         device = torch.device("cuda", torch.cuda.current_device())
     torch.manual_seed(config.seed)  # before the model exists: its initial weights are seeded
     model = create_model(config.arch, config.pretrained, config.weights).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     _fit(run_id, split_id, config, model, device, resume, rank)
     from engine.evaluate import evaluate_run
 
@@ -299,6 +316,8 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
             use_buffers=True)
     evaluated = ema.module if ema is not None else model  # what val sees and what is kept
     trained = DistributedDataParallel(model) if rank.distributed else model
+    if config.compile:
+        trained = torch.compile(trained)  # same parameters; state dicts come from `model`
     if resume and last_path.exists():
         state = torch.load(last_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from db.models import Epoch, Evaluation, Prediction, Run, RunMetric
 from db.session import artifacts_root, session_scope
 from engine import evaluate as evaluate_module
+from engine.errors import UserError
 from engine.explain import CamExplainer, PredictedClassTarget
 from engine.models import REGISTRY, cam_target_layer, create_model
 from engine.pixels import to_input
@@ -80,6 +81,28 @@ def test_resnet18_one_epoch_at_64px(cxr_home: Path, real_subset: Path) -> None:
     with session_scope() as session:
         assert session.get(Run, run_id).status == "completed"
         assert session.scalar(select(func.count(Prediction.id))) > 0
+
+
+def test_bf16_channels_last_run_keeps_fp32_weights(cxr_home: Path, real_subset: Path) -> None:
+    """The speed levers change how the step runs, not what is stored: the checkpoint is fp32 and
+    loads into a fresh default-layout model, and the run's config records the levers."""
+    run_id = main(_config(real_subset, arch="resnet18", batch_size=32, precision="bf16",
+                          channels_last=True))
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        assert run.status == "completed"
+        assert run.config["precision"] == "bf16" and run.config["channels_last"] is True
+        checkpoint = artifacts_root() / run.checkpoint_path
+        assert session.scalar(select(func.count(Prediction.id))) > 0
+    state = torch.load(checkpoint, weights_only=True)
+    floats = [t for t in state.values() if t.is_floating_point()]
+    assert floats and all(t.dtype == torch.float32 for t in floats)
+    create_model("resnet18").load_state_dict(state)
+
+
+def test_unknown_precision_names_the_value() -> None:
+    with pytest.raises(UserError, match="--precision 'fp8'; use one of fp32, bf16"):
+        TrainConfig(precision="fp8").validate()
 
 
 def test_crash_during_evaluation_leaves_run_failed_without_rows(
