@@ -45,7 +45,7 @@ def reset_store(backend: str) -> None:
 
         engine = create_engine(admin_url(), isolation_level="AUTOCOMMIT")
         with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}"'))
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
         engine.dispose()
     else:
         shutil.rmtree(HOME, ignore_errors=True)
@@ -97,8 +97,10 @@ def main() -> None:
 
     print(machine(), flush=True)
     for backend in args.backend:  # one process each: one Dash app, one store per process
-        subprocess.run([sys.executable, __file__, "--one", backend, "--calls", str(args.calls),
-                        "--sizes", *map(str, args.sizes)], check=False)
+        done = subprocess.run([sys.executable, __file__, "--one", backend, "--calls",
+                               str(args.calls), "--sizes", *map(str, args.sizes)], check=False)
+        if done.returncode:
+            print(f"{backend}: scaling bench failed (exit {done.returncode}, see above)")
 
 
 if __name__ == "__main__":

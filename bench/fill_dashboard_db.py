@@ -4,12 +4,14 @@
     python bench/fill_dashboard_db.py --postgres [--runs 1000]     # bench/postgres.py's server
 
 The schema comes from the migrations (init_db). Filling is incremental and deterministic: run k
-always gets the same rows (its generator is seeded by (seed, k)), so a store grown to 100 runs
-and later to 1,000 holds exactly what a fill straight to 1,000 writes, and a bench can measure
-at each size on the way up. Each run gets a val evaluation (20% of the images) and a test
-evaluation (80%), their metric rows and CAM pre-aggregates, and per-prediction CAM metrics, so
-it holds exactly `--images` predictions; probabilities are drawn so each run has a plausible
-AUC. The dataset is flagged synthetic: these are generated rows, not a real model's output.
+always gets the same values (its generator is seeded by (seed, k)), so a store grown to 100 runs
+and later to 1,000 holds the same data as a fill straight to 1,000 (row ids may differ after an
+interrupted fill), and a bench can measure at each size on the way up. A store never shrinks:
+asking for fewer runs than it holds is refused. Each run gets a val evaluation (20% of the
+images) and a test evaluation (80%), their metric rows and CAM pre-aggregates, and per-
+prediction CAM metrics, so it holds exactly `--images` predictions; probabilities are drawn so
+each run has a plausible AUC. The dataset is flagged synthetic: these are generated rows, not a
+real model's output.
 
 Prediction rows go in through the driver's bulk path (sqlite3 executemany, PostgreSQL COPY):
 the ORM's per-row overhead would make a 5.8M-row store take longer to fill than to measure.
@@ -146,6 +148,24 @@ def _add_run(session, run_id: int, seed: int, labels: np.ndarray, subsets: np.nd
             attention=aggregate_attention(session, evaluation_id)))
 
 
+def _after_bulk_load() -> None:
+    """Fresh planner statistics (so no autovacuum ANALYZE starts inside the timed calls), and on
+    PostgreSQL the id sequences moved past the explicit run and image ids."""
+    from sqlalchemy import text
+
+    from db.session import get_engine
+
+    engine = get_engine()
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            for table in ("runs", "images"):
+                connection.execute(text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"))
+        connection.execute(text("ANALYZE"))
+    engine.dispose()
+
+
 def fill(n_runs: int, n_images: int = 5840, seed: int = 0, quiet: bool = False) -> int:
     """Grow the current store (see use_store) to `n_runs` runs; return its prediction rows."""
     from sqlalchemy import func, select
@@ -168,6 +188,9 @@ def fill(n_runs: int, n_images: int = 5840, seed: int = 0, quiet: bool = False) 
         else:
             dataset_id, split_id = dataset.id, session.scalar(select(Split.id))
         have = session.scalar(select(func.count()).select_from(Run)) or 0
+    if have > n_runs:
+        raise SystemExit(f"the bench store holds {have} runs, more than the {n_runs} asked for; "
+                         "remove it (bench_scaling.py starts from empty) to measure fewer")
     start = time.perf_counter()
     for run_id in range(have + 1, n_runs + 1):
         with session_scope(write=True) as session:
@@ -175,6 +198,8 @@ def fill(n_runs: int, n_images: int = 5840, seed: int = 0, quiet: bool = False) 
         if not quiet and run_id % 100 == 0:
             print(f"  {run_id} runs, {run_id * n_images:,} predictions, "
                   f"{time.perf_counter() - start:.0f}s", flush=True)
+    if n_runs > have:
+        _after_bulk_load()
     with session_scope() as session:
         return int(session.scalar(select(func.count()).select_from(Prediction)))
 

@@ -58,7 +58,8 @@ def admin_url() -> str:
         return os.environ["CXR_BENCH_POSTGRES_URL"]
     binaries = install()
     if not (DATA / "PG_VERSION").exists():
-        DATA.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(DATA, ignore_errors=True)  # what a failed initdb left behind
+        DATA.mkdir(parents=True)
         if os.geteuid() == 0:
             shutil.chown(DATA, "postgres")
         subprocess.run(_as_postgres([str(binaries / "initdb"), "-D", str(DATA), "-A", "trust",

@@ -51,10 +51,14 @@ def main() -> None:
             if name not in done:
                 cxr("train", *recipe, *common, "--name", name)
     table = runs_table()
-    # Only this invocation's runs (the newest of each name): a home may already hold other seeds.
-    trained = table[table.name.isin(names)].groupby("name").run_id.max()
-    for run_id in sorted(trained):
-        cxr("evaluate", str(run_id), "--shift", "all")
+    # Only this invocation's runs (the newest completed one of each name; a home may hold other
+    # seeds), and only those without shift checks yet.
+    table = table[table.name.isin(names) & (table.status == "completed")]
+    from db.robustness import shift_table
+
+    for run_id in sorted(table.groupby("name").run_id.max()):
+        if len(shift_table(int(run_id))) <= 1:  # only clean val so far
+            cxr("evaluate", str(run_id), "--shift", "all")
     cxr("runs")
 
 

@@ -129,10 +129,13 @@ def _figures(groups: list) -> dict:
 
 
 def evaluations_attention(evaluation_ids: list[int]) -> dict[int, dict]:
-    """evaluation id -> CAM figures (as evaluation_attention) of many evaluations: their stored pre-aggregates in one query, and the
-    aggregate query only for evaluations written before the pre-aggregate existed."""
+    """evaluation id -> CAM figures (as evaluation_attention) of many evaluations: their stored
+    pre-aggregates in one query, and the aggregate query only for evaluations written before
+    the pre-aggregate existed. The answer is built locally, so a concurrent
+    clear_attention_cache() (the Runs page's Refresh) never removes a key mid-read."""
     url = database_url()
-    missing = [e for e in dict.fromkeys(evaluation_ids) if (url, e) not in _FIGURES]
+    found = {e: _FIGURES.get((url, e)) for e in dict.fromkeys(evaluation_ids)}
+    missing = [e for e, figures in found.items() if figures is None]
     if missing:
         with session_scope() as session:
             stored = dict(session.execute(select(Evaluation.id, Evaluation.attention).where(
@@ -141,8 +144,9 @@ def evaluations_attention(evaluation_ids: list[int]) -> dict[int, dict]:
                 groups = stored.get(evaluation_id)
                 if groups is None:
                     groups = aggregate_attention(session, evaluation_id)
-                _FIGURES[(url, evaluation_id)] = _figures([tuple(g) for g in groups])
-    return {e: _FIGURES[(url, e)] for e in evaluation_ids}
+                found[evaluation_id] = _figures([tuple(g) for g in groups])
+        _FIGURES.update({(url, e): found[e] for e in missing})
+    return {e: found[e] for e in evaluation_ids}
 
 
 def evaluation_attention(evaluation_id: int) -> dict:

@@ -74,7 +74,8 @@ class TrainConfig:
     intensity_norm: str = "none"  # none | equalize | clahe, per image, before the model
     recipe: str | None = None
     # Speed levers (bench/bench_train.py measures each; all off by default on the CPU, where
-    # none of them paid here). Weights are saved in fp32 and the default layout either way.
+    # none of them paid here). Weights are saved in fp32 either way, and load into a model
+    # of the default layout (load_state_dict copies).
     channels_last: bool = False  # NHWC activations and weights
     precision: str = "fp32"  # fp32 | bf16 (autocast for the forward pass; fp32 master weights)
     compile: bool = False  # torch.compile the training forward/backward
