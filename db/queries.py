@@ -44,6 +44,26 @@ def latest_evaluation_ids(run_ids: list[int] | None = None) -> dict[tuple[int, s
     return {(row.run_id, row.split): row.id for row in rows}
 
 
+def runs_signature() -> tuple:
+    """A cheap fingerprint of everything run_records() shows: it changes when a run is added,
+    changes status or records an epoch, and when an evaluation or metric row is written. One
+    round trip of index-only aggregates, so a cache of the Runs table can be checked per
+    request instead of rebuilding 1,000 rows."""
+    def scalar(statement):  # noqa: ANN001, ANN202
+        return statement.scalar_subquery()
+
+    query = select(
+        scalar(select(func.count(Run.id))), scalar(select(func.max(Run.id))),
+        scalar(select(func.count(Run.id)).where(Run.status == "completed")),
+        scalar(select(func.count(Run.id)).where(Run.status == "failed")),
+        scalar(select(func.count(Run.id)).where(Run.status == "running")),
+        scalar(select(func.max(Epoch.id))), scalar(select(func.max(Evaluation.id))),
+        scalar(select(func.count(Evaluation.id)).where(Evaluation.status == "completed")),
+        scalar(select(func.max(RunMetric.id))))
+    with session_scope() as session:
+        return tuple(session.execute(query).one())
+
+
 def runs_table(run_ids: list[int] | None = None, threshold_rule: str = "youden") -> pd.DataFrame:
     """One row per run: identity, config, status, timings, and val/test metrics."""
     return pd.DataFrame.from_records(run_records(run_ids, threshold_rule))

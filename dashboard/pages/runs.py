@@ -12,6 +12,7 @@ from sklearn.metrics import roc_auc_score
 from dashboard import figures, ids, stats, views
 from dashboard.pages.state import parse_int
 from db import attention, queries, robustness
+from db.session import database_url
 from engine.metrics import expected_calibration_error
 
 dash.register_page(__name__, path="/", name="Runs", order=0, title="CXR Lens · Runs")
@@ -66,10 +67,32 @@ def table_records(records: list[dict], cam_split: str = "test") -> list[dict]:
     evaluation_ids = [record[f"{cam_split}_evaluation_id"] for record in records]
     cam = attention.evaluations_attention([e for e in evaluation_ids if e is not None])
     empty = dict.fromkeys(key for key, _ in CAM_LABELS)
-    return [{**record, "id": record["run_id"],
+    shown = [column["id"] for column in table_columns(cam_split)
+             if column["id"] not in empty and column["id"] != "data_kind"]
+    # Only what the table shows (and exports): the response is the dashboard's largest.
+    return [{"id": record["run_id"], **{key: record[key] for key in shown},
              "data_kind": "SYNTHETIC" if record["synthetic"] else "real",
-             **(cam[evaluation_id] if evaluation_id is not None else empty)}
-            for record, evaluation_id in zip(records, evaluation_ids, strict=True)]
+             **{key: figures_.get(key) for key in empty}}
+            for record, figures_ in zip(records, (cam.get(e, empty) if e is not None else empty
+                                                  for e in evaluation_ids), strict=True)]
+
+
+# (database url, runs_signature(), split) -> DataTable rows. The Runs table is the dashboard's
+# biggest response (1,000 runs x 50 columns); rebuilding it costs ~60 ms, checking the
+# signature ~1 ms. A few entries: one per split of the newest signature, per database.
+_TABLE_ROWS: dict[tuple, list[dict]] = {}
+_TABLE_ROWS_MAX = 8
+
+
+def cached_table_rows(split: str) -> list[dict]:
+    key = (database_url(), queries.runs_signature(), split)
+    rows = _TABLE_ROWS.get(key)
+    if rows is None:
+        rows = table_records(queries.run_records(), split)
+        if len(_TABLE_ROWS) >= _TABLE_ROWS_MAX:
+            _TABLE_ROWS.clear()
+        _TABLE_ROWS[key] = rows
+    return rows
 
 
 def layout(runs: str | None = None, split: str | None = None, **_query: str) -> html.Div:
@@ -134,7 +157,8 @@ def fill_table(clicks: int | None, split: str | None, selected: list[int] | None
     split = split if split in SPLITS else "test"
     if clicks and ctx.triggered_id == ids.RUNS_REFRESH:
         attention.clear_attention_cache()  # e.g. after `cxr road` added ROAD scores
-    records = table_records(queries.run_records(), split)
+        _TABLE_ROWS.clear()
+    records = cached_table_rows(split)
     chosen = set(selected or [])
     return (records, [index for index, row in enumerate(records) if row["id"] in chosen],
             table_columns(split))

@@ -124,3 +124,42 @@ def test_paired_predictions_and_epochs(trained_home: dict) -> None:
     assert {"probability_a", "probability_b", "prediction_id_a"} <= set(pairs.columns)
     epochs = queries.epochs_for([run_a, run_b])
     assert set(epochs.run_id) == {run_a, run_b} and (epochs.epoch >= 1).all()
+
+
+def test_runs_table_cache_follows_every_change(cxr_home) -> None:
+    """The Runs page caches its rows under runs_signature(): each step of a run's life must
+    change the signature, so the table never shows a stale status."""
+    from dashboard.app import create_app
+
+    create_app()  # page modules register themselves with an app
+    from dashboard.pages.runs import cached_table_rows
+    from db.models import Dataset, Split
+    from db.session import session_scope
+    from engine import records
+
+    with session_scope(write=True) as session:
+        dataset = Dataset(name="d", root=str(cxr_home), synthetic=True, has_official_test=False)
+        session.add(dataset)
+        session.flush()
+        split = Split(dataset_id=dataset.id, seed=0, val_fraction=0.2, test_fraction=0.1)
+        session.add(split)
+        session.flush()
+        dataset_id, split_id = dataset.id, split.id
+    previous = queries.runs_signature()
+    assert cached_table_rows("test") == []
+    run_id = records.create_run("r", "small_cnn", {"epochs": 1}, 0, "cpu", dataset_id, split_id)
+    steps = [lambda: None, lambda: records.mark_running(run_id),
+             lambda: records.record_epoch(run_id, epoch=1, train_loss=0.5, val_loss=0.5,
+                                          val_accuracy=0.5, val_auc=0.5, learning_rate=1e-3,
+                                          seconds=1.0, images_per_second=1.0),
+             lambda: records.finish_run(run_id, "failed", "boom"),
+             lambda: records.mark_running(run_id),
+             lambda: records.finish_run(run_id, "completed")]
+    for step, status in zip(steps, ["queued", "running", "running", "failed", "running",
+                                    "completed"], strict=True):
+        step()
+        signature = queries.runs_signature()
+        assert signature != previous
+        previous = signature
+        rows = cached_table_rows("test")
+        assert [(row["id"], row["status"]) for row in rows] == [(run_id, status)]
