@@ -129,10 +129,7 @@ def test_paired_predictions_and_epochs(trained_home: dict) -> None:
 def test_runs_table_cache_follows_every_change(cxr_home) -> None:
     """The Runs page caches its rows under runs_signature(): each step of a run's life must
     change the signature, so the table never shows a stale status."""
-    from dashboard.app import create_app
-
-    create_app()  # page modules register themselves with an app
-    from dashboard.pages.runs import cached_table_rows
+    from dashboard.runs_table import cached_table_rows
     from db.models import Dataset, Split
     from db.session import session_scope
     from engine import records

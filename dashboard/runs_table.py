@@ -1,0 +1,89 @@
+"""The Runs page's table: its columns, its rows, and their cache (no callbacks here, so tests and
+benches can import it without an app)."""
+
+from __future__ import annotations
+
+from dash.dash_table.Format import Format, Scheme
+
+from db import attention, queries
+from db.session import database_url
+
+METRIC_LABELS = {"accuracy": "acc", "roc_auc": "AUC", "f1": "F1", "sensitivity": "sens",
+                 "specificity": "spec", "ece": "ECE"}
+BASE_COLUMNS = (("run_id", "Run", None), ("name", "Name", None), ("arch", "Architecture", None),
+                ("members", "Ensemble of", None), ("recipe", "Recipe", None),
+                ("status", "Status", None), ("dataset", "Dataset", None),
+                ("data_kind", "Data", None), ("image_size", "Image px", None),
+                ("batch_size", "Batch", None), ("schedule", "LR schedule", None),
+                ("seed", "Seed", None), ("epochs", "Epochs", None),
+                ("best_epoch", "Best epoch", None), ("duration_s", "Duration s", 0),
+                ("threshold", "Threshold", 3), ("threshold_rule", "Threshold rule", None),
+                ("temperature", "Temperature", 2))
+# Run-level Grad-CAM figures (db/attention.py) of the newest evaluation of the chosen split.
+CAM_LABELS = (("cam_border_share", "border share"), ("cam_lung_share", "lung share"),
+              ("cam_lung_share_correct", "lung share (right)"),
+              ("cam_lung_share_wrong", "lung share (wrong)"),
+              ("cam_peak_in_lung", "pointing hit"),
+              ("cam_peak_in_lung_correct", "pointing hit (right)"),
+              ("cam_peak_in_lung_wrong", "pointing hit (wrong)"),
+              ("cam_road", "ROAD"), ("cam_road_n", "ROAD n"), ("cam_lesion_hit", "lesion hit"))
+SPLITS = ("val", "test")
+
+
+def _numeric(key: str, name: str, digits: int = 3) -> dict:
+    return {"id": key, "name": name, "type": "numeric",
+            "format": Format(precision=digits, scheme=Scheme.fixed)}
+
+
+def table_columns(cam_split: str = "test") -> list[dict]:
+    columns = []
+    for key, name, digits in BASE_COLUMNS:
+        columns.append(_numeric(key, name, digits) if digits is not None
+                       else {"id": key, "name": name})
+    for split in SPLITS:
+        for metric, label in METRIC_LABELS.items():
+            columns.append(_numeric(f"{split}_{metric}", f"{split} {label}"))
+        columns.append(_numeric(f"{split}_ece_uncalibrated", f"{split} ECE uncal."))
+    for key, label in CAM_LABELS:
+        columns.append(_numeric(key, f"CAM {cam_split}: {label}", 0 if key == "cam_road_n"
+                                else 3))
+    return columns
+
+
+def table_records(records: list[dict], cam_split: str = "test") -> list[dict]:
+    """DataTable rows from queries.run_records(), with the run-level CAM figures of each run's
+    `cam_split` evaluation. `id` is the run id (selection survives sorting and filtering). NaN
+    needs no scrubbing: Dash's plotly JSON encoder writes it as null, an empty cell."""
+    evaluation_ids = [record[f"{cam_split}_evaluation_id"] for record in records]
+    cam = attention.evaluations_attention([e for e in evaluation_ids if e is not None])
+    empty = dict.fromkeys(key for key, _ in CAM_LABELS)
+    shown = [column["id"] for column in table_columns(cam_split)
+             if column["id"] not in empty and column["id"] != "data_kind"]
+    # Only what the table shows (and exports): the response is the dashboard's largest.
+    return [{"id": record["run_id"], **{key: record[key] for key in shown},
+             "data_kind": "SYNTHETIC" if record["synthetic"] else "real",
+             **{key: figures_.get(key) for key in empty}}
+            for record, figures_ in zip(records, (cam.get(e, empty) if e is not None else empty
+                                                  for e in evaluation_ids), strict=True)]
+
+
+# (database url, runs_signature(), split) -> DataTable rows. The Runs table is the dashboard's
+# biggest response (1,000 runs x 50 columns); rebuilding it costs ~60 ms, checking the
+# signature ~1 ms. A few entries: one per split of the newest signature, per database.
+_TABLE_ROWS: dict[tuple, list[dict]] = {}
+_TABLE_ROWS_MAX = 8
+
+
+def cached_table_rows(split: str) -> list[dict]:
+    key = (database_url(), queries.runs_signature(), split)
+    rows = _TABLE_ROWS.get(key)
+    if rows is None:
+        rows = table_records(queries.run_records(), split)
+        if len(_TABLE_ROWS) >= _TABLE_ROWS_MAX:
+            _TABLE_ROWS.clear()
+        _TABLE_ROWS[key] = rows
+    return rows
+
+
+def clear_table_cache() -> None:
+    _TABLE_ROWS.clear()
