@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -148,6 +149,13 @@ class Run(Base):
     # temperature is then fitted on val.
     temperature: Mapped[float] = mapped_column(Float, default=1.0, server_default="1.0")
     logit_offset: Mapped[float] = mapped_column(Float, default=0.0, server_default="0.0")
+    # Set when training finished but the model is suspect (e.g. constant val predictions).
+    health_warning: Mapped[str | None] = mapped_column(Text)
+    # Outside-the-training-population detector, fitted at the end of training: its statistics
+    # (relative to the artifacts root) and the score above which an image is flagged (the
+    # 99th percentile on val).
+    typicality_path: Mapped[str | None] = mapped_column(Text)
+    typicality_threshold: Mapped[float | None] = mapped_column(Float)
 
 
 class Epoch(Base):
@@ -164,6 +172,7 @@ class Epoch(Base):
     learning_rate: Mapped[float] = mapped_column(Float)
     seconds: Mapped[float] = mapped_column(Float)
     images_per_second: Mapped[float] = mapped_column(Float)
+    steps: Mapped[int | None] = mapped_column(Integer)  # optimiser steps taken in this epoch
 
 
 class Evaluation(Base):
@@ -191,6 +200,8 @@ class Evaluation(Base):
     # Pre-aggregated CAM metrics per correct/wrong group (db/attention.py), written with the
     # predictions, so the Runs table never rescans millions of prediction rows.
     attention: Mapped[list | None] = mapped_column(JSON)
+    # Share of this evaluation's images flagged as outside the training population.
+    outside_share: Mapped[float | None] = mapped_column(Float)
 
 
 class Prediction(Base):
@@ -220,6 +231,8 @@ class Prediction(Base):
     lesion_share: Mapped[float | None] = mapped_column(Float)  # synthetic data only
     lesion_hit: Mapped[bool | None] = mapped_column(Boolean)  # synthetic data only
     road_score: Mapped[float | None] = mapped_column(Float)  # sampled ROAD pass only
+    typicality: Mapped[float | None] = mapped_column(Float)  # distance to the training images
+    outside_population: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class RunMetric(Base):
@@ -285,6 +298,9 @@ class Upload(Base):
     true_label: Mapped[int | None] = mapped_column(Integer)
     labelled_by: Mapped[str | None] = mapped_column(String(100))
     labelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The input check this file failed (e.g. "Modality MR is not a radiograph"), when the user
+    # forced scoring past it; NULL when it passed.
+    input_check: Mapped[str | None] = mapped_column(Text)
 
 
 class UploadScore(Base):
@@ -299,4 +315,7 @@ class UploadScore(Base):
     threshold: Mapped[float] = mapped_column(Float)
     cam_path: Mapped[str | None] = mapped_column(Text)  # relative to the artifacts root
     inference_ms: Mapped[float] = mapped_column(Float)
+    typicality: Mapped[float | None] = mapped_column(Float)
+    outside_population: Mapped[bool | None] = mapped_column(Boolean)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
