@@ -280,6 +280,8 @@ class Review(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     reviewer: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The signed-in user who saved it (NULL for reviews from before sign-in existed).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class Upload(Base):
@@ -301,6 +303,13 @@ class Upload(Base):
     # The input check this file failed (e.g. "Modality MR is not a radiograph"), when the user
     # forced scoring past it; NULL when it passed.
     input_check: Mapped[str | None] = mapped_column(Text)
+    # Who stored it: the signed-in user's id (NULL from `cxr score`), and by name or
+    # "cli:<login>".
+    uploaded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"))
+    uploaded_by: Mapped[str | None] = mapped_column(String(120))
+    # DICOM only: the attributes de-identification removed or replaced (JSON list of strings).
+    deidentified: Mapped[str | None] = mapped_column(Text)
 
 
 class UploadScore(Base):
@@ -319,3 +328,39 @@ class UploadScore(Base):
     outside_population: Mapped[bool | None] = mapped_column(Boolean)
     forced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+USER_ROLES = ("viewer", "reviewer", "uploader", "admin")  # each can do what the ones before can
+
+
+class User(Base):
+    """Someone who signs in to the dashboard. Never deleted (the audit names them): disabled."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))  # werkzeug scrypt, salted
+    role: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Per-user back-off of repeated failed sign-ins (shared by every server worker).
+    failed_signins: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AuditEvent(Base):
+    """Who did what, when: image details viewed, uploads, reviews, sign-ins, user changes."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_created", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # A user name, or "cli:<login>" for a command run on the database directly; kept as text so
+    # the record outlives renames and stays readable without the users table.
+    actor: Mapped[str] = mapped_column(String(120))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    target: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[str | None] = mapped_column(Text)
