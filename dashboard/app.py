@@ -16,8 +16,9 @@ import dash_bootstrap_components as dbc
 from dash import Dash, html, set_props
 from flask import Flask, jsonify
 
-from dashboard import files, ids
+from dashboard import auth, files, ids
 from db.migrate import init_db
+from db.session import cxr_home
 from engine.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -72,14 +73,23 @@ def _on_callback_error(error: Exception) -> None:
     })
 
 
+def _account_links() -> list:
+    actor = auth.current_actor()
+    if actor.user_id is None:
+        return [dbc.NavItem(dbc.NavLink("sign-in off (local demo)", disabled=True))]
+    return [dbc.NavItem(dbc.NavLink(f"Sign out {actor.name}", href=auth.LOGIN_PATH.replace(
+        "login", "logout"), external_link=True, id=ids.SIGN_OUT))]
+
+
 def navbar() -> dbc.Navbar:
     links = [dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
-             for page in dash.page_registry.values()]
+             for page in dash.page_registry.values() if page.get("nav", True)
+             and auth.allowed(page["role"])]  # hiding is only a courtesy: the server checks
     return dbc.Navbar(dbc.Container([
         dbc.NavbarBrand([html.Span("CXR Lens", className="fw-bold"),
                          html.Small(" pneumonia classifier toolkit", className="ms-2 opacity-75")],
                         href="/"),
-        dbc.Nav(links, navbar=True, className="ms-auto"),
+        dbc.Nav([*links, *_account_links()], navbar=True, className="ms-auto"),
     ], fluid=True), color="primary", dark=True, className="cxr-navbar mb-3", id=ids.NAVBAR)
 
 
@@ -93,7 +103,8 @@ def shell() -> html.Div:
     ])
 
 
-def create_app() -> Dash:
+def create_app(auth_enabled: bool = True) -> Dash:
+    """The app; `auth_enabled=False` only for a loopback demo (`cxr serve --no-auth`)."""
     init_db()
     app = Dash(
         __name__,
@@ -109,11 +120,12 @@ def create_app() -> Dash:
     server.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb() * MAX_FILES_PER_REQUEST * 2**20)
     server.register_error_handler(413, _request_too_large)
     server.register_blueprint(files.blueprint)
+    auth.init_auth(app, cxr_home(), enabled=auth_enabled)
     app.layout = shell
     return app
 
 
-def create_server() -> Flask:
+def create_server(auth_enabled: bool = True) -> Flask:
     """WSGI entry point: `gunicorn 'dashboard.app:create_server()'`."""
-    return create_app().server
+    return create_app(auth_enabled).server
 

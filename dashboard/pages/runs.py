@@ -19,7 +19,8 @@ from dashboard.runs_table import (
 from db import attention, queries, robustness
 from engine.metrics import expected_calibration_error
 
-dash.register_page(__name__, path="/", name="Runs", order=0, title="CXR Lens · Runs")
+dash.register_page(__name__, path="/", name="Runs", order=0, title="CXR Lens · Runs",
+                   role="viewer")
 
 MAX_OVERLAID = 10
 
@@ -74,6 +75,12 @@ def layout(runs: str | None = None, split: str | None = None, **_query: str) -> 
                              className="cxr-card"), lg=12),
         ], className="g-3 mt-1"),
     ])
+
+
+# The navbar calls this page "Runs", so /runs (with its query) is this page too; the shell
+# leaves the alias out of the navbar (nav=False).
+dash.register_page(f"{__name__}.alias", path="/runs", name="Runs", layout=layout, nav=False,
+                   title="CXR Lens · Runs", role="viewer")
 
 
 @callback(Output(ids.RUNS_TABLE, "data"), Output(ids.RUNS_TABLE, "selected_rows"),

@@ -55,12 +55,14 @@ def recompute_body(deps: list[dict], run_id: int, split: str, threshold: float) 
 
 def drill_down_body(deps: list[dict], run_id: int, split: str, threshold: float, cell: str,
                     sort: str = "confident_first", page: int = 1,
-                    overlay: bool = False, min_outside: float = 0.0) -> dict:
+                    overlay: bool = False, min_outside: float = 0.0,
+                    population: str = "all") -> dict:
     output = _output_string(deps, ids.ERR_GALLERY + ".children")
     values = [(ids.ERR_RUN, "value", run_id), (ids.ERR_SPLIT, "value", split),
               (ids.ERR_THRESHOLD, "value", threshold), (ids.ERR_SELECTED_CELL, "data", cell),
               (ids.ERR_SORT, "value", sort), (ids.ERR_PAGE, "active_page", page),
-              (ids.ERR_OVERLAY, "value", overlay), (ids.ERR_OUTSIDE, "value", min_outside)]
+              (ids.ERR_OVERLAY, "value", overlay), (ids.ERR_OUTSIDE, "value", min_outside),
+              (ids.ERR_POPULATION, "value", population)]
     return {"output": output, "outputs": [
         {"id": ids.ERR_GALLERY, "property": "children"},
         {"id": ids.ERR_GALLERY_TITLE, "property": "children"},
@@ -115,3 +117,13 @@ def preset_body(deps: list[dict], run_id: int, rule: str) -> dict:
     return {"output": output, "outputs": {"id": ids.ERR_THRESHOLD, "property": "value"},
             "inputs": [buttons], "changedPropIds": [f"{changed}.n_clicks"],
             "state": [{"id": ids.ERR_RUN, "property": "value", "value": run_id}]}
+
+
+def page_body(deps: list[dict], pathname: str, search: str = "") -> dict:
+    """Dash's page router as the browser calls it when the URL changes to `pathname`."""
+    output = _output_string(deps, "_pages_content.children")
+    return {"output": output, "outputs": [{"id": "_pages_content", "property": "children"},
+                                          {"id": "_pages_store", "property": "data"}],
+            "inputs": [{"id": "_pages_location", "property": "pathname", "value": pathname},
+                       {"id": "_pages_location", "property": "search", "value": search}],
+            "changedPropIds": ["_pages_location.pathname"], "state": []}

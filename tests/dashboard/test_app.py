@@ -28,6 +28,23 @@ def test_navbar_lists_every_registered_page(client) -> None:
         assert client.get(path).status_code == 200
 
 
+def test_runs_page_at_root_and_at_slash_runs(client, trained_home: dict) -> None:
+    deps = dash_http.dependencies(client)
+    for pathname, search in (("/", ""), ("/runs", ""), ("/runs/", ""),
+                             ("/runs", f"?runs={trained_home['run_ids'][1]}")):
+        status, body = dash_http.post(client, dash_http.page_body(deps, pathname, search))
+        assert status == 200
+        page = str(body["response"]["_pages_content"]["children"])
+        assert ids.RUNS_TABLE in page and "Page not found" not in page, pathname
+        assert body["response"]["_pages_store"]["data"]["title"] == "CXR Lens · Runs"
+        if search:  # the query still selects rows under the alias
+            assert f"'selected_row_ids': [{trained_home['run_ids'][1]}]" in page
+    navbar = client.get("/runs").get_data(as_text=True)
+    assert client.get("/runs").status_code == 200 and "CXR Lens" in navbar
+    assert [page["name"] for page in dash.page_registry.values()
+            if page.get("nav", True)].count("Runs") == 1
+
+
 def test_threshold_recompute_and_drill_down(client, trained_home: dict) -> None:
     deps = dash_http.dependencies(client)
     run_id = trained_home["run_ids"][0]

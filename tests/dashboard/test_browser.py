@@ -171,7 +171,8 @@ def test_image_route_refuses_paths(browser, live_server: str) -> None:
 
 def test_pages_render_with_synthetic_marking_absent_for_real_data(
         browser, live_server: str) -> None:
-    for path, marker in (("/", ids.RUNS_TABLE), ("/compare", ids.CMP_MATRIX),
+    for path, marker in (("/", ids.RUNS_TABLE), ("/runs", ids.RUNS_TABLE),
+                         ("/compare", ids.CMP_MATRIX),
                          ("/dataset", "leakage-result")):
         browser.get(live_server + path)
         WebDriverWait(browser, WAIT_S).until(
