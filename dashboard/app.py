@@ -74,6 +74,8 @@ def _on_callback_error(error: Exception) -> None:
 
 
 def _account_links() -> list:
+    if auth.current_role() is None:  # Dash checks the layout once outside any request's user
+        return []
     actor = auth.current_actor()
     if actor.user_id is None:
         return [dbc.NavItem(dbc.NavLink("sign-in off (local demo)", disabled=True))]

@@ -18,6 +18,7 @@ import numpy as np
 from flask import Blueprint, Flask, Response, abort, send_file
 from PIL import Image
 
+from dashboard.auth import requires
 from dashboard.files import CACHE_SECONDS, safe_resolve, thumbs_dir
 from db import queries
 from db.session import artifacts_root
@@ -91,6 +92,7 @@ def _render(prediction_id: int) -> Path:
 
 
 @blueprint.route("/lung-outline/<int:prediction_id>")
+@requires("viewer")
 def lung_outline(prediction_id: int) -> Response:
     response = send_file(_render(prediction_id), mimetype="image/png", max_age=CACHE_SECONDS,
                          conditional=True)

@@ -18,6 +18,7 @@ import numpy as np
 from flask import Blueprint, Response, abort, send_file
 from PIL import Image
 
+from dashboard.auth import requires
 from db import queries
 from db.session import artifacts_root, cxr_home
 from engine.decode import HEAD_BYTES, DecodeError, decode_file, detect_format
@@ -113,27 +114,32 @@ def _artifact_path(relative: str | None, formats: tuple[str, ...] = ("PNG",)) ->
 
 
 @blueprint.route(f"/image/<int(max={MAX_ID}):image_id>")
+@requires("viewer")
 def image(image_id: int) -> Response:
     return _send(_image_path(image_id))
 
 
 @blueprint.route(f"/thumb/<int(max={MAX_ID}):image_id>")
+@requires("viewer")
 def thumb(image_id: int) -> Response:
     return _send(_thumbnail(_image_path(image_id), f"image-{image_id}"), "image/png")
 
 
 @blueprint.route(f"/cam/<int(max={MAX_ID}):prediction_id>")
+@requires("viewer")
 def cam(prediction_id: int) -> Response:
     return _send(_artifact_path(queries.prediction_cam_path(prediction_id)), "image/png")
 
 
 @blueprint.route(f"/cam-thumb/<int(max={MAX_ID}):prediction_id>")
+@requires("viewer")
 def cam_thumb(prediction_id: int) -> Response:
     path = _artifact_path(queries.prediction_cam_path(prediction_id))
     return _send(_thumbnail(path, f"cam-{prediction_id}"), "image/png")
 
 
 @blueprint.route(f"/upload/<int(max={MAX_ID}):upload_id>")
+@requires("uploader")
 def upload(upload_id: int) -> Response:
     found = queries.upload_stored_path(upload_id)
     if found is None:
@@ -150,11 +156,13 @@ def upload(upload_id: int) -> Response:
 
 
 @blueprint.route(f"/upload-cam/<int(max={MAX_ID}):upload_score_id>")
+@requires("uploader")
 def upload_cam(upload_score_id: int) -> Response:
     return _send(_artifact_path(queries.upload_score_cam_path(upload_score_id)), "image/png")
 
 
 @blueprint.route("/<path:_anything>")
+@requires("viewer")
 def not_a_file_route(_anything: str) -> Response:
     """Anything else under /files is a 404, never the app shell and never a path lookup."""
     abort(404)

@@ -1,7 +1,8 @@
-"""The dashboard's one write: an analyst's review of an image."""
+"""The dashboard's one write: an analyst's review of an image, by the signed-in user."""
 
 from __future__ import annotations
 
+from db.audit import Actor, add_event
 from db.models import REVIEW_VERDICTS, Image, Review, Run
 from db.session import session_scope
 
@@ -13,17 +14,18 @@ class ReviewError(ValueError):
     """A review that cannot be saved; the message says which field and what to do."""
 
 
-def add_review(image_id: int, verdict: str, reviewer: str, note: str = "",
+def add_review(image_id: int, verdict: str, actor: Actor, note: str = "",
                run_id: int | None = None) -> int:
-    """Save a review (timestamped by the database layer). Returns its id."""
-    reviewer = (reviewer or "").strip()
+    """Save a review by `actor` (the signed-in user) and its audit record. Returns its id.
+
+    The reviewer is who is signed in, never a typed name: `actor.user_id` is stored with it.
+    """
+    reviewer = (actor.name or "").strip()
     note = (note or "").strip()
     if verdict not in REVIEW_VERDICTS:
         raise ReviewError(f"choose a verdict: one of {', '.join(REVIEW_VERDICTS)}")
     if not reviewer:
-        raise ReviewError("enter your name as reviewer, so the verdict can be traced")
-    if len(reviewer) > MAX_REVIEWER_CHARS:
-        raise ReviewError(f"the reviewer name is over {MAX_REVIEWER_CHARS} characters")
+        raise ReviewError("a review needs a signed-in reviewer; sign in first")
     if len(note) > MAX_NOTE_CHARS:
         raise ReviewError(f"the note is {len(note):,} characters; keep it under "
                           f"{MAX_NOTE_CHARS:,}")
@@ -33,7 +35,9 @@ def add_review(image_id: int, verdict: str, reviewer: str, note: str = "",
         if run_id is not None and session.get(Run, run_id) is None:
             run_id = None
         review = Review(image_id=image_id, run_id=run_id, verdict=verdict, note=note,
-                        reviewer=reviewer)
+                        reviewer=reviewer[:MAX_REVIEWER_CHARS], user_id=actor.user_id)
         session.add(review)
         session.flush()
+        add_event(session, actor, "reviewed", f"image {image_id}",
+                  f"{verdict}" + (f" (run {run_id})" if run_id is not None else ""))
         return review.id

@@ -13,7 +13,7 @@ from dashboard.pages.state import pick_run
 from db import queries
 
 dash.register_page(__name__, path="/compare", name="Compare", order=2,
-                   title="CXR Lens · Compare")
+                   title="CXR Lens · Compare", role="viewer")
 
 CELLS = ("right-right", "right-wrong", "wrong-right", "wrong-wrong")
 CELL_TEXT = {"right-right": "both right", "right-wrong": "A right, B wrong",

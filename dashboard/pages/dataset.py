@@ -12,7 +12,7 @@ from dashboard.pages.state import parse_int
 from db import queries
 
 dash.register_page(__name__, path="/dataset", name="Dataset", order=3,
-                   title="CXR Lens · Dataset")
+                   title="CXR Lens · Dataset", role="viewer")
 
 
 def layout(dataset: str | None = None, **_query: str) -> html.Div:

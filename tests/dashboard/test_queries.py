@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from db import queries
+from db.audit import Actor
 from db.reviews import ReviewError, add_review
 from engine.metrics import binary_metrics
 
@@ -87,18 +88,18 @@ def test_reviews_round_trip(trained_home: dict, run_and_eval: tuple[int, int]) -
     run_id, evaluation_id = run_and_eval
     _, items = queries.cell_images(evaluation_id, "tp", 0.0, limit=1)
     image_id = items[0].image_id
-    first = add_review(image_id, "ambiguous", "  ana ", "faint opacity", run_id)
-    second = add_review(image_id, "label error", "ben")
+    first = add_review(image_id, "ambiguous", Actor("  ana "), "faint opacity", run_id)
+    second = add_review(image_id, "label error", Actor("ben"))
     reviews = queries.reviews_for(image_id)
     assert [r.id for r in reviews[:2]] == [second, first]  # newest first
     assert reviews[1].reviewer == "ana" and reviews[1].note == "faint opacity"
     assert reviews[1].run_id == run_id and reviews[1].created_at is not None
     with pytest.raises(ReviewError, match="verdict"):
-        add_review(image_id, "maybe", "ana")
+        add_review(image_id, "maybe", Actor("ana"))
     with pytest.raises(ReviewError, match="reviewer"):
-        add_review(image_id, "correct", "   ")
+        add_review(image_id, "correct", Actor("   "))
     with pytest.raises(ReviewError, match="does not exist"):
-        add_review(10**9, "correct", "ana")
+        add_review(10**9, "correct", Actor("ana"))
 
 
 def test_dataset_views(trained_home: dict) -> None:

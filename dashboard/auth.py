@@ -1,0 +1,226 @@
+"""Sign-in and roles on the dashboard's server: Flask-Login sessions, one guard for every route.
+
+Every request passes `_guard` before any view runs. The role a request needs comes from the app
+itself, so a new page, callback or route cannot be left open by forgetting it:
+- a page needs the `role` its `dash.register_page(..., role=...)` declares (a page without one
+  stops the app from starting);
+- a callback needs the role of the page module that defines it, or the role set on the
+  function with `@requires(...)` (placed under `@callback`);
+- any other route needs the role set on its view with `@requires(...)`; a route without one is
+  refused (403) to everyone, and only the endpoints in PUBLIC_ENDPOINTS need no session.
+Without a session, pages redirect to the sign-in page and everything else answers 401; with too
+low a role, 403. Neither carries any data.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TypeVar
+
+import dash
+from flask import Flask, Response, jsonify, redirect, request
+from flask_login import LoginManager, UserMixin, current_user
+
+from db.audit import Actor
+from db.models import USER_ROLES
+from db.users import get_user, role_rank
+
+F = TypeVar("F", bound=Callable)
+
+ROLE_ATTRIBUTE = "cxr_role"
+LOCAL_ACTOR = "local (no sign-in)"
+LOGIN_PATH = "/login"
+DEFAULT_SESSION_HOURS = 12.0
+# Library code and styling only: no image, row or result passes through these.
+PUBLIC_ENDPOINTS = frozenset({
+    "static", "_dash_assets.static", "/_favicon.ico", "auth.login", "auth.logout",
+    "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>",
+})
+# The shell and the callback graph: any signed-in user.
+SHELL_ENDPOINTS = frozenset({"/_dash-layout", "/_dash-dependencies", "/_reload-hash"})
+PAGE_ENDPOINTS = frozenset({"/", "/<path:path>"})
+CALLBACK_ENDPOINT = "/_dash-update-component"
+PAGES_CONTENT = "_pages_content"  # Dash's router callback renders a page's layout into it
+
+
+def requires(role: str) -> Callable[[F], F]:
+    """Mark a route view or a callback function with the role it needs."""
+    if role not in USER_ROLES:
+        raise ValueError(f"unknown role {role!r}")
+
+    def mark(function: F) -> F:
+        setattr(function, ROLE_ATTRIBUTE, role)
+        return function
+
+    return mark
+
+
+class SignedInUser(UserMixin):
+    def __init__(self, user_id: int, name: str, role: str, session_stamp: str) -> None:
+        self.user_id, self.name, self.role = user_id, name, role
+        # Flask-Login keeps this id in the session: a password reset changes the stamp, so
+        # every older session stops loading.
+        self.id = f"{user_id}:{session_stamp}"
+
+
+def _load_user(token: str) -> SignedInUser | None:
+    user_id, _, stamp = (token or "").partition(":")
+    if not user_id.isdigit():
+        return None
+    user = get_user(int(user_id))
+    if user is None or not user.active or user.session_stamp != stamp:
+        return None
+    return SignedInUser(user.id, user.name, user.role, user.session_stamp)
+
+
+def auth_enabled() -> bool:
+    from flask import current_app
+
+    return bool(current_app.config.get("CXR_AUTH", True))
+
+
+def current_actor() -> Actor:
+    """Who makes the current request: the signed-in user, or the local no-auth demo user."""
+    if not auth_enabled():
+        return Actor(LOCAL_ACTOR)
+    if not current_user.is_authenticated:
+        raise PermissionError("no signed-in user")
+    return Actor(current_user.name, current_user.user_id)
+
+
+def current_role() -> str | None:
+    if not auth_enabled():
+        return "admin"
+    return current_user.role if current_user.is_authenticated else None
+
+
+def allowed(role_needed: str) -> bool:
+    role = current_role()
+    return role is not None and role_rank(role) >= role_rank(role_needed)
+
+
+def page_role(path: str) -> str:
+    """The role the page at `path` declares; any signed-in user may see the 404 page."""
+    wanted = "/" + path.strip("/")
+    for page in dash.page_registry.values():
+        if page.get("path") == wanted:
+            return page["role"]
+    return USER_ROLES[0]
+
+
+def callback_role(app: dash.Dash, body: dict) -> str | None:
+    """The role a callback request needs; None when the output is no server callback."""
+    entry = app.callback_map.get(str(body.get("output", "")))
+    function = entry.get("callback") if entry else None
+    if function is None:
+        return None
+    declared = getattr(function, ROLE_ATTRIBUTE, None)
+    if declared:
+        return declared
+    if PAGES_CONTENT in body["output"]:
+        pathname = next((item.get("value") for item in body.get("inputs", [])
+                         if isinstance(item, dict) and item.get("property") == "pathname"), "/")
+        return page_role(str(pathname or "/"))
+    page = dash.page_registry.get(function.__module__)
+    return page.get("role") if page else None
+
+
+def _required_role(app: dash.Dash) -> str | None:
+    endpoint = request.endpoint
+    if endpoint in SHELL_ENDPOINTS:
+        return USER_ROLES[0]
+    if endpoint in PAGE_ENDPOINTS:
+        return page_role(request.path)
+    if endpoint == CALLBACK_ENDPOINT:
+        return callback_role(app, request.get_json(silent=True) or {})
+    view = app.server.view_functions.get(endpoint)
+    return getattr(view, ROLE_ATTRIBUTE, None)
+
+
+def _refuse(status: int, message: str) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+def _guard(app: dash.Dash) -> Response | None:
+    if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
+        return None  # no route (Flask answers 404/405) or no data behind it
+    if not current_user.is_authenticated:
+        if request.endpoint in PAGE_ENDPOINTS and request.method in ("GET", "HEAD"):
+            return redirect(f"{LOGIN_PATH}?next={request.full_path.rstrip('?')}")
+        return _refuse(401, "sign in first")
+    needed = _required_role(app)
+    if needed is None:
+        return _refuse(403, "this request is not served")
+    if role_rank(current_user.role) < role_rank(needed):
+        return _refuse(403, f"your role ({current_user.role}) cannot do this; it needs "
+                            f"{needed} or above: ask an admin")
+    return None
+
+
+def secret_key(home: os.PathLike) -> bytes:
+    """CXR_SECRET_KEY, or a key made once in CXR_HOME (0600) that every worker shares."""
+    from_env = os.environ.get("CXR_SECRET_KEY")
+    if from_env:
+        return from_env.encode()
+    path = os.path.join(home, "secret_key")
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        partial = os.urandom(32).hex().encode()
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(partial)
+    for _ in range(50):  # another worker may be between its create and its write
+        with open(path, "rb") as handle:
+            key = handle.read().strip()
+        if len(key) == 64:
+            return key
+        time.sleep(0.05)
+    raise RuntimeError(f"{path} does not hold a 64-character key; delete it and restart")
+
+
+def session_hours() -> float:
+    try:
+        hours = float(os.environ.get("CXR_SESSION_HOURS") or DEFAULT_SESSION_HOURS)
+    except ValueError:
+        hours = DEFAULT_SESSION_HOURS
+    return hours if hours > 0 else DEFAULT_SESSION_HOURS
+
+
+def https_enabled() -> bool:
+    return os.environ.get("CXR_HTTPS", "").lower() in ("1", "true", "yes")
+
+
+def check_page_roles() -> None:
+    """Every registered page declares a known role (or the app refuses to start)."""
+    for module, page in dash.page_registry.items():
+        if page.get("role") not in USER_ROLES:
+            raise RuntimeError(f"page {module} declares no role: add role=... (one of "
+                               f"{', '.join(USER_ROLES)}) to its dash.register_page")
+
+
+def init_auth(app: dash.Dash, home: os.PathLike, enabled: bool = True) -> None:
+    """Sessions, sign-in routes and the guard on `app`'s server (or the no-auth marker)."""
+    from dashboard import login_views
+
+    server: Flask = app.server
+    server.config["CXR_AUTH"] = enabled
+    check_page_roles()
+    if not enabled:
+        return
+    server.config.update(
+        SECRET_KEY=secret_key(home), SESSION_COOKIE_NAME="cxr_session",
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=https_enabled(),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=session_hours()))
+    manager = LoginManager()
+    manager.user_loader(_load_user)
+    manager.init_app(server)
+    server.register_blueprint(login_views.blueprint)
+    server.before_request(lambda: _guard(app))

@@ -1,0 +1,70 @@
+"""The audit trail: who viewed which image detail, uploaded, reviewed, signed in, changed users.
+
+Writers call `add_event(session, ...)` inside their own transaction, so an action and its record
+commit together; `record(...)` is for actions that write nothing else.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import AuditEvent
+from db.session import session_scope
+
+MAX_TARGET_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a signed-in user (with id), or a command line user ("cli:<login>")."""
+
+    name: str
+    user_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    created_at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: str | None
+
+
+def cli_actor() -> Actor:
+    """Whoever runs a command on the database directly (no sign-in: see the README)."""
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        login = "unknown"
+    return Actor(f"cli:{login}")
+
+
+def add_event(session: Session, actor: Actor, action: str, target: str = "",
+              detail: str | None = None) -> None:
+    session.add(AuditEvent(actor=actor.name[:120], user_id=actor.user_id, action=action[:40],
+                           target=target[:MAX_TARGET_CHARS], detail=detail))
+
+
+def record(actor: Actor, action: str, target: str = "", detail: str | None = None) -> None:
+    with session_scope(write=True) as session:
+        add_event(session, actor, action, target, detail)
+
+
+def recent(limit: int = 200, action: str | None = None,
+           actor: str | None = None) -> list[AuditEntry]:
+    """The newest events first, optionally only one action or one actor."""
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(max(int(limit), 1))
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if actor:
+        query = query.where(AuditEvent.actor == actor)
+    with session_scope() as session:
+        return [AuditEntry(row.id, row.created_at, row.actor, row.action, row.target, row.detail)
+                for row in session.scalars(query)]
