@@ -41,6 +41,7 @@ ERR_DETAIL = "errors-detail"
 ERR_URL_SYNC = "errors-url-sync"
 ERR_OUTSIDE = "errors-outside"  # attention filter: min share of the CAM outside the lungs
 ERR_SUSPECTS = "errors-suspects"
+ERR_POPULATION = "errors-population"  # typicality filter: all / outside / inside
 
 # Review form (inside the image detail)
 REVIEW_VERDICT = "review-verdict"

@@ -78,10 +78,21 @@ def gallery(items: list, overlay: bool, selected_image: int | None) -> html.Div:
             html.Div(f"{item.outside_lungs:.0%} outside lungs", className="small text-muted",
                      title="share of Grad-CAM energy outside the lung mask")
             if item.outside_lungs is not None else None,
+            outside_population_badge(item),
         ], id={"type": ids.ERR_GALLERY_ITEM, "image": item.image_id}, n_clicks=0,
             className=classes, title=f"image {item.image_id}: P(pneumonia) "
                                      f"{item.probability:.4f}", **{"data-image": item.image_id}))
     return html.Div(tiles, className="cxr-gallery")
+
+
+def outside_population_badge(item) -> dbc.Badge | None:  # noqa: ANN001 - a GalleryItem
+    """The typicality check's flag: unlike the images the run was trained on."""
+    if not item or not item.outside_population:
+        return None
+    return dbc.Badge("outside the training population", color="danger",
+                     className="cxr-outside-population",
+                     title=f"typicality {item.typicality:.2f}: further from the training images' "
+                           "features than 99% of val images (above 1 is outside)")
 
 
 def review_list(reviews: list) -> html.Div:
@@ -159,7 +170,8 @@ def image_panel(info, prediction, predictions: pd.DataFrame, reviews: list,
             dbc.Row([
                 dbc.Col([html.Div("Original", className="small text-muted"),
                          html.Img(src=f"/files/image/{info.id}", className="cxr-large",
-                                  alt="original image")], md=4),
+                                  alt="original image"),
+                         outside_population_badge(prediction)], md=4),
                 dbc.Col([html.Div("Grad-CAM (evidence for the predicted class); cyan: the lung "
                                   "mask its lung share is measured against",
                                   className="small text-muted"), cam,

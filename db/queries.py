@@ -156,6 +156,9 @@ SUSPECTS = "suspects"  # the correct predictions (tn + tp); with an attention fi
 GALLERY_CELLS = (*CELLS, SUSPECTS)
 SORTS = ("probability_asc", "probability_desc", "confident_first", "borderline_first",
          "outside_lungs_first")
+# Gallery filter on the typicality check: every image, or only those outside (inside) the
+# training population.
+POPULATIONS = ("all", "outside", "inside")
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,9 @@ class GalleryItem:
     lung_share: float | None = None
     border_share: float | None = None
     peak_in_lung: bool | None = None
+    # Distance to the training images / the run's threshold; None for a run without the check.
+    typicality: float | None = None
+    outside_population: bool | None = None
 
     @property
     def outside_lungs(self) -> float | None:
@@ -301,22 +307,26 @@ def evaluation_roc(evaluation_id: int) -> dict | None:
 def _gallery_columns() -> tuple:
     return (Prediction.id, Prediction.image_id, Prediction.probability, Prediction.true_label,
             Prediction.cam_path.is_not(None), Prediction.lung_share, Prediction.border_share,
-            Prediction.peak_in_lung)
+            Prediction.peak_in_lung, Prediction.typicality, Prediction.outside_population)
 
 
 def _gallery_item(row) -> GalleryItem:
     return GalleryItem(row[0], row[1], float(row[2]), int(row[3]), bool(row[4]),
                        None if row[5] is None else float(row[5]),
                        None if row[6] is None else float(row[6]),
-                       None if row[7] is None else bool(row[7]))
+                       None if row[7] is None else bool(row[7]),
+                       None if row[8] is None else float(row[8]),
+                       None if row[9] is None else bool(row[9]))
 
 
 def _cell_filter(evaluation_id: int, cell: str, threshold: float,
-                 min_outside: float = 0.0) -> list:
+                 min_outside: float = 0.0, population: str = "all") -> list:
     """Rows of one gallery: a confusion cell, or "suspects" (every correct prediction).
 
     With `min_outside` > 0 only predictions with at least that share of CAM energy outside the
     lungs (lung share <= 1 - min_outside) remain; predictions without CAM metrics drop out.
+    With `population` "outside" (or "inside") only images the typicality check flagged (or
+    passed) remain; predictions of a run without the check drop out of both.
     """
     if cell == SUSPECTS:
         side = or_(and_(Prediction.true_label == 1, Prediction.probability >= threshold),
@@ -330,6 +340,8 @@ def _cell_filter(evaluation_id: int, cell: str, threshold: float,
                  side]
     if min_outside > 0:
         where.append(Prediction.lung_share <= 1.0 - min_outside)
+    if population != "all":
+        where.append(Prediction.outside_population.is_(population == "outside"))
     return where
 
 
@@ -348,8 +360,8 @@ def _gallery_order(cell: str, sort: str, threshold: float) -> list:
 
 
 def cell_images(evaluation_id: int, cell: str, threshold: float, sort: str = "confident_first",
-                limit: int = 48, offset: int = 0,
-                min_outside: float = 0.0) -> tuple[int, list[GalleryItem]]:
+                limit: int = 48, offset: int = 0, min_outside: float = 0.0,
+                population: str = "all") -> tuple[int, list[GalleryItem]]:
     """One page of the images in a confusion cell (or the suspects) at `threshold`, and the size.
 
     Every confusion cell lies on one side of the threshold, so "confident first" is an ordering
@@ -362,7 +374,10 @@ def cell_images(evaluation_id: int, cell: str, threshold: float, sort: str = "co
                          f"{', '.join(GALLERY_CELLS)}")
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}; use one of {', '.join(SORTS)}")
-    where = _cell_filter(evaluation_id, cell, threshold, min_outside)
+    if population not in POPULATIONS:
+        raise ValueError(f"unknown population {population!r}; use one of "
+                         f"{', '.join(POPULATIONS)}")
+    where = _cell_filter(evaluation_id, cell, threshold, min_outside, population)
     query = (select(*_gallery_columns()).where(*where)
              .order_by(*_gallery_order(cell, sort, threshold), Prediction.id)
              .limit(limit).offset(offset))

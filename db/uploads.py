@@ -26,6 +26,7 @@ class UploadInfo:
     true_label: int | None
     labelled_by: str | None
     labelled_at: datetime | None
+    input_check: str | None = None  # the failed input check a forced score overrode
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class NewScore:
     threshold: float
     cam_path: str | None
     inference_ms: float
+    typicality: float | None = None  # distance / the run's threshold; above 1 is outside
+    outside_population: bool | None = None
+    forced: bool = False  # scored past a failed input check
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class UploadScoreInfo:
     cam_path: str | None
     inference_ms: float
     created_at: datetime
+    typicality: float | None = None
+    outside_population: bool | None = None
+    forced: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,13 +70,14 @@ class ScorableRun:
 def _upload_info(row: Upload) -> UploadInfo:
     return UploadInfo(row.id, row.sha256, row.stored_path, row.original_name, row.file_format,
                       row.size_bytes, row.created_at, row.true_label, row.labelled_by,
-                      row.labelled_at)
+                      row.labelled_at, row.input_check)
 
 
 def _score_info(row: UploadScore, run_name: str) -> UploadScoreInfo:
     return UploadScoreInfo(row.id, row.upload_id, row.run_id, run_name, row.probability,
                            row.predicted_label, row.threshold, row.cam_path, row.inference_ms,
-                           row.created_at)
+                           row.created_at, row.typicality, row.outside_population,
+                           bool(row.forced))
 
 
 def completed_runs(run_ids: list[int] | None = None) -> list[ScorableRun]:
@@ -95,11 +103,13 @@ def get_upload(upload_id: int) -> UploadInfo | None:
 
 
 def record_scores(sha256: str, stored_path: str, original_name: str, file_format: str,
-                  size_bytes: int, scores: list[NewScore]) -> tuple[UploadInfo, list[int]]:
+                  size_bytes: int, scores: list[NewScore],
+                  input_check: str | None = None) -> tuple[UploadInfo, list[int]]:
     """Add the upload (unless its hash is known) and its scores in one transaction.
 
     Returns the upload and the ids of the new score rows. When the hash is already known, the
-    existing row (and its stored file) is reused and `stored_path` is ignored.
+    existing row (and its stored file) is reused and `stored_path` is ignored. `input_check` is
+    the failed input check that forced scores overrode (None when the file passed).
     """
     for attempt in range(2):
         try:
@@ -111,6 +121,8 @@ def record_scores(sha256: str, stored_path: str, original_name: str, file_format
                                     size_bytes=size_bytes)
                     session.add(upload)
                     session.flush()
+                if input_check and not upload.input_check:
+                    upload.input_check = input_check
                 rows = [UploadScore(upload_id=upload.id, **score.__dict__) for score in scores]
                 session.add_all(rows)
                 session.flush()

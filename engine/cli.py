@@ -111,7 +111,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from engine.score_cli import score_files
 
-    return score_files(args.files, run_ids=args.run or None, as_json=args.json)
+    return score_files(args.files, run_ids=args.run or None, as_json=args.json,
+                       force=args.force)
 
 
 def cmd_road(args: argparse.Namespace) -> int:
@@ -269,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true",
                        help="score with every completed run (the default)")
     score.add_argument("--json", action="store_true", help="print results as JSON")
+    score.add_argument("--force", action="store_true",
+                       help="score files that fail the input checks (under 64 px on a side, "
+                            "aspect beyond 3:1, DICOM not CR/DX or not chest); the scores are "
+                            "stored as forced, with the reason")
     score.set_defaults(func=cmd_score)
 
     road = commands.add_parser("road", help="ROAD faithfulness of a run's CAMs, on a sample")

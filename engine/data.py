@@ -17,8 +17,9 @@ from sqlalchemy import select
 
 from db.models import Dataset, Image, utcnow
 from db.session import retry_on_conflict, session_scope
-from engine.decode import IMAGE_EXTENSIONS, DecodeError, decode_file, is_dicom
+from engine.decode import IMAGE_EXTENSIONS, DecodeError, decode_image_file, is_dicom
 from engine.errors import UserError
+from engine.input_checks import input_problems
 
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")
 SOURCE_FOLDERS = ("train", "val", "test")
@@ -115,10 +116,14 @@ class IngestReport:
 def _probe(entry: FileEntry) -> tuple[FileEntry, str, tuple[int, int] | None, str | None]:
     digest = sha256_file(entry.path)
     try:
-        gray = decode_file(entry.path)
+        image = decode_image_file(entry.path)
     except DecodeError as exc:
         return entry, digest, None, str(exc)
-    return entry, digest, (gray.shape[1], gray.shape[0]), None
+    size = (image.gray.shape[1], image.gray.shape[0])
+    # Not a chest radiograph by the input checks: registered as skipped, with the reason.
+    problems = input_problems(image)
+    reason = f"{entry.path}: refused, {'; '.join(problems)}" if problems else None
+    return entry, digest, size, reason
 
 
 def ingest(root: str | Path, name: str | None = None, workers: int = 4) -> IngestReport:

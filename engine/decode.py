@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import struct
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,16 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 class DecodeError(ValueError):
     """A file that cannot be used as an X-ray; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """Pixels and, for DICOM, the tags that say what the image is (from the same parse)."""
+
+    gray: np.ndarray  # 2-D uint8
+    file_format: str  # JPEG / PNG / DICOM
+    modality: str | None = None  # DICOM Modality, e.g. "DX", "CR", "MR"
+    body_part: str | None = None  # DICOM BodyPartExamined, when the file has it
 
 
 def is_dicom(head: bytes) -> bool:
@@ -73,7 +84,25 @@ def decode_file(path: str | Path) -> np.ndarray:
 
 def decode_bytes(data: bytes, name: str) -> np.ndarray:
     """Decode an image held in memory; `name` is used in messages only."""
-    return _decode(data, checked_format(data, name), name)
+    return decode_image(data, name).gray
+
+
+def decode_image(data: bytes, name: str) -> DecodedImage:
+    """Decode an image held in memory, with its DICOM Modality and BodyPartExamined."""
+    kind = checked_format(data, name)
+    if kind == "DICOM":
+        return decode_dicom_image(data, name)
+    return DecodedImage(decode_pil(data, name), kind)
+
+
+def decode_image_file(path: str | Path) -> DecodedImage:
+    """`decode_file`, with the DICOM tags of the same parse."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DecodeError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    return decode_image(data, path.name)
 
 
 def checked_format(data: bytes, name: str) -> str:
@@ -93,12 +122,6 @@ def checked_format(data: bytes, name: str) -> str:
             "name says); convert it to PNG, JPEG or DICOM"
         )
     return kind
-
-
-def _decode(data: bytes, kind: str, name: str) -> np.ndarray:
-    if kind == "DICOM":
-        return decode_dicom(data, name)
-    return decode_pil(data, name)
 
 
 def _too_many_pixels(name: str, width: int, height: int) -> DecodeError:
@@ -209,6 +232,15 @@ def _to_unit_range(values: np.ndarray, dataset: object) -> np.ndarray:
 
 
 def decode_dicom(data: bytes, name: str) -> np.ndarray:
+    return decode_dicom_image(data, name).gray
+
+
+def _text_tag(dataset: object, keyword: str) -> str | None:
+    value = str(dataset.get(keyword, "") or "").strip()
+    return value or None
+
+
+def decode_dicom_image(data: bytes, name: str) -> DecodedImage:
     import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.pixels import apply_modality_lut
@@ -235,7 +267,8 @@ def decode_dicom(data: bytes, name: str) -> np.ndarray:
         raise DecodeError(f"{name}: DICOM LUT or window attributes are invalid ({exc})") from exc
     if dataset.get("PhotometricInterpretation", "MONOCHROME2") == "MONOCHROME1":
         scaled = 1.0 - scaled
-    return np.round(scaled * 255.0).astype(np.uint8)
+    return DecodedImage(np.round(scaled * 255.0).astype(np.uint8), "DICOM",
+                        _text_tag(dataset, "Modality"), _text_tag(dataset, "BodyPartExamined"))
 
 
 def resize(gray: np.ndarray, size: int) -> np.ndarray:

@@ -22,6 +22,7 @@ from engine.pixels import load_gray, load_store
 from engine.predictor import predictor_for
 from engine.shifts import SHIFTS, apply_shift
 from engine.splits import SplitImage, dataset_images, split_images
+from engine.typicality import outside
 
 
 class CheckpointError(UserError):
@@ -168,12 +169,14 @@ def _explain_shard(run: records.RunInfo, images: list[SplitImage], evaluation_id
             batch = store[chunk]
             if shift:
                 batch = apply_shift(shift, batch, seed=images[chunk[0]].image_id)
-            probabilities, cams = predictor.explain(batch)
+            probabilities, cams, typicality = predictor.explain_full(batch)
+            if typicality is None:
+                typicality = [None] * len(chunk)
             for index, gray, cam in zip(chunk, batch, cams, strict=True):
                 writer.submit(gray, cam, cam_dir / f"{images[index].image_id}.png")
             tick = time.perf_counter()
-            for index, gray, cam, probability in zip(chunk, batch, cams, probabilities,
-                                                     strict=True):
+            for index, gray, cam, probability, distance in zip(
+                    chunk, batch, cams, probabilities, typicality, strict=True):
                 looked = cam_metrics(gray, cam, _lesion_mask(images[index], size))
                 png = cam_dir / f"{images[index].image_id}.png"
                 rows.append(records.PredictionRow(
@@ -185,7 +188,9 @@ def _explain_shard(run: records.RunInfo, images: list[SplitImage], evaluation_id
                         artifacts_root()).as_posix(),
                     border_share=looked.border_share, lung_share=looked.lung_share,
                     peak_in_lung=looked.peak_in_lung, lesion_share=looked.lesion_share,
-                    lesion_hit=looked.lesion_hit))
+                    lesion_hit=looked.lesion_hit,
+                    typicality=None if distance is None else float(distance),
+                    outside_population=outside(distance)))
             metrics_seconds += time.perf_counter() - tick
     finally:
         writer.wait()

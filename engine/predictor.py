@@ -18,8 +18,10 @@ from engine.errors import UserError
 from engine.explain import CamExplainer
 from engine.models import create_model
 from engine.pixels import normalize_intensity
+from engine.typicality import FeatureTap, combine_members, load_run_stats
 
 ENSEMBLE_ARCH = "ensemble"
+Typicality = np.ndarray | None
 
 
 def load_run_model(run: records.RunInfo, device: torch.device | None = None) -> torch.nn.Module:
@@ -37,14 +39,30 @@ class ModelPredictor:
         self.run = run
         self.size = int(run.config["image_size"])
         self.intensity = run.config.get("intensity_norm", "none")
-        self._explainer = CamExplainer(load_run_model(run), run.arch, run.threshold,
+        model = load_run_model(run)
+        self._explainer = CamExplainer(model, run.arch, run.threshold,
                                        run.temperature, tta=bool(run.config.get("tta")),
                                        logit_offset=run.logit_offset)
+        # Typicality reads the head's input during the Grad-CAM pass: no second forward.
+        self._typicality = load_run_stats(run)
+        self._tap = FeatureTap(model, run.arch) if self._typicality else None
 
     def explain(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._explainer.explain(normalize_intensity(np.asarray(batch), self.intensity))
+        return self.explain_full(batch)[:2]
+
+    def explain_full(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, Typicality]:
+        """(P(pneumonia), CAMs, typicality: distance / threshold, or None without stats)."""
+        if self._tap is not None:
+            self._tap.clear()
+        probability, cams = self._explainer.explain(
+            normalize_intensity(np.asarray(batch), self.intensity))
+        typicality = (self._typicality.ratio(self._tap.first())
+                      if self._tap is not None else None)
+        return probability, cams, typicality
 
     def close(self) -> None:
+        if self._tap is not None:
+            self._tap.close()
         self._explainer.close()
 
 
@@ -65,18 +83,24 @@ class EnsemblePredictor:
         self.combine = run.config.get("combine", "prob")
 
     def explain(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        probabilities, cams = [], []
+        return self.explain_full(batch)[:2]
+
+    def explain_full(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, Typicality]:
+        """Combined P and CAM; typicality is the largest member's (flagged if any member is)."""
+        probabilities, cams, typicalities = [], [], []
         for member in self.members:
-            probability, cam = member.explain(_resize_all(batch, member.size))
+            probability, cam, typicality = member.explain_full(_resize_all(batch, member.size))
             probabilities.append(probability)
             cams.append(_resize_all(cam, self.size, cv2.INTER_LINEAR))
+            typicalities.append(typicality)
         stacked = np.clip(np.stack(probabilities), 1e-7, 1 - 1e-7)
         if self.combine == "logit":
             mean_logit = np.log(stacked / (1 - stacked)).mean(axis=0) / self.run.temperature
             combined = 1.0 / (1.0 + np.exp(-mean_logit))
         else:
             combined = stacked.mean(axis=0)
-        return combined.astype(np.float32), np.mean(cams, axis=0).astype(np.float32)
+        return (combined.astype(np.float32), np.mean(cams, axis=0).astype(np.float32),
+                combine_members(typicalities))
 
     def close(self) -> None:
         for member in self.members:

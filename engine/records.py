@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 
 from db.attention import aggregate_attention
 from db.models import Epoch, Evaluation, Prediction, Run, RunMetric, utcnow
@@ -49,6 +49,7 @@ class RunInfo:
     threshold_rule: str
     temperature: float = 1.0
     logit_offset: float = 0.0
+    typicality_path: str | None = None  # relative to the artifacts root (engine/typicality.py)
 
 
 def create_run(name: str, arch: str, config: dict, seed: int, device: str,
@@ -70,7 +71,7 @@ def get_run(run_id: int) -> RunInfo:
         return RunInfo(run.id, run.name, run.arch, run.status, dict(run.config), run.seed,
                        run.dataset_id, run.split_id, run.checkpoint_path,
                        run.last_checkpoint_path, run.threshold, run.threshold_rule,
-                       run.temperature, run.logit_offset)
+                       run.temperature, run.logit_offset, run.typicality_path)
 
 
 def mark_running(run_id: int) -> None:
@@ -135,6 +136,8 @@ class PredictionRow:
     peak_in_lung: bool | None = None
     lesion_share: float | None = None
     lesion_hit: bool | None = None
+    typicality: float | None = None  # distance / the run's threshold (engine/typicality.py)
+    outside_population: bool | None = None
 
 
 def _prediction_dicts(evaluation_id: int, rows: list[PredictionRow]) -> list[dict]:
@@ -144,7 +147,8 @@ def _prediction_dicts(evaluation_id: int, rows: list[PredictionRow]) -> list[dic
              "cam_path": r.cam_path, "cam_raw_path": r.cam_raw_path,
              "border_share": _finite(r.border_share), "lung_share": _finite(r.lung_share),
              "peak_in_lung": r.peak_in_lung, "lesion_share": _finite(r.lesion_share),
-             "lesion_hit": r.lesion_hit} for r in rows]
+             "lesion_hit": r.lesion_hit, "typicality": _finite(r.typicality),
+             "outside_population": r.outside_population} for r in rows]
 
 
 def insert_predictions(evaluation_id: int, rows: list[PredictionRow]) -> None:
@@ -190,8 +194,18 @@ def complete_evaluation(evaluation_id: int, rows: list[PredictionRow],
         evaluation.roc_curve = roc
         evaluation.cam_metrics_seconds = cam_metrics_seconds
         evaluation.ece_uncalibrated = ece_uncalibrated
+        evaluation.outside_share = _outside_share(session, evaluation_id)
         session.flush()
         evaluation.attention = aggregate_attention(session, evaluation_id)
+
+
+def _outside_share(session, evaluation_id: int) -> float | None:  # noqa: ANN001
+    """Share of the evaluation's images flagged outside the training population."""
+    flagged = func.sum(case((Prediction.outside_population.is_(True), 1), else_=0))
+    checked, outside = session.execute(
+        select(func.count(Prediction.outside_population), flagged)
+        .where(Prediction.evaluation_id == evaluation_id)).one()
+    return float(outside) / checked if checked else None
 
 
 def _finite(value: float | None) -> float | None:

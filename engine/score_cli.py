@@ -7,6 +7,7 @@ import sys
 
 from db.session import artifacts_root
 from engine.decode import DecodeError
+from engine.input_checks import InputRefused
 from engine.uploads import (
     DecodedUpload,
     UploadResult,
@@ -25,29 +26,41 @@ def _result_dict(file: str, result: UploadResult) -> dict:
     return {
         "file": file, "upload_id": result.upload_id, "format": result.file_format,
         "sha256": result.sha256, "disagreement": result.disagreement,
+        "forced": result.forced, "input_check": result.input_check,
+        "outside_population": result.outside_population,
         "scores": [{
             "run_id": score.run_id, "run_name": score.run_name,
             "probability": round(score.probability, 6), "label": score.label_name,
             "threshold": score.threshold, "inference_ms": round(score.inference_ms, 2),
             "overlay": str(artifacts_root() / score.cam_path),
+            "typicality": None if score.typicality is None else round(score.typicality, 4),
+            "outside_population": score.outside_population,
         } for score in result.scores],
     }
 
 
 def _print_result(file: str, result: UploadResult) -> None:
     print(f"{file}  ({result.file_format}, upload {result.upload_id})")
+    if result.forced:
+        print(f"  ! FORCED past the input check: {result.input_check}")
     for score in result.scores:
         print(f"  run {score.run_id:<3} {score.run_name[:24]:<24} "
               f"P(pneumonia)={score.probability:.3f}  {score.label_name:<9} "
               f"(threshold {score.threshold:.3f})  {score.inference_ms:7.1f} ms  "
               f"overlay {artifacts_root() / score.cam_path}")
+        if score.outside_population:
+            print(f"      ! OUTSIDE THE TRAINING POPULATION (typicality "
+                  f"{score.typicality:.2f}; above 1 is outside): treat this score with care")
     if result.disagreement:
         print("  ! the runs disagree: they fall on different sides of their thresholds")
 
 
 def score_files(files: list[str], run_ids: list[int] | None = None,
-                as_json: bool = False) -> int:
-    """Score every readable file; print an error line per bad one. Returns the exit code."""
+                as_json: bool = False, force: bool = False) -> int:
+    """Score every readable file; print an error line per bad one. Returns the exit code.
+
+    A file failing the input checks is refused (exit code 2) unless `force`.
+    """
     chosen = scoring_run_ids(run_ids)  # fail fast on a bad --run, before reading any file
     results: list[dict] = []
     errors: list[dict] = []
@@ -55,10 +68,11 @@ def score_files(files: list[str], run_ids: list[int] | None = None,
         decoded: list[tuple[str, DecodedUpload]] = []
         for file in files[offset:offset + CHUNK_FILES]:
             try:
-                decoded.append((file, decode_upload(read_upload_file(file), file)))
+                decoded.append((file, decode_upload(read_upload_file(file), file, force)))
             except DecodeError as exc:
                 print(f"cxr: error: {exc}", file=sys.stderr, flush=True)
-                errors.append({"file": file, "error": str(exc)})
+                errors.append({"file": file, "error": str(exc), "input_check": (
+                    exc.reason if isinstance(exc, InputRefused) else None)})
         scored = score_uploads([upload for _, upload in decoded], chosen)
         for (file, _), result in zip(decoded, scored, strict=True):
             if as_json:

@@ -22,6 +22,7 @@ from engine.errors import UserError
 from engine.explain import overlay
 from engine.pixels import array_to_gray
 from engine.predictor import ENSEMBLE_ARCH, predictor_for
+from engine.typicality import outside
 
 # Models kept warm per process; a small CNN is a few MB, a ResNet-34 about 85 MB.
 MODEL_CACHE_SIZE = 8
@@ -42,6 +43,13 @@ class RunScore:
     inference_ms: float  # preprocessing + forward + Grad-CAM, per image
     gray: np.ndarray  # the model's input, (size, size) uint8
     cam: np.ndarray  # Grad-CAM in [0, 1], (size, size)
+    # Distance to the training images / the run's threshold (engine/typicality.py); None for a
+    # run without typicality stats.
+    typicality: float | None = None
+
+    @property
+    def outside_population(self) -> bool | None:
+        return outside(self.typicality)
 
     @property
     def label_name(self) -> str:
@@ -78,13 +86,16 @@ class Scorer:
             batch = np.stack([array_to_gray(gray, self.image_size)
                               for gray in grays[offset:offset + batch_size]])
             with self._lock:
-                probabilities, cams = self._explainer.explain(batch)
+                probabilities, cams, typicality = self._explainer.explain_full(batch)
             per_image_ms = (time.perf_counter() - start) * 1000 / len(batch)
-            for gray, probability, cam in zip(batch, probabilities, cams, strict=True):
+            typicality = [None] * len(batch) if typicality is None else typicality.tolist()
+            for gray, probability, cam, distance in zip(batch, probabilities, cams, typicality,
+                                                        strict=True):
                 scores.append(RunScore(
                     run_id=self.run.id, run_name=self.run.name, probability=float(probability),
                     predicted_label=int(probability >= self.run.threshold),
-                    threshold=self.run.threshold, inference_ms=per_image_ms, gray=gray, cam=cam))
+                    threshold=self.run.threshold, inference_ms=per_image_ms, gray=gray, cam=cam,
+                    typicality=distance))
         return scores
 
 

@@ -38,6 +38,7 @@ from engine.pixels import (
     tta_batches,
 )
 from engine.splits import get_or_create_split, split_images
+from engine.typicality import fit_run_typicality
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -379,6 +380,7 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
         records.update_run(run_id, train_seconds=time.perf_counter() - train_start)
         _calibrate(run_id, config, evaluated, best_path, val_store, val_np, device,
                    float(pos_weight))
+        fit_run_typicality(run_id, config.arch, evaluated, train_store, val_store, device)
     rank.gather(None)  # every rank waits for the threshold before evaluating
 
 

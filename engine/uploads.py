@@ -20,8 +20,9 @@ from PIL import Image
 
 from db import uploads as upload_db
 from db.session import artifacts_root
-from engine.decode import DecodeError, checked_format, decode_bytes
+from engine.decode import DecodeError, decode_image
 from engine.errors import UserError
+from engine.input_checks import check_input
 from engine.scoring import RunScore, get_scorer
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
@@ -93,14 +94,20 @@ class DecodedUpload:
     sha256: str
     file_format: str  # JPEG / PNG / DICOM
     gray: np.ndarray  # full resolution
+    input_check: str | None = None  # the failed input check that `force` overrode
 
 
-def decode_upload(data: bytes, name: str) -> DecodedUpload:
-    """Check and decode one upload; raises DecodeError (or UploadRejected) with a clear message."""
+def decode_upload(data: bytes, name: str, force: bool = False) -> DecodedUpload:
+    """Check and decode one upload; raises DecodeError (or UploadRejected) with a clear message.
+
+    A file that decodes but fails the input checks (engine/input_checks.py) raises InputRefused
+    unless `force`; then the reason is kept and stored with its scores.
+    """
     check_size(len(data), name)
-    file_format = checked_format(data, name)
-    gray = decode_bytes(data, name)
-    return DecodedUpload(name, data, hashlib.sha256(data).hexdigest(), file_format, gray)
+    image = decode_image(data, name)
+    input_check = check_input(image, name, force)
+    return DecodedUpload(name, data, hashlib.sha256(data).hexdigest(), image.file_format,
+                         image.gray, input_check)
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,8 @@ class ScoredRun:
     threshold: float
     inference_ms: float
     cam_path: str  # overlay PNG, relative to the artifacts root
+    typicality: float | None = None  # distance / the run's threshold (engine/typicality.py)
+    outside_population: bool | None = None
 
     @property
     def label_name(self) -> str:
@@ -127,6 +136,15 @@ class UploadResult:
     file_format: str
     stored_path: str  # relative to the artifacts root
     scores: list[ScoredRun]
+    input_check: str | None = None  # set when scored by force past a failed input check
+
+    @property
+    def forced(self) -> bool:
+        return self.input_check is not None
+
+    @property
+    def outside_population(self) -> bool:
+        return any(score.outside_population for score in self.scores)
 
     @property
     def disagreement(self) -> bool:
@@ -176,10 +194,12 @@ def _store(upload: DecodedUpload, scores: list[RunScore]) -> UploadResult:
             new_scores.append(upload_db.NewScore(
                 run_id=score.run_id, probability=score.probability,
                 predicted_label=score.predicted_label, threshold=score.threshold,
-                cam_path=cam_path, inference_ms=score.inference_ms))
+                cam_path=cam_path, inference_ms=score.inference_ms,
+                typicality=score.typicality, outside_population=score.outside_population,
+                forced=upload.input_check is not None))
         info, score_ids = upload_db.record_scores(
             upload.sha256, stored_path, upload.name, upload.file_format, len(upload.data),
-            new_scores)
+            new_scores, upload.input_check)
         if info.stored_path != stored_path:  # lost a race with an identical upload
             (root / stored_path).unlink(missing_ok=True)
     except BaseException:
@@ -190,8 +210,10 @@ def _store(upload: DecodedUpload, scores: list[RunScore]) -> UploadResult:
         name=upload.name, upload_id=info.id, sha256=upload.sha256,
         file_format=upload.file_format, stored_path=info.stored_path,
         scores=[ScoredRun(score_id, s.run_id, s.run_name, s.probability, s.predicted_label,
-                          s.threshold, s.inference_ms, cam_path)
-                for score_id, s, cam_path in zip(score_ids, scores, cam_paths, strict=True)])
+                          s.threshold, s.inference_ms, cam_path, s.typicality,
+                          s.outside_population)
+                for score_id, s, cam_path in zip(score_ids, scores, cam_paths, strict=True)],
+        input_check=upload.input_check)
 
 
 def score_uploads(uploads: list[DecodedUpload],
@@ -205,10 +227,13 @@ def score_uploads(uploads: list[DecodedUpload],
     per_upload = [list(scores) for scores in zip(*per_run, strict=True)]
     return [_store(upload, scores) for upload, scores in zip(uploads, per_upload, strict=True)]
 
+def score_upload_bytes(data: bytes, name: str, run_ids: list[int] | None = None,
+                       force: bool = False) -> UploadResult:
+    """Decode, check, score, store one upload; DecodeError/UserError when it cannot be scored.
 
-def score_upload_bytes(data: bytes, name: str, run_ids: list[int] | None = None) -> UploadResult:
-    """Decode, score, store one upload; DecodeError/UserError when it cannot be scored."""
-    return score_uploads([decode_upload(data, name)], run_ids)[0]
+    A file failing the input checks is refused (InputRefused) unless `force`.
+    """
+    return score_uploads([decode_upload(data, name, force)], run_ids)[0]
 
 
 def uploads_dataset() -> int:

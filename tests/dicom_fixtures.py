@@ -13,7 +13,8 @@ def make_dicom(path: Path, pixels: np.ndarray | None, photometric: str = "MONOCH
                bits_stored: int | None = None, signed: bool = False,
                rescale: tuple[float, float] | None = None,
                window: tuple[float, float] | None = None,
-               patient_name: str = "Test^Patient", preamble: bool = True) -> Path:
+               patient_name: str = "Test^Patient", preamble: bool = True,
+               modality: str = "DX", body_part: str | None = None) -> Path:
     """Write a single-frame grayscale DICOM file. `rescale` is (slope, intercept)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
@@ -25,7 +26,9 @@ def make_dicom(path: Path, pixels: np.ndarray | None, photometric: str = "MONOCH
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.PatientName = patient_name
     ds.PatientID = patient_name
-    ds.Modality = "DX"
+    ds.Modality = modality
+    if body_part is not None:
+        ds.BodyPartExamined = body_part
     if pixels is not None:
         bits_allocated = 8 if pixels.dtype.itemsize == 1 else 16
         ds.Rows, ds.Columns = pixels.shape

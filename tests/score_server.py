@@ -17,6 +17,7 @@ SCORE_UPLOAD = "score-upload"
 SCORE_RESULTS = "score-results"
 SCORE_HISTORY = "score-history"
 SCORE_RUNS = "score-runs"
+SCORE_FORCE = "score-force"
 
 
 @contextmanager
@@ -46,7 +47,7 @@ def data_url(data: bytes, mime: str = "application/octet-stream") -> str:
 
 
 def upload_request(contents: list[str], filenames: list[str],
-                   run_ids: list[int] | None = None) -> dict:
+                   run_ids: list[int] | None = None, force: bool = False) -> dict:
     """The body Dash's renderer POSTs when files are dropped on the Score page."""
     outputs = [(SCORE_RESULTS, "children"), (SCORE_HISTORY, "children"),
                (SCORE_UPLOAD, "contents")]
@@ -56,12 +57,14 @@ def upload_request(contents: list[str], filenames: list[str],
         "inputs": [{"id": SCORE_UPLOAD, "property": "contents", "value": contents}],
         "changedPropIds": [f"{SCORE_UPLOAD}.contents"],
         "state": [{"id": SCORE_UPLOAD, "property": "filename", "value": filenames},
-                  {"id": SCORE_RUNS, "property": "value", "value": run_ids or []}],
+                  {"id": SCORE_RUNS, "property": "value", "value": run_ids or []},
+                  {"id": SCORE_FORCE, "property": "value", "value": force}],
     }
 
 
 def post_upload(base_url: str, contents: list[str], filenames: list[str],
-                run_ids: list[int] | None = None, timeout: float = 120) -> requests.Response:
+                run_ids: list[int] | None = None, timeout: float = 120,
+                force: bool = False) -> requests.Response:
     return requests.post(f"{base_url}/_dash-update-component",
-                         data=json.dumps(upload_request(contents, filenames, run_ids)),
+                         data=json.dumps(upload_request(contents, filenames, run_ids, force)),
                          headers={"Content-Type": "application/json"}, timeout=timeout)

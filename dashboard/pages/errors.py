@@ -37,6 +37,11 @@ SORT_OPTIONS = [
     {"label": "Most attention outside the lungs first", "value": "outside_lungs_first"},
 ]
 PRESETS = (("0.5", "0.5"), ("youden", "Youden on val"), ("sens95", "Sensitivity ≥ 0.95 on val"))
+POPULATION_OPTIONS = [
+    {"label": "All images", "value": "all"},
+    {"label": "Outside the training population", "value": "outside"},
+    {"label": "Inside it", "value": "inside"},
+]
 
 
 def _cell_button(cell: str) -> dbc.Button:
@@ -121,7 +126,11 @@ def layout(**query: str) -> html.Div:
                          dcc.Slider(id=ids.ERR_OUTSIDE, min=0, max=1, step=0.05,
                                     value=view.min_outside, updatemode="mouseup",
                                     marks={v: f"{v:.0%}" for v in (0, 0.25, 0.5, 0.75, 1)},
-                                    tooltip={"placement": "bottom"})], md=12),
+                                    tooltip={"placement": "bottom"})], md=8),
+                dbc.Col([html.Small("Typicality check (distance to the training images)",
+                                    className="text-muted"),
+                         dbc.RadioItems(id=ids.ERR_POPULATION, value=view.population,
+                                        options=POPULATION_OPTIONS, inline=True)], md=4),
             ], className="g-2")),
             dbc.CardBody(dcc.Loading(html.Div(id=ids.ERR_GALLERY), delay_show=300)),
         ], className="cxr-card mt-3"),
@@ -233,25 +242,29 @@ def highlight_cell(selected: str):
           Input(ids.ERR_THRESHOLD, "value"), Input(ids.ERR_SELECTED_CELL, "data"),
           Input(ids.ERR_SORT, "value"), Input(ids.ERR_PAGE, "active_page"),
           Input(ids.ERR_OVERLAY, "value"), Input(ids.ERR_OUTSIDE, "value"),
-          State(ids.ERR_SELECTED_IMAGE, "data"))
+          Input(ids.ERR_POPULATION, "value"), State(ids.ERR_SELECTED_IMAGE, "data"))
 def drill_down(run_id: int, split: str, threshold: float, cell: str, sort: str,
                page: int | None, overlay: bool, min_outside: float | None,
-               selected_image: int | None):
+               population: str | None, selected_image: int | None):
     """One page of exactly the images in the selected confusion cell (or the suspects)."""
     evaluation_id = queries.evaluation_id_for(run_id, split)
     if evaluation_id is None or cell not in queries.GALLERY_CELLS:
         raise PreventUpdate
     page = max(int(page or 1), 1)
     min_outside = state.clamp_threshold(min_outside, default=0.0)
+    population = population if population in queries.POPULATIONS else "all"
     total, items = queries.cell_images(evaluation_id, cell, state.clamp_threshold(threshold),
                                        sort if sort in queries.SORTS else "confident_first",
-                                       PAGE_SIZE, (page - 1) * PAGE_SIZE, min_outside)
+                                       PAGE_SIZE, (page - 1) * PAGE_SIZE, min_outside,
+                                       population)
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     name = ("Shortcut suspects" if cell == queries.SUSPECTS
             else f"{views.CELL_TITLES[cell]}s")
     title = [f"{name} ", dbc.Badge(str(total), color="dark", id="gallery-count"),
              html.Small(f"  ≥ {min_outside:.0%} outside the lungs" if min_outside > 0 else "",
                         className="text-muted"),
+             html.Small(f"  {population} the training population" if population != "all"
+                        else "", className="text-muted"),
              html.Small(f"  page {min(page, pages)} of {pages}", className="text-muted")]
     return views.gallery(items, bool(overlay), selected_image), title, pages
 
@@ -310,7 +323,7 @@ def save_review(clicks: int | None, verdict: str | None, reviewer: str | None,
 
 
 clientside_callback(
-    """function (run, split, threshold, cell, image, outside, sort) {
+    """function (run, split, threshold, cell, image, outside, sort, population) {
         const query = new URLSearchParams();
         if (run !== null && run !== undefined) { query.set("run", run); }
         if (split) { query.set("split", split); }
@@ -319,6 +332,7 @@ clientside_callback(
         if (image !== null && image !== undefined) { query.set("image", image); }
         if (outside !== null && outside !== undefined) { query.set("outside", outside); }
         if (sort) { query.set("sort", sort); }
+        if (population && population !== "all") { query.set("population", population); }
         window.history.replaceState(null, "", window.location.pathname + "?" + query);
         return query.toString();
     }""",
@@ -326,5 +340,5 @@ clientside_callback(
     Input(ids.ERR_RUN, "value"), Input(ids.ERR_SPLIT, "value"),
     Input(ids.ERR_THRESHOLD, "value"), Input(ids.ERR_SELECTED_CELL, "data"),
     Input(ids.ERR_SELECTED_IMAGE, "data"), Input(ids.ERR_OUTSIDE, "value"),
-    Input(ids.ERR_SORT, "value"),
+    Input(ids.ERR_SORT, "value"), Input(ids.ERR_POPULATION, "value"),
 )

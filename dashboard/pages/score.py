@@ -35,6 +35,7 @@ SCORE_LABEL_STATUS = "score-label-status"
 SCORE_BROWSER_ERROR = "score-browser-error"
 SCORE_LIMIT = "score-limit"
 SCORE_GUARD = "score-guard"
+SCORE_FORCE = "score-force"  # "Score anyway": override the input checks
 HISTORY_ROWS = 50
 
 
@@ -71,6 +72,11 @@ def layout(runs: str | None = None, **_query: str) -> html.Div:
                 ]),
                 className="score-upload border border-2 rounded p-4 text-center",
                 style={"borderStyle": "dashed", "cursor": "pointer"}),
+            dbc.Checkbox(
+                id=SCORE_FORCE, value=False, className="mt-2",
+                label="Score anyway: files that fail the input checks (under 64 px on a side, "
+                      "aspect beyond 3:1, DICOM that is not CR/DX or not the chest) are scored "
+                      "and stored as forced"),
             dbc.Alert(id=SCORE_BROWSER_ERROR, color="danger", is_open=False, dismissable=True,
                       className="mt-2 score-error"),
             dcc.Store(id=SCORE_LIMIT, data={"bytes": max_upload_bytes(), "mb": limit_mb,
@@ -86,11 +92,12 @@ def layout(runs: str | None = None, **_query: str) -> html.Div:
     ])
 
 
-def _score_one(contents: str | None, name: str, run_ids: list[int] | None) -> object:
+def _score_one(contents: str | None, name: str, run_ids: list[int] | None,
+               force: bool = False) -> object:
     """One file -> its result card or its error message. Never raises."""
     try:
         data = decode_data_url(contents, name)
-        return result_card(score_upload_bytes(data, name, run_ids))
+        return result_card(score_upload_bytes(data, name, run_ids, force=force))
     except (DecodeError, UserError) as exc:
         return error_card(str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad file must not fail the others
@@ -102,9 +109,9 @@ def _score_one(contents: str | None, name: str, run_ids: list[int] | None) -> ob
 @callback(Output(SCORE_RESULTS, "children"), Output(SCORE_HISTORY, "children"),
           Output(SCORE_UPLOAD, "contents"),
           Input(SCORE_UPLOAD, "contents"), State(SCORE_UPLOAD, "filename"),
-          State(SCORE_RUNS, "value"), prevent_initial_call=True)
+          State(SCORE_RUNS, "value"), State(SCORE_FORCE, "value"), prevent_initial_call=True)
 def score_files(contents: list | str | None, filenames: list | str | None,
-                run_ids: list[int] | None):
+                run_ids: list[int] | None, force: bool | None = False):
     if not contents:
         raise PreventUpdate
     contents = contents if isinstance(contents, list) else [contents]
@@ -112,7 +119,7 @@ def score_files(contents: list | str | None, filenames: list | str | None,
     if len(filenames) != len(contents):
         filenames = [f"file {i + 1}" for i in range(len(contents))]
     chosen = [int(run) for run in run_ids or [] if str(run).isdigit()] or None
-    cards = [_score_one(content, str(name or "upload")[:255], chosen)
+    cards = [_score_one(content, str(name or "upload")[:255], chosen, force=bool(force))
              for content, name in zip(contents, filenames, strict=True)]
     # Clearing the contents lets the same file be uploaded again.
     return cards, history_table(upload_db.upload_history(HISTORY_ROWS), SCORE_LABEL), None

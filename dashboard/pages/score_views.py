@@ -31,6 +31,24 @@ def agreement_badge(disagree: bool) -> dbc.Badge:
     return dbc.Badge("runs agree", color="secondary", className="score-agreement ms-2")
 
 
+def outside_badge(outside: bool | None, typicality: float | None) -> dbc.Badge | None:
+    """Shown when a run finds the image unlike the images it was trained on."""
+    if not outside:
+        return None
+    return dbc.Badge("outside the training population", color="danger",
+                     className="score-outside ms-1",
+                     title=f"typicality {typicality:.2f}: the image's features are further from "
+                           "the training images' than 99% of validation images (above 1 is "
+                           "outside); treat this score with care")
+
+
+def forced_badge(input_check: str | None) -> dbc.Badge | None:
+    if not input_check:
+        return None
+    return dbc.Badge("forced past the input check", color="warning", text_color="dark",
+                     className="score-forced ms-2", title=input_check)
+
+
 def result_card(result: UploadResult) -> dbc.Card:
     """One scored file: the image, then each run's probability, label, time and overlay."""
     original = dbc.Col([
@@ -47,14 +65,19 @@ def result_card(result: UploadResult) -> dbc.Card:
             html.Div([html.Span(f"P(pneumonia) = {score.probability:.3f}",
                                 className="score-probability me-2"),
                       label_badge(score.predicted_label)]),
+            outside_badge(score.outside_population, score.typicality),
             html.Div(f"threshold {score.threshold:.3f} · {score.inference_ms:.0f} ms",
                      className="small text-muted score-time"),
         ], xs=6, md=3, lg=2, className="score-run"))
     return dbc.Card([
         dbc.CardHeader([html.Strong(result.name), html.Span(
             f" {result.file_format} · upload #{result.upload_id}", className="text-muted"),
-            agreement_badge(result.disagreement)]),
-        dbc.CardBody(dbc.Row(columns, className="g-3")),
+            agreement_badge(result.disagreement), forced_badge(result.input_check)]),
+        dbc.CardBody([
+            html.Div(f"Input check overridden: {result.input_check}",
+                     className="small text-warning-emphasis mb-2 score-input-check")
+            if result.input_check else None,
+            dbc.Row(columns, className="g-3")]),
     ], className="cxr-card mb-3 score-result")
 
 
@@ -81,7 +104,9 @@ def history_table(history: list[tuple[UploadInfo, list[UploadScoreInfo]]],
             html.Td(upload.file_format),
             html.Td(upload.created_at.strftime("%Y-%m-%d %H:%M")),
             html.Td([html.Div([f"#{s.run_id} {s.run_name}: {s.probability:.3f} ",
-                               label_badge(s.predicted_label)]) for s in scores]),
+                               label_badge(s.predicted_label),
+                               outside_badge(s.outside_population, s.typicality)])
+                     for s in scores] + [forced_badge(upload.input_check)]),
             html.Td("no" if disagree else "yes"),
             html.Td(dcc.Dropdown(
                 id={"type": label_id, "upload": upload.id}, value=upload.true_label,

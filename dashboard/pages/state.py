@@ -37,6 +37,7 @@ class ErrorsView:
     image_id: int | None
     min_outside: float = 0.0  # attention filter: share of CAM energy outside the lungs
     sort: str = "confident_first"
+    population: str = "all"  # typicality filter: all | outside | inside the training population
 
 
 def errors_view(query: dict, runs: list) -> ErrorsView:
@@ -53,8 +54,10 @@ def errors_view(query: dict, runs: list) -> ErrorsView:
     if cell == queries.SUSPECTS and "outside" not in query:
         min_outside = SUSPECT_MIN_OUTSIDE
     sort = query.get("sort") if query.get("sort") in queries.SORTS else "confident_first"
+    population = (query.get("population") if query.get("population") in queries.POPULATIONS
+                  else "all")
     return ErrorsView(run.id, split, threshold, cell, parse_int(query.get("image")),
-                      min_outside, sort)
+                      min_outside, sort, population)
 
 
 def pick_run(value: object, runs: list, fallback_index: int = 0) -> int | None:
