@@ -23,6 +23,7 @@ from typing import TypeVar
 import dash
 from flask import Flask, Response, jsonify, redirect, request
 from flask_login import LoginManager, UserMixin, current_user
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from db.audit import Actor
 from db.models import USER_ROLES
@@ -147,6 +148,9 @@ def _refuse(status: int, message: str) -> Response:
 
 
 def _guard(app: dash.Dash) -> Response | None:
+    limit = app.server.config.get("MAX_CONTENT_LENGTH")
+    if limit and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge()  # refused before anything else: it reveals nothing
     if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
         return None  # no route (Flask answers 404/405) or no data behind it
     if not current_user.is_authenticated:

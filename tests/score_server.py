@@ -65,6 +65,9 @@ def upload_request(contents: list[str], filenames: list[str],
 def post_upload(base_url: str, contents: list[str], filenames: list[str],
                 run_ids: list[int] | None = None, timeout: float = 120,
                 force: bool = False) -> requests.Response:
-    return requests.post(f"{base_url}/_dash-update-component",
-                         data=json.dumps(upload_request(contents, filenames, run_ids, force)),
-                         headers={"Content-Type": "application/json"}, timeout=timeout)
+    from tests.auth_helpers import admin_session
+
+    return admin_session(base_url).post(
+        f"{base_url}/_dash-update-component",
+        data=json.dumps(upload_request(contents, filenames, run_ids, force)),
+        headers={"Content-Type": "application/json"}, timeout=timeout)

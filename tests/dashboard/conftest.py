@@ -84,7 +84,10 @@ def dash_app(trained_home: dict, trained_url: str | None):
 
 @pytest.fixture
 def client(dash_app, trained_home: dict):
-    return dash_app.server.test_client()
+    """A test client signed in as the test admin (sign-in is on, as in production)."""
+    from tests.auth_helpers import sign_in_client
+
+    return sign_in_client(dash_app.server.test_client())
 
 
 @pytest.fixture(scope="session")
@@ -114,9 +117,13 @@ def chromium_driver():
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator:
+def browser(live_server: str) -> Iterator:
+    """Chromium signed in to the live server as the test admin, through the sign-in page."""
+    from tests.auth_helpers import sign_in_browser
+
     driver = chromium_driver()
     try:
+        sign_in_browser(driver, live_server)
         yield driver
     finally:
         driver.quit()

@@ -16,6 +16,7 @@ import pytest
 from dashboard import ids
 from db import queries
 from engine.metrics import binary_metrics
+from tests.auth_helpers import sign_in_client
 from tests.dashboard import dash_http
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,8 +98,9 @@ def test_oversized_requests_get_a_clear_413(dash_app) -> None:
     saved = server.config["MAX_CONTENT_LENGTH"]
     server.config["MAX_CONTENT_LENGTH"] = 1024
     try:
-        response = server.test_client().post("/_dash-update-component", data=b"x" * 4096,
-                                             content_type="application/json")
+        client = sign_in_client(server.test_client())
+        response = client.post("/_dash-update-component", data=b"x" * 4096,
+                               content_type="application/json")
     finally:
         server.config["MAX_CONTENT_LENGTH"] = saved
     assert response.status_code == 413

@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,6 +27,13 @@ class Served:
     port: int
     process: subprocess.Popen
     log_path: Path
+
+    @cached_property
+    def session(self):  # noqa: ANN201 - a requests.Session
+        """A requests session signed in as the test admin (made in the served store)."""
+        from tests.auth_helpers import signed_in_session
+
+        return signed_in_session(self.url)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -66,7 +74,8 @@ def cxr_serve(log_path: Path, workers: int = 2, extra_env: dict[str, str] | None
         deadline = time.monotonic() + 120
         while True:
             try:
-                urllib.request.urlopen(served.url + "/_dash-layout", timeout=10).read()
+                # The sign-in page: the one page that answers without a session.
+                urllib.request.urlopen(served.url + "/login", timeout=10).read()
                 if len(served.worker_pids()) == workers:
                     break
             except OSError:

@@ -111,7 +111,7 @@ def _remove_bulk_rows(dataset_id: int | None) -> None:
 def test_callbacks_during_a_large_evaluation_write(served: Served, trained_home: dict,
                                                    tmp_path: Path) -> None:
     reader_run, writer_run = trained_home["run_ids"]
-    deps = requests.get(served.url + "/_dash-dependencies", timeout=30).json()
+    deps = served.session.get(served.url + "/_dash-dependencies", timeout=30).json()
     bodies = _request_bodies(deps, reader_run)
     local = threading.local()
 
@@ -119,6 +119,7 @@ def test_callbacks_during_a_large_evaluation_write(served: Served, trained_home:
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = requests.Session()
+            session.cookies.update(served.session.cookies)  # signed in as the test admin
         start = time.time()
         response = session.post(served.url + "/_dash-update-component", json=body, timeout=120)
         return start, time.time() - start, response.status_code, response.text

@@ -204,7 +204,9 @@ def tampered(trained_home: dict, tmp_path_factory: pytest.TempPathFactory,
 def app(trained_home: dict):
     from dashboard.app import create_app
 
-    return create_app()
+    # These tests are about path handling on loopback, not sign-in (tests/dashboard/
+    # test_access.py covers that): sign-in off, as `cxr serve --no-auth` serves it.
+    return create_app(auth_enabled=False)
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ def served(trained_home: dict, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def _post_callback(served: Served, body: dict) -> requests.Response:
-    return requests.post(served.url + "/_dash-update-component", json=body, timeout=60)
+    return served.session.post(served.url + "/_dash-update-component", json=body, timeout=60)
 
 
 def _assert_no_internals(text: str, what: str) -> None:
@@ -51,13 +51,13 @@ def test_debug_is_off_by_default(served: Served) -> None:
 
     assert build_parser().parse_args(["serve"]).debug is False
     assert create_app().server.debug is False
-    shell = requests.get(served.url + "/errors", timeout=30).text
+    shell = served.session.get(served.url + "/errors", timeout=30).text
     config = json.loads(re.search(r'id="_dash-config" type="application/json">(.*?)</script>',
                                   shell, re.S).group(1))
     assert config["ui"] is False and config["props_check"] is False  # Dash dev tools off
     # No Werkzeug debugger or console is mounted: its URLs get the page shell, never its code.
     for path in ("/?__debugger__=yes&cmd=resource&f=debugger.js", "/console"):
-        response = requests.get(served.url + path, timeout=30)
+        response = served.session.get(served.url + path, timeout=30)
         assert response.headers["Content-Type"].startswith("text/html")
         assert "_dash-config" in response.text  # the shell (it echoes the URL in a meta tag)
         for marker in ("EVALEX", "CONSOLE_MODE", "SECRET =", "openShell", "Werkzeug Debugger"):
@@ -85,6 +85,7 @@ def _error_banner(response: requests.Response) -> str:
 def test_callback_exception_is_generic_in_page_and_whole_in_log(
         served: Served, trained_home: dict) -> None:
     client = _Client(served.url)
+    client.cookies.update(served.session.cookies)  # signed in as the test admin
     deps = dash_http.dependencies(client)
     run_id = trained_home["run_ids"][0]
 
