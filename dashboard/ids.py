@@ -4,6 +4,7 @@
 URL = "shell-url"
 ERROR_ALERT = "shell-error-alert"
 NAVBAR = "shell-navbar"
+SIGN_OUT = "shell-sign-out"
 
 # Runs
 RUNS_TABLE = "runs-table"
@@ -46,7 +47,7 @@ ERR_POPULATION = "errors-population"  # typicality filter: all / outside / insid
 # Review form (inside the image detail)
 REVIEW_VERDICT = "review-verdict"
 REVIEW_NOTE = "review-note"
-REVIEW_REVIEWER = "review-reviewer"
+REVIEW_REVIEWER = "review-reviewer"  # shows the signed-in reviewer's name
 REVIEW_SAVE = "review-save"
 REVIEW_STATUS = "review-status"
 REVIEW_LIST = "review-list"

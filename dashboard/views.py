@@ -110,14 +110,19 @@ def review_list(reviews: list) -> html.Div:
     ], className="review-item") for review in reviews], flush=True)
 
 
-def review_form() -> html.Div:
+def review_form(reviewer: str | None = None) -> html.Div:
+    """The review form; `reviewer` is the signed-in user (None: their role cannot review)."""
+    if reviewer is None:
+        return html.Div([html.H6("Review this image", className="mt-3"),
+                         html.Div("Your role cannot save reviews: ask an admin for the "
+                                  "reviewer role.", className="text-muted small")])
     return html.Div([
         html.H6("Review this image", className="mt-3"),
         dbc.RadioItems(id=ids.REVIEW_VERDICT, inline=True, className="mb-2",
                        options=[{"label": verdict, "value": verdict}
                                 for verdict in REVIEW_VERDICTS]),
-        dbc.Input(id=ids.REVIEW_REVIEWER, placeholder="Reviewer (your name)", maxLength=100,
-                  className="mb-2", persistence=True),
+        html.Div(["Saved as ", html.Strong(reviewer, id=ids.REVIEW_REVIEWER)],
+                 className="small text-muted mb-2"),
         dbc.Textarea(id=ids.REVIEW_NOTE, placeholder="Note (optional)", rows=2,
                      className="mb-2"),
         dbc.Button("Save review", id=ids.REVIEW_SAVE, color="primary", size="sm"),
@@ -144,7 +149,7 @@ def other_runs_table(predictions: pd.DataFrame, current_run: int | None) -> dbc.
 
 
 def image_panel(info, prediction, predictions: pd.DataFrame, reviews: list,
-                run_id: int | None, threshold: float) -> dbc.Card:
+                run_id: int | None, threshold: float, reviewer: str | None = None) -> dbc.Card:
     """Large original and Grad-CAM, metadata, every run's probability, and the review form."""
     cam = (html.Img(src=f"/attention/lung-outline/{prediction.prediction_id}",
                     className="cxr-large", alt="Grad-CAM overlay with lung outline",
@@ -186,7 +191,7 @@ def image_panel(info, prediction, predictions: pd.DataFrame, reviews: list,
             html.H6("Every run's probability for this image", className="mt-3"),
             other_runs_table(predictions, run_id),
             dbc.Row([
-                dbc.Col(review_form(), md=6),
+                dbc.Col(review_form(reviewer), md=6),
                 dbc.Col([html.H6("Past reviews", className="mt-3"),
                          html.Div(review_list(reviews), id=ids.REVIEW_LIST)], md=6),
             ]),

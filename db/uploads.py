@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from db.audit import Actor, add_event
 from db.models import Dataset, Image, Run, Upload, UploadScore, utcnow
 from db.session import session_scope
 
 UPLOADS_DATASET_NAME = "uploads"
+ENSEMBLE_ARCH = "ensemble"  # engine.predictor.ENSEMBLE_ARCH (db/ does not import the engine)
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,16 @@ class UploadInfo:
     labelled_by: str | None
     labelled_at: datetime | None
     input_check: str | None = None  # the failed input check a forced score overrode
+    uploaded_by: str | None = None  # the user who first stored it ("cli:<login>" from cxr score)
+    deidentified: tuple[str, ...] = ()  # DICOM: attributes the stored copy lost
+
+
+@dataclass(frozen=True)
+class StoredBy:
+    """Who stores an upload, and (DICOM only, else None) what de-identification removed."""
+
+    actor: Actor
+    deidentified: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +83,8 @@ class ScorableRun:
 def _upload_info(row: Upload) -> UploadInfo:
     return UploadInfo(row.id, row.sha256, row.stored_path, row.original_name, row.file_format,
                       row.size_bytes, row.created_at, row.true_label, row.labelled_by,
-                      row.labelled_at, row.input_check)
+                      row.labelled_at, row.input_check, uploaded_by=row.uploaded_by,
+                      deidentified=tuple(json.loads(row.deidentified or "[]")))
 
 
 def _score_info(row: UploadScore, run_name: str) -> UploadScoreInfo:
@@ -81,9 +95,11 @@ def _score_info(row: UploadScore, run_name: str) -> UploadScoreInfo:
 
 
 def completed_runs(run_ids: list[int] | None = None) -> list[ScorableRun]:
-    """Completed runs that have a checkpoint, in id order (optionally only `run_ids`)."""
+    """Scorable runs in id order (optionally only `run_ids`): completed runs with a checkpoint,
+    and completed ensembles (their members' checkpoints score for them)."""
     query = select(Run.id, Run.name, Run.arch, Run.threshold).where(
-        Run.status == "completed", Run.checkpoint_path.is_not(None)).order_by(Run.id)
+        Run.status == "completed",
+        or_(Run.checkpoint_path.is_not(None), Run.arch == ENSEMBLE_ARCH)).order_by(Run.id)
     if run_ids is not None:
         query = query.where(Run.id.in_(run_ids))
     with session_scope() as session:
@@ -102,15 +118,24 @@ def get_upload(upload_id: int) -> UploadInfo | None:
         return _upload_info(row) if row else None
 
 
+def _provenance(stored_by: StoredBy) -> dict:
+    removed = stored_by.deidentified
+    return {"uploaded_by_id": stored_by.actor.user_id, "uploaded_by": stored_by.actor.name[:120],
+            "deidentified": json.dumps(removed) if removed is not None else None}
+
+
 def record_scores(sha256: str, stored_path: str, original_name: str, file_format: str,
                   size_bytes: int, scores: list[NewScore],
-                  input_check: str | None = None) -> tuple[UploadInfo, list[int]]:
+                  input_check: str | None = None, stored_by: StoredBy | None = None,
+                  ) -> tuple[UploadInfo, list[int]]:
     """Add the upload (unless its hash is known) and its scores in one transaction.
 
     Returns the upload and the ids of the new score rows. When the hash is already known, the
     existing row (and its stored file) is reused and `stored_path` is ignored. `input_check` is
     the failed input check that forced scores overrode (None when the file passed).
+    `stored_by` names who uploads (recorded on a new row and in the audit).
     """
+    stored_by = stored_by or StoredBy(Actor("unknown"))
     for attempt in range(2):
         try:
             with session_scope(write=True) as session:
@@ -118,7 +143,7 @@ def record_scores(sha256: str, stored_path: str, original_name: str, file_format
                 if upload is None:
                     upload = Upload(sha256=sha256, stored_path=stored_path,
                                     original_name=original_name[:255], file_format=file_format,
-                                    size_bytes=size_bytes)
+                                    size_bytes=size_bytes, **_provenance(stored_by))
                     session.add(upload)
                     session.flush()
                 if input_check and not upload.input_check:
@@ -126,6 +151,8 @@ def record_scores(sha256: str, stored_path: str, original_name: str, file_format
                 rows = [UploadScore(upload_id=upload.id, **score.__dict__) for score in scores]
                 session.add_all(rows)
                 session.flush()
+                add_event(session, stored_by.actor, "uploaded", f"upload {upload.id}",
+                          f"{original_name[:255]} ({file_format}), {len(rows)} score(s)")
                 return _upload_info(upload), [row.id for row in rows]
         except IntegrityError:
             # Another process stored the same file between our read and insert: reuse it.

@@ -19,8 +19,10 @@ import numpy as np
 from PIL import Image
 
 from db import uploads as upload_db
+from db.audit import Actor, cli_actor
 from db.session import artifacts_root
 from engine.decode import DecodeError, decode_image
+from engine.deid import deidentify
 from engine.errors import UserError
 from engine.input_checks import check_input
 from engine.scoring import RunScore, get_scorer
@@ -137,6 +139,7 @@ class UploadResult:
     stored_path: str  # relative to the artifacts root
     scores: list[ScoredRun]
     input_check: str | None = None  # set when scored by force past a failed input check
+    deidentified: tuple[str, ...] = ()  # DICOM: what the stored copy lost (engine/deid.py)
 
     @property
     def forced(self) -> bool:
@@ -157,8 +160,9 @@ def scoring_run_ids(run_ids: list[int] | None) -> list[int]:
     if run_ids:
         missing = sorted(set(run_ids) - {run.id for run in runs})
         if missing:
-            raise UserError(f"run(s) {', '.join(map(str, missing))} are not completed runs with "
-                            "a checkpoint; `cxr runs` lists them")
+            raise UserError(f"run(s) {', '.join(map(str, missing))} cannot score: only "
+                            "completed runs with a checkpoint and completed ensembles can; "
+                            "`cxr runs` lists them")
     if not runs:
         raise UserError("no completed runs to score with; train one with `cxr train` or "
                         "`cxr demo`")
@@ -172,7 +176,15 @@ def _write_new(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def _store(upload: DecodedUpload, scores: list[RunScore]) -> UploadResult:
+def _write_upload(path: Path, upload: DecodedUpload) -> list[str]:
+    """Store the file; a DICOM only as its de-identified copy, so the original never lands."""
+    data, removed = (deidentify(upload.data, upload.name) if upload.file_format == "DICOM"
+                     else (upload.data, []))
+    _write_new(path, data)
+    return removed
+
+
+def _store(upload: DecodedUpload, scores: list[RunScore], actor: Actor) -> UploadResult:
     """Write the file (unless known), the overlays and the rows; undo the files on failure."""
     root = artifacts_root()
     token = uuid.uuid4().hex
@@ -181,9 +193,10 @@ def _store(upload: DecodedUpload, scores: list[RunScore]) -> UploadResult:
         known = upload_db.find_upload(upload.sha256)
         stored_path = known.stored_path if known else (
             f"{UPLOADS_DIR}/{token}{EXTENSIONS[upload.file_format]}")
+        removed: list[str] = []
         if known is None:
-            _write_new(root / stored_path, upload.data)
             written.append(root / stored_path)
+            removed = _write_upload(root / stored_path, upload)
         new_scores, cam_paths = [], []
         for score in scores:
             cam_path = f"{UPLOADS_DIR}/cams/{token}-run{score.run_id}.png"
@@ -199,7 +212,8 @@ def _store(upload: DecodedUpload, scores: list[RunScore]) -> UploadResult:
                 forced=upload.input_check is not None))
         info, score_ids = upload_db.record_scores(
             upload.sha256, stored_path, upload.name, upload.file_format, len(upload.data),
-            new_scores, upload.input_check)
+            new_scores, upload.input_check,
+            upload_db.StoredBy(actor, removed if upload.file_format == "DICOM" else None))
         if info.stored_path != stored_path:  # lost a race with an identical upload
             (root / stored_path).unlink(missing_ok=True)
     except BaseException:
@@ -213,27 +227,33 @@ def _store(upload: DecodedUpload, scores: list[RunScore]) -> UploadResult:
                           s.threshold, s.inference_ms, cam_path, s.typicality,
                           s.outside_population)
                 for score_id, s, cam_path in zip(score_ids, scores, cam_paths, strict=True)],
-        input_check=upload.input_check)
+        input_check=upload.input_check, deidentified=info.deidentified)
 
 
-def score_uploads(uploads: list[DecodedUpload],
-                  run_ids: list[int] | None = None) -> list[UploadResult]:
-    """Score decoded uploads with each run (batched per run), then store each of them."""
+def score_uploads(uploads: list[DecodedUpload], run_ids: list[int] | None = None,
+                  actor: Actor | None = None) -> list[UploadResult]:
+    """Score decoded uploads with each run (batched per run), then store each of them.
+
+    `actor` is who uploads (the signed-in user); None means the command line's user.
+    """
     if not uploads:
         return []
     chosen = scoring_run_ids(run_ids)
     per_run = [get_scorer(run_id).score_batch([upload.gray for upload in uploads])
                for run_id in chosen]
     per_upload = [list(scores) for scores in zip(*per_run, strict=True)]
-    return [_store(upload, scores) for upload, scores in zip(uploads, per_upload, strict=True)]
+    actor = actor or cli_actor()
+    return [_store(upload, scores, actor)
+            for upload, scores in zip(uploads, per_upload, strict=True)]
+
 
 def score_upload_bytes(data: bytes, name: str, run_ids: list[int] | None = None,
-                       force: bool = False) -> UploadResult:
+                       force: bool = False, actor: Actor | None = None) -> UploadResult:
     """Decode, check, score, store one upload; DecodeError/UserError when it cannot be scored.
 
     A file failing the input checks is refused (InputRefused) unless `force`.
     """
-    return score_uploads([decode_upload(data, name, force)], run_ids)[0]
+    return score_uploads([decode_upload(data, name, force)], run_ids, actor)[0]
 
 
 def uploads_dataset() -> int:

@@ -9,9 +9,9 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import attention_files, figures, ids, views
+from dashboard import attention_files, auth, figures, ids, views
 from dashboard.pages import state
-from db import queries
+from db import audit, queries
 from db.reviews import ReviewError, add_review
 from db.session import database_url
 from engine.errors import UserError
@@ -22,7 +22,8 @@ from engine.metrics import (
     youden_threshold,
 )
 
-dash.register_page(__name__, path="/errors", name="Errors", order=1, title="CXR Lens · Errors")
+dash.register_page(__name__, path="/errors", name="Errors", order=1, title="CXR Lens · Errors",
+                   role="viewer")
 try:  # the lung-outline image route; pages are imported while their app is being built
     attention_files.register(dash.get_app().server)
 except dash.exceptions.AppNotFoundError:  # imported outside an app (builder tests)
@@ -298,23 +299,27 @@ def image_detail(image_id: int | None, run_id: int, split: str, threshold: float
         mine = predictions[predictions.run_id == run_id]
         if not mine.empty:
             prediction = queries.prediction_for(int(mine.evaluation_id.iloc[-1]), info.id)
+    actor = auth.current_actor()
+    audit.record(actor, "viewed image", f"image {info.id}", f"run {run_id}, {split}")
     return views.image_panel(info, prediction, predictions,
                              queries.reviews_for(info.id), run_id,
-                             state.clamp_threshold(threshold))
+                             state.clamp_threshold(threshold),
+                             actor.name if auth.allowed("reviewer") else None)
 
 
 @callback(Output(ids.REVIEW_LIST, "children"), Output(ids.REVIEW_STATUS, "children"),
           Output(ids.REVIEW_NOTE, "value"),
           Input(ids.REVIEW_SAVE, "n_clicks"), State(ids.REVIEW_VERDICT, "value"),
-          State(ids.REVIEW_REVIEWER, "value"), State(ids.REVIEW_NOTE, "value"),
+          State(ids.REVIEW_NOTE, "value"),
           State(ids.ERR_SELECTED_IMAGE, "data"), State(ids.ERR_RUN, "value"),
           prevent_initial_call=True)
-def save_review(clicks: int | None, verdict: str | None, reviewer: str | None,
-                note: str | None, image_id: int | None, run_id: int | None):
+@auth.requires("reviewer")
+def save_review(clicks: int | None, verdict: str | None, note: str | None,
+                image_id: int | None, run_id: int | None):
     if not clicks or image_id is None:
         raise PreventUpdate
     try:
-        add_review(int(image_id), verdict or "", reviewer or "", note or "", run_id)
+        add_review(int(image_id), verdict or "", auth.current_actor(), note or "", run_id)
     except ReviewError as exc:
         return dash.no_update, dbc.Alert(str(exc), color="warning", className="py-1"), \
             dash.no_update

@@ -14,6 +14,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
+from dashboard import auth
 from dashboard.pages.score_views import error_card, history_table, result_card, run_options
 from db import uploads as upload_db
 from engine.decode import DecodeError
@@ -22,7 +23,8 @@ from engine.uploads import decode_data_url, max_upload_bytes, max_upload_mb, sco
 
 log = logging.getLogger(__name__)
 
-dash.register_page(__name__, path="/score", name="Score", order=4, title="CXR Lens · Score")
+dash.register_page(__name__, path="/score", name="Score", order=4, title="CXR Lens · Score",
+                   role="uploader")
 
 # Component ids (page-prefixed; kept here so the shell's ids.py stays theirs).
 SCORE_RUNS = "score-runs"
@@ -58,8 +60,8 @@ def layout(runs: str | None = None, **_query: str) -> html.Div:
                     id=SCORE_RUNS, multi=True, options=run_options(completed),
                     value=_chosen_runs(runs, completed),
                     placeholder="every completed run")], md=8),
-                dbc.Col([dbc.Label("Analyst"), dbc.Input(
-                    id=SCORE_ANALYST, value="analyst", maxLength=100)], md=4),
+                dbc.Col([dbc.Label("Signed in as"), html.Div(
+                    auth.current_actor().name, id=SCORE_ANALYST, className="fw-bold")], md=4),
             ], className="mb-3"),
             dbc.Alert("No completed runs yet: train one with `cxr train` or `cxr demo`.",
                       color="warning", is_open=not completed),
@@ -97,7 +99,8 @@ def _score_one(contents: str | None, name: str, run_ids: list[int] | None,
     """One file -> its result card or its error message. Never raises."""
     try:
         data = decode_data_url(contents, name)
-        return result_card(score_upload_bytes(data, name, run_ids, force=force))
+        return result_card(score_upload_bytes(data, name, run_ids, force=force,
+                                              actor=auth.current_actor()))
     except (DecodeError, UserError) as exc:
         return error_card(str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad file must not fail the others
@@ -126,9 +129,8 @@ def score_files(contents: list | str | None, filenames: list | str | None,
 
 
 @callback(Output(SCORE_LABEL_STATUS, "children"),
-          Input({"type": SCORE_LABEL, "upload": ALL}, "value"), State(SCORE_ANALYST, "value"),
-          prevent_initial_call=True)
-def record_label(_values: list, analyst: str | None):
+          Input({"type": SCORE_LABEL, "upload": ALL}, "value"), prevent_initial_call=True)
+def record_label(_values: list):
     trigger = ctx.triggered_id
     if not isinstance(trigger, dict) or not ctx.triggered:
         raise PreventUpdate
@@ -138,7 +140,7 @@ def record_label(_values: list, analyst: str | None):
         return dbc.Alert(f"Upload {upload_id} no longer exists.", color="warning")
     if label not in (0, 1, None) or upload.true_label == label:
         raise PreventUpdate  # re-rendered pickers fire with the stored value: nothing to do
-    upload_db.set_true_label(upload_id, label, (analyst or "analyst").strip() or "analyst")
+    upload_db.set_true_label(upload_id, label, auth.current_actor().name)
     shown = {0: "NORMAL", 1: "PNEUMONIA", None: "unknown"}[label]
     return dbc.Alert(f"Upload #{upload_id} ({upload.original_name}): true label {shown}.",
                      color="success", className="py-1 score-label-saved")

@@ -49,6 +49,19 @@ def forced_badge(input_check: str | None) -> dbc.Badge | None:
                      className="score-forced ms-2", title=input_check)
 
 
+def deid_note(file_format: str, removed: tuple[str, ...]) -> html.Details | None:
+    """DICOM only: which patient-identifying attributes the stored copy lost (PS3.15 basic)."""
+    if file_format != "DICOM":
+        return None
+    summary = (f"De-identified: {len(removed)} attribute(s) removed or replaced before storing"
+               if removed else "De-identified: no identifying attributes were present")
+    return html.Details([
+        html.Summary(summary),
+        html.Ul([html.Li(item) for item in removed], className="mb-1"),
+        html.Div("Text burned into the pixels is not removed.", className="text-muted"),
+    ], className="small mb-2 score-deid")
+
+
 def result_card(result: UploadResult) -> dbc.Card:
     """One scored file: the image, then each run's probability, label, time and overlay."""
     original = dbc.Col([
@@ -77,6 +90,7 @@ def result_card(result: UploadResult) -> dbc.Card:
             html.Div(f"Input check overridden: {result.input_check}",
                      className="small text-warning-emphasis mb-2 score-input-check")
             if result.input_check else None,
+            deid_note(result.file_format, result.deidentified),
             dbc.Row(columns, className="g-3")]),
     ], className="cxr-card mb-3 score-result")
 
