@@ -10,6 +10,9 @@ from pathlib import Path
 from engine.errors import UserError
 
 EXIT_USER_ERROR = 2
+# engine/devices.py resolves the name; it imports torch, so it is imported only when needed.
+DEVICE_HELP = ("where tensors run: auto (default: the GPU when PyTorch sees one, else the CPU) "
+               "| cpu | cuda | cuda:N; default $CXR_DEVICE, else auto")
 
 
 def _data_arg(value: str | None) -> str:
@@ -51,6 +54,8 @@ def _train_config(args: argparse.Namespace, data: str, arch: str | None = None):
                      if getattr(args, field, None) is not None})
     if arch:
         settings["arch"] = arch
+    if "device" not in settings and os.environ.get("CXR_DEVICE"):
+        settings["device"] = os.environ["CXR_DEVICE"]
     settings["data"] = str(Path(data).expanduser().resolve())
     return TrainConfig(**settings)
 
@@ -83,17 +88,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from engine.shifts import SHIFTS
 
         names = list(SHIFTS) if args.shift == "all" else [args.shift]
-        evaluation_ids = [evaluate_run(args.run_id, shift=name) for name in names]
+        evaluation_ids = [evaluate_run(args.run_id, shift=name, device=args.device)
+                          for name in names]
         print_shift_table(args.run_id, evaluation_ids)
         return 0
     if args.nproc > 1:
         from engine.evaluate import evaluate_distributed
 
         evaluation_id = evaluate_distributed(args.run_id, args.split, args.nproc,
-                                             data_dir=args.data, dataset_id=dataset_id)
+                                             data_dir=args.data, dataset_id=dataset_id,
+                                             device=args.device)
     else:
         evaluation_id = evaluate_run(args.run_id, args.split, data_dir=args.data,
-                                     dataset_id=dataset_id)
+                                     dataset_id=dataset_id, device=args.device)
     print_evaluation(evaluation_id)
     return 0
 
@@ -103,14 +110,23 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     from engine.queries_cli import print_run_summary
 
     run_id = create_ensemble(args.run_ids, name=args.name, combine=args.combine,
-                             threshold_rule=args.threshold_rule)
+                             threshold_rule=args.threshold_rule, device=args.device)
     print_run_summary([*args.run_ids, run_id])
     return 0
+
+
+def _use_device(name: str | None) -> None:
+    """Check --device now and hand it to the scorers (and a server's workers) via CXR_DEVICE."""
+    if name or os.environ.get("CXR_DEVICE"):
+        from engine.devices import use_device
+
+        use_device(name)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     from engine.score_cli import score_files
 
+    _use_device(args.device)
     return score_files(args.files, run_ids=args.run or None, as_json=args.json,
                        force=args.force)
 
@@ -118,7 +134,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_road(args: argparse.Namespace) -> int:
     from engine.road import road_scores
 
-    n, mean = road_scores(args.run_id, args.split, sample=args.sample, seed=args.seed)
+    n, mean = road_scores(args.run_id, args.split, sample=args.sample, seed=args.seed,
+                          device=args.device)
     print(f"run {args.run_id} {args.split}: ROAD combined score {mean:.4f} over {n} images "
           "(higher is more faithful)")
     return 0
@@ -178,6 +195,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from dashboard.server import serve
     except ImportError as exc:
         raise UserError(f"the dashboard is not available: {exc}") from exc
+    _use_device(args.device)  # the workers inherit CXR_DEVICE and score on that device
     return serve(host=args.host, port=args.port, workers=args.workers, debug=args.debug)
 
 
@@ -203,7 +221,7 @@ def _add_train_options(parser: argparse.ArgumentParser, with_arch: bool = True) 
     parser.add_argument("--pretrained", action="store_true", default=None,
                         help="start from ImageNet weights in torchvision's local cache")
     parser.add_argument("--weights", help="ImageNet weights file to start from")
-    parser.add_argument("--device", help="auto (default) | cpu | cuda")
+    parser.add_argument("--device", help=DEVICE_HELP)
     parser.add_argument("--threshold-rule",
                         help="operating point chosen on val: youden (default) or "
                              "sensitivity:0.95")
@@ -251,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="val", choices=["val", "test"])
     evaluate.add_argument("--nproc", type=int, default=1,
                           help="shard the images over N local processes")
+    evaluate.add_argument("--device", help=DEVICE_HELP)
     source = evaluate.add_mutually_exclusive_group()
     source.add_argument("--data", help="evaluate on an external dataset folder instead")
     source.add_argument("--shift", metavar="NAME",
@@ -270,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true",
                        help="score with every completed run (the default)")
     score.add_argument("--json", action="store_true", help="print results as JSON")
+    score.add_argument("--device", help=DEVICE_HELP)
     score.add_argument("--force", action="store_true",
                        help="score files that fail the input checks (under 64 px on a side, "
                             "aspect beyond 3:1, DICOM not CR/DX or not chest); the scores are "
@@ -281,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     road.add_argument("--split", default="val", choices=["val", "test", "external"])
     road.add_argument("--sample", type=int, default=100, help="images to score (default 100)")
     road.add_argument("--seed", type=int, default=0)
+    road.add_argument("--device", help=DEVICE_HELP)
     road.set_defaults(func=cmd_road)
 
     masks = commands.add_parser("check-masks",
@@ -296,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("--combine", choices=["prob", "logit"], default="prob",
                           help="average probabilities (default) or logits with a temperature")
     ensemble.add_argument("--threshold-rule", default="youden")
+    ensemble.add_argument("--device", help=DEVICE_HELP)
     ensemble.set_defaults(func=cmd_ensemble)
 
     runs = commands.add_parser("runs", help="list runs and their key metrics")
@@ -321,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8050)
     serve.add_argument("--workers", type=int, default=2)
     serve.add_argument("--debug", action="store_true", help="Dash dev server, debug on")
+    serve.add_argument("--device", help="where uploads are scored: " + DEVICE_HELP)
     serve.set_defaults(func=cmd_serve)
     return parser
 

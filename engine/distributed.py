@@ -61,10 +61,10 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _worker(rank: int, world: int, port: int, target: Callable, args: tuple) -> None:
+def _worker(rank: int, world: int, port: int, target: Callable, args: tuple,
+            backend: str) -> None:
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
     dist.init_process_group(backend, rank=rank, world_size=world)
     # Share the cores instead of oversubscribing them.
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
@@ -76,6 +76,12 @@ def _worker(rank: int, world: int, port: int, target: Callable, args: tuple) -> 
         dist.destroy_process_group()
 
 
-def launch(target: Callable, nproc: int, args: tuple) -> None:
-    """Run `target(Rank, *args)` in `nproc` local processes; re-raises a worker's failure."""
-    mp.spawn(_worker, args=(nproc, _free_port(), target, args), nprocs=nproc, join=True)
+def launch(target: Callable, nproc: int, args: tuple, device_type: str = "cpu") -> None:
+    """Run `target(Rank, *args)` in `nproc` local processes; re-raises a worker's failure.
+
+    NCCL joins the ranks when they compute on CUDA (`device_type`), gloo when on the CPU, so
+    `--device cpu` on a GPU machine still runs on the CPU.
+    """
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    mp.spawn(_worker, args=(nproc, _free_port(), target, args, backend), nprocs=nproc,
+             join=True)

@@ -9,9 +9,11 @@ the mean of the members' CAMs. Its operating threshold is chosen on val like any
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from engine import records
 from engine.calibration import fit_temperature
+from engine.devices import resolve_device
 from engine.errors import UserError
 from engine.evaluate import evaluate_run
 from engine.pixels import load_store
@@ -40,22 +42,26 @@ def _validate(run_ids: list[int], combine: str) -> list[records.RunInfo]:
 
 
 def create_ensemble(run_ids: list[int], name: str | None = None, combine: str = "prob",
-                    threshold_rule: str = "youden", batch_size: int = 64) -> int:
+                    threshold_rule: str = "youden", batch_size: int = 64,
+                    device: str | None = None) -> int:
+    """Record, calibrate and evaluate an ensemble; its members run on `device` (None: auto)."""
     members = _validate(run_ids, combine)
+    resolved = resolve_device(device)  # a UserError here leaves no run row behind
     size = max(int(member.config["image_size"]) for member in members)
     config = {"arch": ENSEMBLE_ARCH, "members": list(run_ids), "combine": combine,
               "image_size": size, "threshold_rule": threshold_rule, "epochs": 0,
               "member_archs": [member.arch for member in members]}
     run_id = records.create_run(
         name or "ensemble-" + "+".join(str(run_id) for run_id in run_ids), ENSEMBLE_ARCH,
-        config, seed=members[0].seed, device="cpu", dataset_id=members[0].dataset_id,
+        config, seed=members[0].seed, device=str(resolved), dataset_id=members[0].dataset_id,
         split_id=members[0].split_id)
     records.mark_running(run_id)
     try:
-        _calibrate(run_id, members[0].split_id, threshold_rule, batch_size)
+        _calibrate(run_id, members[0].split_id, threshold_rule, batch_size, resolved)
         for subset in ("val", "test"):
             if split_images(members[0].split_id, subset):
-                evaluate_run(run_id, subset, batch_size=batch_size, fail_run_on_error=True)
+                evaluate_run(run_id, subset, batch_size=batch_size, fail_run_on_error=True,
+                             device=resolved)
         records.finish_run(run_id, "completed")
     except BaseException as exc:
         records.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
@@ -63,10 +69,11 @@ def create_ensemble(run_ids: list[int], name: str | None = None, combine: str = 
     return run_id
 
 
-def _calibrate(run_id: int, split_id: int, threshold_rule: str, batch_size: int) -> None:
+def _calibrate(run_id: int, split_id: int, threshold_rule: str, batch_size: int,
+               device: torch.device | None = None) -> None:
     run = records.get_run(run_id)
     images = split_images(split_id, "val")
-    predictor = EnsemblePredictor(run)
+    predictor = EnsemblePredictor(run, device)
     try:
         store, failures = load_store([image.path for image in images], predictor.size)
         failed = {index for index, _ in failures}

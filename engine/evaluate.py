@@ -14,6 +14,7 @@ from engine import records
 from engine.cam_metrics import cam_metrics
 from engine.data import dataset_for_root
 from engine.decode import DecodeError
+from engine.devices import rank_device, resolve_device
 from engine.distributed import SINGLE, Rank
 from engine.errors import UserError
 from engine.explain import CamWriter
@@ -77,8 +78,10 @@ def images_for(run: records.RunInfo, split: str, data_dir: str | None,
 def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
                  batch_size: int = 64, fail_run_on_error: bool = False,
                  dataset_id: int | None = None, shift: str | None = None,
-                 rank: Rank = SINGLE) -> int:
+                 rank: Rank = SINGLE, device: torch.device | str | None = None) -> int:
     """Predict and explain every image of `split` (or of `data_dir`). Returns the evaluation id.
+
+    The model and its Grad-CAM run on `device` (None: $CXR_DEVICE, else auto: the GPU if any).
 
     With `shift`, val is evaluated under that acquisition shift (engine/shifts.py) and stored
     as split "val-shift". Overlay files are written first; then every prediction and metric goes
@@ -90,6 +93,7 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
     run = records.get_run(run_id)
     if run.status not in ("completed", "running"):
         raise UserError(f"run {run_id} is {run.status}; only completed runs can be evaluated")
+    device = rank_device(resolve_device(device), rank.distributed)  # fail before any row
     if shift is not None and shift not in SHIFTS:
         raise UserError(f"unknown shift {shift!r}; choose one of {', '.join(SHIFTS)} or all")
     images, dataset_id, split_name = images_for(run, "val" if shift else split, data_dir,
@@ -104,7 +108,7 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
     error: str | None = None
     try:
         rows, metrics_seconds = _explain_shard(run, rank.shard(images), evaluation_id, shift,
-                                               batch_size)
+                                               batch_size, device)
         if rank.distributed:
             records.insert_predictions(evaluation_id, rows)
     except BaseException as exc:
@@ -151,10 +155,10 @@ def _fail(run_id: int, evaluation_id: int, split_name: str, reason: str,
 
 
 def _explain_shard(run: records.RunInfo, images: list[SplitImage], evaluation_id: int,
-                   shift: str | None, batch_size: int) -> tuple[
+                   shift: str | None, batch_size: int, device: torch.device) -> tuple[
                        list[records.PredictionRow], float]:
     """Probabilities, Grad-CAM files and CAM metrics for these images (one rank's share)."""
-    predictor = predictor_for(run)
+    predictor = predictor_for(run, device)
     size = predictor.size
     store, failures = load_store([image.path for image in images], size)
     failed = {index for index, _ in failures}
@@ -210,25 +214,28 @@ def uncalibrate(probability: np.ndarray, temperature: float,
 
 def _evaluate_worker(rank: Rank, run_id: int, split: str, data_dir: str | None,
                      dataset_id: int | None, shift: str | None, batch_size: int,
-                     result_file: str) -> None:
+                     result_file: str, device: torch.device) -> None:
     evaluation_id = evaluate_run(run_id, split, data_dir, batch_size, dataset_id=dataset_id,
-                                 shift=shift, rank=rank)
+                                 shift=shift, rank=rank, device=device)
     if rank.is_main:
         Path(result_file).write_text(str(evaluation_id))
 
 
 def evaluate_distributed(run_id: int, split: str = "val", nproc: int = 2,
                          data_dir: str | None = None, dataset_id: int | None = None,
-                         shift: str | None = None, batch_size: int = 64) -> int:
+                         shift: str | None = None, batch_size: int = 64,
+                         device: torch.device | str | None = None) -> int:
     """`evaluate_run` sharded over `nproc` local processes (gloo on CPU, NCCL on GPU)."""
     import tempfile
 
     from engine.distributed import launch
+
+    device = resolve_device(device)  # each rank then takes its own GPU
 
     if data_dir and dataset_id is None:
         dataset_id = dataset_for_root(data_dir)  # register once, before the ranks start
     with tempfile.TemporaryDirectory() as folder:
         result = Path(folder) / "evaluation_id"
         launch(_evaluate_worker, nproc, (run_id, split, None, dataset_id, shift, batch_size,
-                                         str(result)))
+                                         str(result), device), device.type)
         return int(result.read_text())

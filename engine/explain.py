@@ -82,9 +82,10 @@ class CamExplainer:
         P is calibrated by the run's logit offset and temperature. With TTA, P averages the
         logits of a few shifted and zoomed views (the CAM is the unchanged view's).
         """
-        inputs = to_input(batch_uint8)
         device = next(self.model.parameters()).device
-        inputs = inputs.to(device)
+        if isinstance(batch_uint8, np.ndarray):
+            batch_uint8 = torch.from_numpy(np.ascontiguousarray(batch_uint8))
+        inputs = to_input(batch_uint8.to(device))  # uint8 crosses to a GPU: 4x fewer bytes
         targets = [PredictedClassTarget(self.threshold_logit)] * inputs.shape[0]
         cams = self._cam(input_tensor=inputs, targets=targets)
         logits = self._cam.outputs.detach().float().cpu()[:, 0]

@@ -109,6 +109,11 @@ def affine(batch: torch.Tensor, angle_degrees: torch.Tensor, scale: torch.Tensor
     Shifts are fractions of the half-width (affine_grid's units); borders are filled with each
     image's darkest value, so shifted-in edges look like film background.
     """
+    # theta and the grid live on the batch's device, in its dtype: parameters drawn on the CPU
+    # (the seeded generator's home) must not meet a CUDA batch, nor float32 a float64 one.
+    angle_degrees, scale, shift_x, shift_y = (
+        value.to(device=batch.device, dtype=batch.dtype)
+        for value in (angle_degrees, scale, shift_x, shift_y))
     angle = angle_degrees * math.pi / 180
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin, shift_x], 1),
@@ -129,12 +134,19 @@ def augment(batch: torch.Tensor, generator: torch.Generator, max_degrees: float 
     n = batch.shape[0]
 
     def uniform(low: float, high: float) -> torch.Tensor:
-        return torch.rand(n, generator=generator) * (high - low) + low
+        # Drawn on the generator's device (the CPU), so a seed gives the same jitter on any
+        # device; moved to the batch's device and dtype in one copy below.
+        return torch.rand(n, generator=generator, device=generator.device) * (high - low) + low
 
-    out = affine(batch, uniform(-max_degrees, max_degrees), uniform(*scale_range),
-                 uniform(-max_translate, max_translate), uniform(-max_translate, max_translate))
-    gain = uniform(1 - contrast, 1 + contrast).view(n, 1, 1, 1)
-    shift = (uniform(-brightness, brightness) / STD).view(n, 1, 1, 1)
+    params = torch.stack([uniform(-max_degrees, max_degrees), uniform(*scale_range),
+                          uniform(-max_translate, max_translate),
+                          uniform(-max_translate, max_translate),
+                          uniform(1 - contrast, 1 + contrast),
+                          uniform(-brightness, brightness) / STD])
+    angle, scale, shift_x, shift_y, gain, shift = params.to(device=batch.device,
+                                                            dtype=batch.dtype)
+    out = affine(batch, angle, scale, shift_x, shift_y)
+    gain, shift = gain.view(n, 1, 1, 1), shift.view(n, 1, 1, 1)
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     return (out - mean) * gain + mean + shift
 
@@ -149,8 +161,9 @@ TTA_VARIANTS = (  # (scale, shift_x, shift_y)
 def tta_batches(batch: torch.Tensor) -> list[torch.Tensor]:
     """The TTA views of a normalised batch, the unchanged view first."""
     n = batch.shape[0]
+    like = {"device": batch.device, "dtype": batch.dtype}
     views = [batch]
     for scale, shift_x, shift_y in TTA_VARIANTS[1:]:
-        views.append(affine(batch, torch.zeros(n), torch.full((n,), scale),
-                            torch.full((n,), shift_x), torch.full((n,), shift_y)))
+        views.append(affine(batch, torch.zeros(n, **like), torch.full((n,), scale, **like),
+                            torch.full((n,), shift_x, **like), torch.full((n,), shift_y, **like)))
     return views

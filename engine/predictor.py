@@ -14,6 +14,7 @@ import torch
 
 from db.session import artifacts_root
 from engine import records
+from engine.devices import configure, resolve_device
 from engine.errors import UserError
 from engine.explain import CamExplainer
 from engine.models import create_model
@@ -24,22 +25,26 @@ ENSEMBLE_ARCH = "ensemble"
 Typicality = np.ndarray | None
 
 
-def load_run_model(run: records.RunInfo, device: torch.device | None = None) -> torch.nn.Module:
+def load_run_model(run: records.RunInfo,
+                   device: torch.device | str | None = None) -> torch.nn.Module:
+    """The run's best checkpoint in eval mode on `device` (None: $CXR_DEVICE, else auto)."""
     from engine.evaluate import load_checkpoint
 
     if not run.checkpoint_path:
         raise UserError(f"run {run.id} has no checkpoint yet (status {run.status})")
     model = create_model(run.arch)
     load_checkpoint(model, artifacts_root() / run.checkpoint_path)
-    return model.to(device or torch.device("cpu")).eval()
+    device = resolve_device(device)
+    configure(device, training=False)  # full fp32: the same probabilities on GPU and CPU
+    return model.to(device).eval()
 
 
 class ModelPredictor:
-    def __init__(self, run: records.RunInfo) -> None:
+    def __init__(self, run: records.RunInfo, device: torch.device | str | None = None) -> None:
         self.run = run
         self.size = int(run.config["image_size"])
         self.intensity = run.config.get("intensity_norm", "none")
-        model = load_run_model(run)
+        model = load_run_model(run, device)
         self._explainer = CamExplainer(model, run.arch, run.threshold,
                                        run.temperature, tta=bool(run.config.get("tta")),
                                        logit_offset=run.logit_offset)
@@ -75,9 +80,10 @@ def _resize_all(batch: np.ndarray, size: int,
 
 
 class EnsemblePredictor:
-    def __init__(self, run: records.RunInfo) -> None:
+    def __init__(self, run: records.RunInfo, device: torch.device | str | None = None) -> None:
         self.run = run
-        self.members = [ModelPredictor(records.get_run(member))
+        device = resolve_device(device)  # once, so every member lands on the same one
+        self.members = [ModelPredictor(records.get_run(member), device)
                         for member in run.config["members"]]
         self.size = int(run.config["image_size"])
         self.combine = run.config.get("combine", "prob")
@@ -107,7 +113,9 @@ class EnsemblePredictor:
             member.close()
 
 
-def predictor_for(run: records.RunInfo) -> ModelPredictor | EnsemblePredictor:
+def predictor_for(run: records.RunInfo, device: torch.device | str | None = None,
+                  ) -> ModelPredictor | EnsemblePredictor:
+    """The run's predictor with its model(s) on `device` (None: $CXR_DEVICE, else auto)."""
     if run.arch == ENSEMBLE_ARCH:
-        return EnsemblePredictor(run)
-    return ModelPredictor(run)
+        return EnsemblePredictor(run, device)
+    return ModelPredictor(run, device)

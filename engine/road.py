@@ -39,8 +39,13 @@ def _sample(evaluation_id: int, sample: int, seed: int) -> list:
 
 
 def road_scores(run_id: int, split: str = "val", sample: int = 100, seed: int = 0,
-                batch_size: int = 16) -> tuple[int, float]:
-    """Score a sample of the newest `split` evaluation of a run; returns (n, mean ROAD)."""
+                batch_size: int = 16, device: torch.device | str | None = None,
+                ) -> tuple[int, float]:
+    """Score a sample of the newest `split` evaluation of a run; returns (n, mean ROAD).
+
+    The model's forward passes run on `device` (None: $CXR_DEVICE, else auto); the imputation
+    is pytorch-grad-cam's sparse solve on the CPU.
+    """
     run = records.get_run(run_id)
     with session_scope() as session:
         evaluation_id = session.scalar(
@@ -50,7 +55,8 @@ def road_scores(run_id: int, split: str = "val", sample: int = 100, seed: int = 
     if evaluation_id is None:
         raise UserError(f"run {run_id} has no completed {split} evaluation to score with ROAD")
     rows = _sample(evaluation_id, sample, seed)
-    model = load_run_model(run)
+    model = load_run_model(run, device)
+    device = next(model.parameters()).device
     size = int(run.config["image_size"])
     metric = ROADCombined(percentiles=list(ROAD_PERCENTILES))
     scores: dict[int, float] = {}
@@ -61,7 +67,7 @@ def road_scores(run_id: int, split: str = "val", sample: int = 100, seed: int = 
                          for row in chunk])
         targets = [BinaryClassifierOutputTarget(row.predicted_label) for row in chunk]
         with torch.no_grad():
-            values = metric(to_input(grays), cams, targets, model)
+            values = metric(to_input(grays).to(device), cams, targets, model)
         for row, value in zip(chunk, np.asarray(values).reshape(-1), strict=True):
             scores[row.id] = float(value)
     with session_scope(write=True) as session:

@@ -18,6 +18,7 @@ import numpy as np
 from db.session import artifacts_root, database_url
 from engine import records
 from engine.decode import decode_bytes, decode_file
+from engine.devices import resolve_device
 from engine.errors import UserError
 from engine.explain import overlay
 from engine.pixels import array_to_gray
@@ -63,11 +64,12 @@ class RunScore:
 class Scorer:
     """One run's model and Grad-CAM explainer. Get one with `get_scorer(run_id)`."""
 
-    def __init__(self, run: records.RunInfo) -> None:
+    def __init__(self, run: records.RunInfo, device: str | None = None) -> None:
         start = time.perf_counter()
         self.run = run
-        # The run's own predictor: temperature, threshold, TTA, or an ensemble's members.
-        self._explainer = predictor_for(run)
+        # The run's own predictor: temperature, threshold, TTA, or an ensemble's members, with
+        # the model(s) on `device` (None: $CXR_DEVICE, else auto: the GPU when there is one).
+        self._explainer = predictor_for(run, device)
         self.image_size = self._explainer.size
         # The explainer keeps per-call state (hooks, activations): one caller at a time.
         self._lock = threading.Lock()
@@ -101,10 +103,11 @@ class Scorer:
 
 @lru_cache(maxsize=MODEL_CACHE_SIZE)
 def _cached_scorer(_database: str, _checkpoints: tuple, run_id: int, _threshold: float,
-                   _calibration: tuple) -> Scorer:
+                   _calibration: tuple, device: str) -> Scorer:
     # The key holds the database, the checkpoint files' identities, the threshold and the
-    # temperature, so a changed checkpoint or another CXR_HOME never serves a stale model.
-    return Scorer(records.get_run(run_id))
+    # temperature, so a changed checkpoint or another CXR_HOME never serves a stale model;
+    # and the device, so a model asked for on the CPU is never the GPU's.
+    return Scorer(records.get_run(run_id), device)
 
 
 def _checkpoint_identity(run: records.RunInfo) -> tuple:
@@ -121,13 +124,14 @@ def _checkpoint_identity(run: records.RunInfo) -> tuple:
         raise UserError(f"run {run.id}: checkpoint {checkpoint} is missing") from exc
 
 
-def get_scorer(run_id: int) -> Scorer:
-    """The warm scorer of a completed run (loaded on first use, then kept in an LRU cache)."""
+def get_scorer(run_id: int, device: str | None = None) -> Scorer:
+    """The warm scorer of a completed run (loaded on first use, then kept in an LRU cache),
+    on `device` (None: $CXR_DEVICE, which `cxr score/serve --device` set, else auto)."""
     run = records.get_run(run_id)
     if run.status != "completed":
         raise UserError(f"run {run_id} is {run.status}; only completed runs can score images")
     return _cached_scorer(database_url(), _checkpoint_identity(run), run_id, run.threshold,
-                          (run.temperature, run.logit_offset))
+                          (run.temperature, run.logit_offset), str(resolve_device(device)))
 
 
 def clear_cache() -> None:

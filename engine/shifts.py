@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import cv2
 import numpy as np
+import torch
 from PIL import Image
 
 
@@ -85,7 +86,22 @@ SHIFTS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
 }
 
 
-def apply_shift(name: str, grays: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Apply shift `name` to every image of an (N, H, W) uint8 array."""
+Films = np.ndarray | torch.Tensor
+
+
+def apply_shift(name: str, grays: Films, seed: int = 0) -> Films:
+    """Apply shift `name` to every image of an (N, H, W) batch of films (values 0-255).
+
+    The shifts are OpenCV/PIL operations on uint8 films, so the batch makes one round trip
+    through host memory; the result comes back as the input came: a tensor on its device (a
+    GPU's included), in its dtype; a float array as a float array.
+    """
     transform = SHIFTS[name]
-    return np.stack([transform(gray, seed + index) for index, gray in enumerate(grays)])
+    films = grays.detach().cpu().numpy() if isinstance(grays, torch.Tensor) else grays
+    films = np.asarray(films)
+    if films.dtype != np.uint8:
+        films = np.clip(np.rint(films), 0, 255).astype(np.uint8)
+    shifted = np.stack([transform(gray, seed + index) for index, gray in enumerate(films)])
+    if isinstance(grays, torch.Tensor):
+        return torch.from_numpy(shifted).to(device=grays.device, dtype=grays.dtype)
+    return shifted.astype(np.asarray(grays).dtype, copy=False)
