@@ -71,3 +71,42 @@ def test_database_from_older_revision_upgrades_on_start(store_url: str, tmp_path
         with session_scope() as session:
             assert session.scalar(select(func.count(Dataset.id))) == 1
             assert session.scalar(select(Dataset.name)) == "old"
+
+
+def test_users_and_audit_migration_down_and_up_with_data(store_url: str) -> None:
+    """0009 (users, audit, reviewer and uploader ids, de-identified tags) down and up again."""
+    from db.models import AuditEvent, Image, Upload, User
+
+    migrate.upgrade(store_url)
+    with session_scope(write=True, url=store_url) as session:
+        dataset = Dataset(name="d", root="/data", synthetic=False, has_official_test=False)
+        session.add(dataset)
+        session.flush()
+        image = Image(dataset_id=dataset.id, rel_path="a.jpeg", sha256="0" * 64, label=1,
+                      source_folder="", patient_id="p1")
+        user = User(name="ana", password_hash="scrypt:x", role="reviewer", active=True,
+                    failed_signins=0)
+        session.add_all([image, user])
+        session.flush()
+        session.add_all([
+            Review(image_id=image.id, verdict="ambiguous", note="", reviewer="ana",
+                   user_id=user.id),
+            Upload(sha256="1" * 64, stored_path="uploads/x.dcm", original_name="x.dcm",
+                   file_format="DICOM", size_bytes=10, uploaded_by_id=user.id,
+                   uploaded_by="ana", deidentified='["PatientID (0010,0020): emptied"]'),
+            AuditEvent(actor="ana", user_id=user.id, action="reviewed", target="image 1")])
+    migrate.downgrade(store_url, "0008")
+    names = set(inspect(get_engine(store_url)).get_table_names())
+    assert "users" not in names and "audit_events" not in names
+    assert "user_id" not in {c["name"] for c in inspect(get_engine(store_url)).get_columns(
+        "reviews")}
+    with get_engine(store_url).connect() as connection:
+        assert connection.execute(text("SELECT reviewer FROM reviews")).scalar() == "ana"
+        assert connection.execute(text("SELECT COUNT(*) FROM uploads")).scalar() == 1
+    migrate.upgrade(store_url)
+    assert migrate.current_revision(store_url) == migrate.head_revision()
+    with session_scope(url=store_url) as session:
+        review = session.scalar(select(Review))
+        assert (review.reviewer, review.user_id) == ("ana", None)  # the link did not survive
+        assert session.scalar(select(func.count(User.id))) == 0
+        assert session.scalar(select(Upload.deidentified)) is None
