@@ -196,7 +196,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise UserError(f"the dashboard is not available: {exc}") from exc
     _use_device(args.device)  # the workers inherit CXR_DEVICE and score on that device
-    return serve(host=args.host, port=args.port, workers=args.workers, debug=args.debug)
+    return serve(host=args.host, port=args.port, workers=args.workers, debug=args.debug,
+                 no_auth=args.no_auth, https=args.https)
 
 
 def _add_train_options(parser: argparse.ArgumentParser, with_arch: bool = True) -> None:
@@ -343,8 +344,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8050)
     serve.add_argument("--workers", type=int, default=2)
     serve.add_argument("--debug", action="store_true", help="Dash dev server, debug on")
+    serve.add_argument("--no-auth", action="store_true",
+                       help="sign-in off: a local demo on a loopback address only")
+    serve.add_argument("--https", action="store_true",
+                       help="served over HTTPS (e.g. behind a TLS proxy): Secure session cookie")
     serve.add_argument("--device", help="where uploads are scored: " + DEVICE_HELP)
     serve.set_defaults(func=cmd_serve)
+
+    from engine.users_cli import add_commands as add_user_commands
+
+    add_user_commands(commands)
     return parser
 
 
