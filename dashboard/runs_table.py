@@ -12,7 +12,8 @@ METRIC_LABELS = {"accuracy": "acc", "roc_auc": "AUC", "f1": "F1", "sensitivity":
                  "specificity": "spec", "ece": "ECE"}
 BASE_COLUMNS = (("run_id", "Run", None), ("name", "Name", None), ("arch", "Architecture", None),
                 ("members", "Ensemble of", None), ("recipe", "Recipe", None),
-                ("status", "Status", None), ("dataset", "Dataset", None),
+                ("status", "Status", None), ("health", "Health", None),
+                ("dataset", "Dataset", None),
                 ("data_kind", "Data", None), ("image_size", "Image px", None),
                 ("batch_size", "Batch", None), ("schedule", "LR schedule", None),
                 ("seed", "Seed", None), ("epochs", "Epochs", None),
@@ -62,9 +63,16 @@ def table_records(records: list[dict], cam_split: str = "test") -> list[dict]:
     # Only what the table shows (and exports): the response is the dashboard's largest.
     return [{"id": record["run_id"], **{key: record[key] for key in shown},
              "data_kind": "SYNTHETIC" if record["synthetic"] else "real",
+             "health_warning": record["health_warning"],
              **{key: figures_.get(key) for key in empty}}
             for record, figures_ in zip(records, (cam.get(e, empty) if e is not None else empty
                                                   for e in evaluation_ids), strict=True)]
+
+
+def health_tooltips(rows: list[dict]) -> list[dict]:
+    """Per-row tooltips: the full health warning behind a row's Health badge."""
+    return [{"health": {"value": row["health_warning"], "type": "text"}}
+            if row.get("health_warning") else {} for row in rows]
 
 
 # (database url, runs_signature(), split) -> DataTable rows. The Runs table is the dashboard's

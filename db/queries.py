@@ -77,7 +77,8 @@ def run_records(run_ids: list[int] | None = None, threshold_rule: str = "youden"
     """
     query = (select(Run.id, Run.name, Run.arch, Run.status, Dataset.name, Dataset.synthetic,
                     Run.config, Run.seed, Run.best_epoch, Run.started_at, Run.finished_at,
-                    Run.threshold, Run.failure_reason, Run.threshold_rule, Run.temperature)
+                    Run.threshold, Run.failure_reason, Run.threshold_rule, Run.temperature,
+                    Run.health_warning)
              .outerjoin(Dataset, Dataset.id == Run.dataset_id).order_by(Run.id))
     metric_query = (select(Evaluation.run_id, Evaluation.split, Evaluation.id,
                            RunMetric.threshold_rule,
@@ -102,7 +103,7 @@ def run_records(run_ids: list[int] | None = None, threshold_rule: str = "youden"
             chosen[key] = row
     records = []
     for (run_id, name, arch, status, dataset, synthetic, config, seed, best_epoch, started,
-         finished, threshold, failure, rule, temperature) in runs:
+         finished, threshold, failure, rule, temperature, warning) in runs:
         config = config or {}
         record = {
             "run_id": run_id, "name": name, "arch": arch, "status": status,
@@ -116,6 +117,7 @@ def run_records(run_ids: list[int] | None = None, threshold_rule: str = "youden"
             "duration_s": (finished - started).total_seconds() if finished and started
             else None,
             "threshold": threshold, "failure_reason": failure,
+            "health_warning": warning, "health": health_badge(warning),
         }
         for split in ("val", "test"):
             row = chosen.get((run_id, split))
@@ -135,6 +137,11 @@ def ensemble_members_text(config: dict) -> str | None:
     archs = config.get("member_archs") or [""] * len(members)
     parts = [f"#{member} {arch}".strip() for member, arch in zip(members, archs, strict=False)]
     return " + ".join(parts) + f" ({config.get('combine', 'prob')})"
+
+
+def health_badge(warning: str | None) -> str | None:
+    """"⚠ constant predictions" for a run's health warning (its words before the colon)."""
+    return f"⚠ {warning.partition(':')[0]}" if warning else None
 
 
 def evaluation_metrics(evaluation_id: int) -> pd.DataFrame:

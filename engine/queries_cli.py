@@ -21,7 +21,8 @@ def print_run_summary(run_ids: list[int] | None, split: str = "test") -> None:
     if table.empty:
         print("no runs yet: try `cxr demo`, or `cxr train --arch resnet18 --data DIR`")
         return
-    columns = ["run_id", "name", "arch", "status", "image_size", "epochs", "duration_s"]
+    columns = ["run_id", "name", "arch", "status", "health", "image_size", "epochs",
+               "duration_s"]
     for metric in ("accuracy", "roc_auc", "f1", "sensitivity", "specificity", "ece"):
         columns.append(f"val_{metric}")
     if split == "test":
@@ -32,6 +33,8 @@ def print_run_summary(run_ids: list[int] | None, split: str = "test") -> None:
     failed = table[table.status == "failed"]
     for _, row in failed.iterrows():
         print(f"run {row.run_id} failed: {row.failure_reason}")
+    for _, row in table[table.health_warning.notna()].iterrows():
+        print(f"run {row.run_id} warning: {row.health_warning}")
 
 
 def print_evaluation(evaluation_id: int) -> None:

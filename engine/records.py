@@ -106,6 +106,15 @@ def record_epoch(run_id: int, **values: float) -> None:
         session.add(row)
 
 
+def run_steps(run_id: int) -> int | None:
+    """Optimiser steps over the run's epochs; None when an epoch did not record its steps."""
+    with session_scope() as session:
+        epochs, counted, steps = session.execute(
+            select(func.count(Epoch.id), func.count(Epoch.steps),
+                   func.coalesce(func.sum(Epoch.steps), 0)).where(Epoch.run_id == run_id)).one()
+    return None if counted < epochs else int(steps)
+
+
 def start_evaluation(run_id: int, split: str, dataset_id: int | None,
                      shift: str | None = None) -> int:
     with session_scope(write=True) as session:

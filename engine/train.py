@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from db.session import artifacts_root
-from engine import records
+from engine import health, records
 from engine.calibration import fit_temperature
 from engine.data import dataset_for_root
 from engine.devices import configure, rank_device, resolve_device
@@ -304,7 +304,7 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight.to(device))  # class-weighted
     optimizer = torch.optim.Adam(model.parameters(), lr=config.base_lr,  # one kernel on CUDA
                                  weight_decay=config.weight_decay, fused=device.type == "cuda")
-    steps_per_epoch = max(len(train_store) // config.batch_size, 1)
+    steps_per_epoch = health.batches_per_epoch(len(train_store), config.batch_size)
     scheduler = make_scheduler(config, optimizer, steps_per_epoch)
     folder = _checkpoint_dir(run_id)
     best_path, last_path = folder / "best.pt", folder / "last.pt"
@@ -335,7 +335,7 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
     val_np = val_labels.cpu().numpy()
     for epoch in range(start_epoch, config.epochs + 1):
         epoch_start = time.perf_counter()
-        learning_rate = optimizer.param_groups[0]["lr"]
+        learning_rate, steps_before = optimizer.param_groups[0]["lr"], scheduler.last_epoch
         train_loss, rate = train_one_epoch(trained, train_store, train_labels, optimizer,
                                            scheduler, loss_fn, config, generator, device, epoch,
                                            ema, aug_generator, rank)
@@ -350,7 +350,8 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
         records.record_epoch(run_id, epoch=epoch, train_loss=train_loss,
                              val_loss=_bce(probability, val_np), val_accuracy=val_accuracy,
                              val_auc=val_auc, learning_rate=learning_rate,
-                             seconds=time.perf_counter() - epoch_start, images_per_second=rate)
+                             seconds=time.perf_counter() - epoch_start, images_per_second=rate,
+                             steps=scheduler.last_epoch - steps_before)
         tqdm.write(f"epoch {epoch}/{config.epochs}: loss {train_loss:.4f}  val acc "
                    f"{val_accuracy:.3f}  val AUC {val_auc if val_auc is None else f'{val_auc:.4f}'}"
                    f"  {rate:.1f} img/s")
@@ -393,6 +394,7 @@ def _calibrate(run_id: int, config: TrainConfig, model: nn.Module, best_path: Pa
     offset = float(np.log(pos_weight)) if config.calibrate else 0.0
     temperature = fit_temperature(logits - offset, val_labels) if config.calibrate else 1.0
     probability = 1.0 / (1.0 + np.exp(-(logits - offset) / temperature))
+    health.review_training(run_id, probability, val_labels)
     threshold, rule = choose_threshold(config.threshold_rule, val_labels, probability)
     records.update_run(run_id, temperature=temperature, logit_offset=offset, threshold=threshold,
                        threshold_rule=rule)

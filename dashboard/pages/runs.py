@@ -14,6 +14,7 @@ from dashboard.runs_table import (
     SPLITS,
     cached_table_rows,
     clear_table_cache,
+    health_tooltips,
     table_columns,
 )
 from db import attention, queries, robustness
@@ -53,7 +54,10 @@ def layout(runs: str | None = None, split: str | None = None, **_query: str) -> 
                     {"if": {"filter_query": '{arch} = "ensemble"'},
                      "backgroundColor": "#eef4ff"},
                     {"if": {"filter_query": '{data_kind} = "SYNTHETIC"', "column_id":
-                            "data_kind"}, "backgroundColor": "#fff3cd"}],
+                            "data_kind"}, "backgroundColor": "#fff3cd"},
+                    {"if": {"filter_query": "{health} is not blank", "column_id": "health"},
+                     "backgroundColor": "#fff3cd", "color": "#8a5300", "fontWeight": 600}],
+                tooltip_duration=None,
             ),
         ]), className="cxr-card"),
         dbc.Row([dbc.Col(dbc.RadioItems(
@@ -84,11 +88,12 @@ dash.register_page(f"{__name__}.alias", path="/runs", name="Runs", layout=layout
 
 
 @callback(Output(ids.RUNS_TABLE, "data"), Output(ids.RUNS_TABLE, "selected_rows"),
-          Output(ids.RUNS_TABLE, "columns"),
+          Output(ids.RUNS_TABLE, "columns"), Output(ids.RUNS_TABLE, "tooltip_data"),
           Input(ids.RUNS_REFRESH, "n_clicks"), Input(ids.RUNS_SPLIT, "value"),
           State(ids.RUNS_TABLE, "selected_row_ids"))
 def fill_table(clicks: int | None, split: str | None, selected: list[int] | None):
-    """All runs; the checkboxes follow the selected run ids (they index rows, ids don't)."""
+    """All runs; the checkboxes follow the selected run ids (they index rows, ids don't).
+    A Health badge's tooltip holds the run's full health warning."""
     split = split if split in SPLITS else "test"
     if clicks and ctx.triggered_id == ids.RUNS_REFRESH:
         attention.clear_attention_cache()  # e.g. after `cxr road` added ROAD scores
@@ -96,7 +101,7 @@ def fill_table(clicks: int | None, split: str | None, selected: list[int] | None
     records = cached_table_rows(split)
     chosen = set(selected or [])
     return (records, [index for index, row in enumerate(records) if row["id"] in chosen],
-            table_columns(split))
+            table_columns(split), health_tooltips(records))
 
 
 def run_curves(run_ids: list[int], split: str) -> tuple[list, list, list]:

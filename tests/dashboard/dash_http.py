@@ -77,7 +77,8 @@ def runs_table_body(deps: list[dict], split: str = "test", refresh: bool = False
     output = _output_string(deps, ids.RUNS_TABLE + ".data")
     return {"output": output, "outputs": [{"id": ids.RUNS_TABLE, "property": "data"},
                                           {"id": ids.RUNS_TABLE, "property": "selected_rows"},
-                                          {"id": ids.RUNS_TABLE, "property": "columns"}],
+                                          {"id": ids.RUNS_TABLE, "property": "columns"},
+                                          {"id": ids.RUNS_TABLE, "property": "tooltip_data"}],
             "inputs": [{"id": ids.RUNS_REFRESH, "property": "n_clicks",
                         "value": 1 if refresh else None},
                        {"id": ids.RUNS_SPLIT, "property": "value", "value": split}],

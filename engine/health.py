@@ -1,0 +1,65 @@
+"""Run health: a run must have trained, and its val predictions must tell images apart.
+
+Training drops the ragged last batch (BatchNorm cannot normalise a batch of one image), so a
+train split smaller than one batch would take no optimiser step at all: such a run fails before
+training, naming the image count and the batch size, and a run that took no step is never
+marked completed. A run whose val predictions are (nearly) constant (efficientnet_b0 after a
+short run on few images: its BatchNorm statistics make every image's features collapse in eval
+mode) is completed but flagged in runs.health_warning, printed at the end of training and shown
+as a badge on the Runs page and in `cxr runs`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+from tqdm import tqdm
+
+from engine import records
+from engine.errors import UserError
+
+# The middle 90% of val P(pneumonia) spans less than this: the predictions are constant.
+CONSTANT_SPREAD = 0.01
+CONSTANT_TAG = "constant predictions"  # the warning's first words, shown as its badge
+
+
+def batches_per_epoch(n_images: int, batch_size: int) -> int:
+    """Full batches in an epoch; UserError when the train split cannot fill even one."""
+    if n_images >= batch_size:
+        return n_images // batch_size
+    fix = (f"pass --batch-size {n_images} or less, or add images" if n_images >= 2
+           else "add images")
+    raise UserError(f"the train split has {n_images} image(s), fewer than one batch of "
+                    f"{batch_size} (--batch-size): no optimiser step could run; {fix}")
+
+
+def constant_predictions_warning(probability: np.ndarray, labels: np.ndarray) -> str | None:
+    """A warning when the val probabilities are (nearly) all the same, else None."""
+    probability = np.asarray(probability, dtype=float)
+    if len(probability) < 2:
+        return None
+    low, high = np.percentile(probability, [5, 95])
+    if high - low >= CONSTANT_SPREAD:
+        return None
+    labels = np.asarray(labels)
+    auc = (f"{roc_auc_score(labels, probability):.3f}" if len(set(labels.tolist())) == 2
+           else "n/a")
+    return (f"{CONSTANT_TAG}: 90% of the {len(probability)} val images get P(pneumonia) "
+            f"between {low:.3f} and {high:.3f} (val AUC {auc}), so the model does not tell "
+            "them apart; train longer or on more images, or try another --arch or --pretrained")
+
+
+def review_training(run_id: int, probability: np.ndarray, labels: np.ndarray) -> str | None:
+    """After training: fail a run that took no optimiser step; flag constant val predictions.
+
+    Records the warning (or clears an old one, on resume), prints it and returns it.
+    """
+    steps = records.run_steps(run_id)
+    if steps == 0:
+        raise UserError(f"run {run_id} took no optimiser step in any epoch, so it never "
+                        "trained; check the train split's size against --batch-size")
+    warning = constant_predictions_warning(probability, labels)
+    records.update_run(run_id, health_warning=warning)
+    if warning:
+        tqdm.write(f"warning: run {run_id}: {warning}")
+    return warning
