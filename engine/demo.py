@@ -37,5 +37,6 @@ def run_demo(data: str | None, epochs: int = 6, serve: bool = True, host: str = 
     except ImportError:
         print("the dashboard is not installed; results are in the database above")
         return 0
-    print(f"dashboard: http://{host}:{port}/", flush=True)
-    return serve_dashboard(host=host, port=port, workers=2, debug=False)
+    print(f"dashboard: http://{host}:{port}/ (sign-in off: a local demo on this machine only; "
+          "serve a team with `cxr users add NAME --role admin` and `cxr serve`)", flush=True)
+    return serve_dashboard(host=host, port=port, workers=2, debug=False, no_auth=True)
