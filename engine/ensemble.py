@@ -1,9 +1,12 @@
 """Ensembles as first-class runs: stored, evaluated, explained and shown like any run.
 
-`create_ensemble` records a run of arch "ensemble" whose config names its members. Its
-probability is the mean of the members' calibrated probabilities ("prob"), or of their
-temperature-scaled logits with a temperature of its own fitted on val ("logit"); its Grad-CAM is
-the mean of the members' CAMs. Its operating threshold is chosen on val like any run's.
+`create_ensemble` records a run of arch "ensemble" whose config names its members. It combines
+the members' calibrated probabilities, by their mean ("prob") or by the mean of their logits
+("logit"), and calibrates the combination on val with a temperature and a logit offset of its
+own (Platt scaling, kept where it lowers val ECE): a mean of calibrated probabilities is not
+itself calibrated (one member confident, one flat gave val ECE 0.26 against 0.07 and 0.08 for
+the members, uncorrected). Its Grad-CAM is the mean of the members' CAMs; its operating
+threshold is chosen on val like any run's.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ import numpy as np
 import torch
 
 from engine import records
-from engine.calibration import fit_temperature
+from engine.calibration import calibrated, choose_calibration
 from engine.devices import resolve_device
 from engine.errors import UserError
 from engine.evaluate import evaluate_run
+from engine.health import constant_predictions_warning
 from engine.pixels import load_store
 from engine.predictor import ENSEMBLE_ARCH, EnsemblePredictor
 from engine.splits import split_images
@@ -83,12 +87,12 @@ def _calibrate(run_id: int, split_id: int, threshold_rule: str, batch_size: int,
     finally:
         predictor.close()
     labels = np.array([images[i].label for i in kept])
-    temperature = 1.0
-    if run.config["combine"] == "logit":
-        clipped = np.clip(probability, 1e-7, 1 - 1e-7)
-        logits = np.log(clipped / (1 - clipped))
-        temperature = fit_temperature(logits, labels)
-        probability = 1.0 / (1.0 + np.exp(-logits / temperature))
+    # The run is fresh (temperature 1, offset 0): this is the uncalibrated combination.
+    clipped = np.clip(probability, 1e-7, 1 - 1e-7)
+    logits = np.log(clipped / (1 - clipped))
+    temperature, offset = choose_calibration(logits, labels)
+    probability = calibrated(logits - offset, temperature)
     threshold, rule = choose_threshold(threshold_rule, labels, probability)
-    records.update_run(run_id, temperature=temperature, threshold=threshold,
-                       threshold_rule=rule, train_seconds=0.0)
+    records.update_run(run_id, temperature=temperature, logit_offset=offset, threshold=threshold,
+                       threshold_rule=rule, train_seconds=0.0,
+                       health_warning=constant_predictions_warning(probability, labels))

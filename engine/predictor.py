@@ -79,6 +79,25 @@ def _resize_all(batch: np.ndarray, size: int,
                      for image in batch])
 
 
+def _logit(probability: np.ndarray) -> np.ndarray:
+    clipped = np.clip(probability, 1e-7, 1 - 1e-7)
+    return np.log(clipped / (1 - clipped))
+
+
+def combine_probabilities(stacked: np.ndarray, combine: str, temperature: float = 1.0,
+                          logit_offset: float = 0.0) -> np.ndarray:
+    """(members, N) calibrated probabilities -> the ensemble's calibrated P, shape (N,).
+
+    The mean of the probabilities ("prob") or of their logits ("logit"), then the ensemble's
+    own calibration, sigmoid((logit - offset) / T), fitted on val (engine/ensemble.py).
+    """
+    if combine == "logit":
+        logit = _logit(stacked).mean(axis=0)
+    else:
+        logit = _logit(stacked.mean(axis=0))
+    return 1.0 / (1.0 + np.exp(-(logit - logit_offset) / temperature))
+
+
 class EnsemblePredictor:
     def __init__(self, run: records.RunInfo, device: torch.device | str | None = None) -> None:
         self.run = run
@@ -99,12 +118,8 @@ class EnsemblePredictor:
             probabilities.append(probability)
             cams.append(_resize_all(cam, self.size, cv2.INTER_LINEAR))
             typicalities.append(typicality)
-        stacked = np.clip(np.stack(probabilities), 1e-7, 1 - 1e-7)
-        if self.combine == "logit":
-            mean_logit = np.log(stacked / (1 - stacked)).mean(axis=0) / self.run.temperature
-            combined = 1.0 / (1.0 + np.exp(-mean_logit))
-        else:
-            combined = stacked.mean(axis=0)
+        combined = combine_probabilities(np.stack(probabilities), self.combine,
+                                         self.run.temperature, self.run.logit_offset)
         return (combined.astype(np.float32), np.mean(cams, axis=0).astype(np.float32),
                 combine_members(typicalities))
 
