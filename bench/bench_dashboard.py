@@ -80,11 +80,13 @@ class Callbacks:
     def __init__(self) -> None:
         from dashboard.app import create_app
         from db import queries
+        from tests.auth_helpers import sign_in_client
         from tests.dashboard import dash_http
 
         self.http = dash_http
         self.app = create_app()
-        self.client = self.app.server.test_client()
+        # Signed in, as users are: each callback pays the session and role check it pays in use.
+        self.client = sign_in_client(self.app.server.test_client())
         self.deps = dash_http.dependencies(self.client)
         self.run_ids = [run.id for run in queries.run_summaries()]
 
