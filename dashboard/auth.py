@@ -161,8 +161,12 @@ def _guard(app: dash.Dash) -> Response | None:
     if needed is None:
         return _refuse(403, "this request is not served")
     if role_rank(current_user.role) < role_rank(needed):
-        return _refuse(403, f"your role ({current_user.role}) cannot do this; it needs "
-                            f"{needed} or above: ask an admin")
+        message = (f"your role ({current_user.role}) cannot open this; it needs {needed} or "
+                   "above: ask an admin")
+        if request.endpoint in PAGE_ENDPOINTS:
+            return Response(f"<!DOCTYPE html><title>403</title><p>{message}. "
+                            '<a href="/">Back to the runs</a></p>', 403, mimetype="text/html")
+        return _refuse(403, message)
     return None
 
 
@@ -171,6 +175,7 @@ def secret_key(home: os.PathLike) -> bytes:
     from_env = os.environ.get("CXR_SECRET_KEY")
     if from_env:
         return from_env.encode()
+    os.makedirs(home, exist_ok=True)
     path = os.path.join(home, "secret_key")
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -107,3 +107,15 @@ def test_serve_on_an_open_address_needs_an_admin(cxr_home: Path) -> None:
     assert "cxr users add NAME --role admin" in result.stderr
     result = _serve(["--host", "0.0.0.0", "--port", "1", "--no-auth"])
     assert result.returncode == 2 and "only binds a loopback address" in result.stderr
+
+
+def test_secret_key_is_made_once_private_and_reused(tmp_path: Path,
+                                                    monkeypatch) -> None:  # noqa: ANN001
+    from dashboard.auth import secret_key
+
+    monkeypatch.delenv("CXR_SECRET_KEY", raising=False)
+    first = secret_key(tmp_path / "home")
+    assert secret_key(tmp_path / "home") == first and len(first) == 64  # workers, restarts
+    assert (tmp_path / "home" / "secret_key").stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv("CXR_SECRET_KEY", "from-the-environment")
+    assert secret_key(tmp_path / "home") == b"from-the-environment"
