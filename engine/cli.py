@@ -184,10 +184,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from engine.demo import run_demo
+    from engine.demo import DEMO_MIN_IMAGES_PER_CLASS, run_demo
 
+    if args.images_per_class < DEMO_MIN_IMAGES_PER_CLASS:
+        raise UserError(f"--images-per-class {args.images_per_class} is too few for a train "
+                        f"split of one batch; use {DEMO_MIN_IMAGES_PER_CLASS} or more")
     return run_demo(data=args.data or os.environ.get("CXR_DATA"), epochs=args.epochs,
-                    serve=not args.no_serve, host=args.host, port=args.port)
+                    serve=not args.no_serve, host=args.host, port=args.port,
+                    images_per_class=args.images_per_class)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -334,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="synthetic data -> two models -> dashboard")
     demo.add_argument("--data", help="use this dataset instead of synthetic data")
     demo.add_argument("--epochs", type=int, default=6)
+    demo.add_argument("--images-per-class", type=int, default=200,
+                      help="synthetic images drawn per class (default 200)")
     demo.add_argument("--no-serve", action="store_true", help="do not start the dashboard")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8050)

@@ -2,23 +2,52 @@
 
 from __future__ import annotations
 
-from db.session import cxr_home
+import os
+import sys
+
+from db.session import cxr_home, dispose_engines
 from engine.data import ingest
+from engine.errors import UserError
 from engine.queries_cli import print_run_summary
 from engine.synthetic import generate
 from engine.train import TrainConfig, main
 
 DEMO_MODELS = (("small_cnn", 64), ("resnet18", 64))
 DEMO_IMAGES_PER_CLASS = 200
+# Training batches are 32 images and the train split is about 70% of the images.
+DEMO_MIN_IMAGES_PER_CLASS = 24
+DEMO_WORKERS = 2
+
+
+def serve_argv(host: str, port: int, workers: int = DEMO_WORKERS) -> list[str]:
+    """The `cxr serve` command the demo hands over to: sign-in off, so loopback only."""
+    return [sys.executable, "-m", "engine.cli", "serve", "--host", host, "--port", str(port),
+            "--workers", str(workers), "--no-auth"]
+
+
+def hand_over_to_server(host: str, port: int) -> None:
+    """Replace this process with a fresh `cxr serve` (never returns).
+
+    Training used torch's thread pools here, and gunicorn forks its workers from the process
+    that runs it: a worker forked from this one deadlocks on its first torch operation. A fresh
+    interpreter under the same PID keeps the terminal's Ctrl-C and the exit code.
+    """
+    dispose_engines()  # no pooled database connection crosses the exec
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = serve_argv(host, port)
+    os.execv(argv[0], argv)
 
 
 def run_demo(data: str | None, epochs: int = 6, serve: bool = True, host: str = "127.0.0.1",
-             port: int = 8050) -> int:
+             port: int = 8050, images_per_class: int = DEMO_IMAGES_PER_CLASS) -> int:
+    if serve:
+        _check_dashboard(host)  # refuse a non-loopback host before minutes of training
     if data is None:
         root = cxr_home() / "demo-data"
         if not (root / "NORMAL").is_dir():
             print(f"generating synthetic demo data in {root} (not medical images)", flush=True)
-            generate(root, n_per_class=DEMO_IMAGES_PER_CLASS, size=128)
+            generate(root, n_per_class=images_per_class, size=128)
         data = str(root)
     report = ingest(data)
     print(f"ingested {report.total} files ({sum(report.skipped.values())} skipped)", flush=True)
@@ -32,11 +61,16 @@ def run_demo(data: str | None, epochs: int = 6, serve: bool = True, host: str = 
           f"artifacts {cxr_home() / 'artifacts'}")
     if not serve:
         return 0
-    try:
-        from dashboard.server import serve as serve_dashboard
-    except ImportError:
-        print("the dashboard is not installed; results are in the database above")
-        return 0
     print(f"dashboard: http://{host}:{port}/ (sign-in off: a local demo on this machine only; "
           "serve a team with `cxr users add NAME --role admin` and `cxr serve`)", flush=True)
-    return serve_dashboard(host=host, port=port, workers=2, debug=False, no_auth=True)
+    hand_over_to_server(host, port)
+    return 0  # not reached: the process is now `cxr serve`
+
+
+def _check_dashboard(host: str) -> None:
+    try:
+        from dashboard.serve_access import check_serve_access
+    except ImportError as exc:
+        raise UserError(f"the dashboard is not available ({exc}); run the demo with "
+                        "--no-serve") from exc
+    check_serve_access(host, no_auth=True)
