@@ -69,7 +69,7 @@ class TypicalityStats:
     def distance(self, features: np.ndarray) -> np.ndarray:
         """Mahalanobis distance of each row of (N, F) features to the training mean."""
         centred = np.asarray(features, dtype=np.float64) - self.mean
-        squared = np.einsum("nf,fg,ng->n", centred, self.precision, centred)
+        squared = np.sum((centred @ self.precision) * centred, axis=1)
         return np.sqrt(np.clip(squared, 0.0, None))
 
     def ratio(self, features: np.ndarray) -> np.ndarray:
