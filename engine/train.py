@@ -325,9 +325,9 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
             ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
+        generator.set_state(state["generator"].cpu())  # map_location put it on the GPU
         if rank.is_main and "aug_generator" in state:
-            aug_generator.set_state(state["aug_generator"])
+            aug_generator.set_state(state["aug_generator"].cpu())
         start_epoch = int(state["epoch"]) + 1
         best_auc, best_epoch, stale = float(state["best_auc"]), int(state["best_epoch"]), int(
             state["stale"])

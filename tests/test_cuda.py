@@ -143,3 +143,15 @@ def test_cli_device_cuda_is_recorded(tmp_path: Path, recipe_runs: dict) -> None:
         with session_scope() as session:
             run = session.scalars(select(Run)).one()
             assert run.status == "completed" and run.device.startswith("cuda")
+
+
+def test_resume_on_cuda(tmp_path: Path, recipe_runs: dict) -> None:
+    # The last checkpoint is loaded onto the GPU; the generators' states must go back to the CPU.
+    from engine.train import TrainConfig, main
+
+    with cxr_environment(tmp_path / "home"):
+        run_id = main(TrainConfig(arch="small_cnn", data=str(recipe_runs["data"]), epochs=1,
+                                  image_size=64, batch_size=16, device="cuda"))
+        records.finish_run(run_id, "failed", "stopped by the test")
+        assert main(TrainConfig(), resume_run_id=run_id) == run_id
+        assert records.get_run(run_id).status == "completed"
