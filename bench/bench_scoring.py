@@ -72,6 +72,7 @@ def bench_latency(run_ids: list[int], n_requests: int) -> None:
 
 
 def bench_throughput(run_id: int, n_files: int) -> None:
+    from engine.devices import resolve_device
     from engine.pixels import load_store
     from engine.predictor import load_run_model
     from engine.records import get_run
@@ -81,14 +82,15 @@ def bench_throughput(run_id: int, n_files: int) -> None:
     files = [str(path) for path, _ in sample_files(n_files, seed=11)]
     run = get_run(run_id)
     size = int(run.config["image_size"])
-    model = load_run_model(run)
+    device = resolve_device(None)  # where `cxr score` below runs too (auto, or $CXR_DEVICE)
+    model = load_run_model(run, device)
     predict(model, torch.from_numpy(load_store(files[:8], size, cache=False)[0]),
-            torch.device("cpu"), 32)  # warm-up
+            device, 32)  # warm-up
     with Timer() as plain:
         store, _ = load_store(files, size, cache=False)
-        predict(model, torch.from_numpy(store), torch.device("cpu"), 32)
+        predict(model, torch.from_numpy(store), device, 32)
     with Timer() as forward:
-        predict(model, torch.from_numpy(store), torch.device("cpu"), 32)
+        predict(model, torch.from_numpy(store), device, 32)
 
     command = [sys.executable, "-m", "engine.cli", "score", *files, "--run", str(run_id),
                "--json"]
