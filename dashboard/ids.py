@@ -1,7 +1,6 @@
 """Component ids, one constant each, prefixed by page. Pattern-matching ids use a `type` key."""
 
 # Shell
-URL = "shell-url"
 ERROR_ALERT = "shell-error-alert"
 NAVBAR = "shell-navbar"
 SIGN_OUT = "shell-sign-out"

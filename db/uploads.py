@@ -176,31 +176,6 @@ def set_true_label(upload_id: int, label: int | None, labelled_by: str) -> Uploa
         return _upload_info(upload)
 
 
-def scores_for_upload(upload_id: int, latest_only: bool = True) -> list[UploadScoreInfo]:
-    """Scores of one upload, newest first; with `latest_only`, the newest per run."""
-    with session_scope() as session:
-        rows = session.execute(
-            select(UploadScore, Run.name).join(Run, Run.id == UploadScore.run_id)
-            .where(UploadScore.upload_id == upload_id)
-            .order_by(UploadScore.id.desc())).all()
-        infos = [_score_info(score, name) for score, name in rows]
-    if not latest_only:
-        return infos
-    seen, latest = set(), []
-    for info in infos:
-        if info.run_id not in seen:
-            seen.add(info.run_id)
-            latest.append(info)
-    return sorted(latest, key=lambda info: info.run_id)
-
-
-def get_score(score_id: int) -> UploadScoreInfo | None:
-    with session_scope() as session:
-        row = session.execute(select(UploadScore, Run.name).join(Run, Run.id == UploadScore.run_id)
-                              .where(UploadScore.id == score_id)).first()
-        return _score_info(*row) if row else None
-
-
 def upload_history(limit: int = 200) -> list[tuple[UploadInfo, list[UploadScoreInfo]]]:
     """The newest uploads with the latest score of each run, newest upload first."""
     with session_scope() as session:

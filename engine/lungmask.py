@@ -65,11 +65,6 @@ def area_fraction(mask: np.ndarray) -> float:
     return float(mask.mean())
 
 
-def is_plausible(mask: np.ndarray) -> bool:
-    low, high = PLAUSIBLE_AREA
-    return low <= area_fraction(mask) <= high
-
-
 @dataclass(frozen=True)
 class MaskCheck:
     n_images: int

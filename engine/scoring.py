@@ -134,10 +134,6 @@ def get_scorer(run_id: int, device: str | None = None) -> Scorer:
                           (run.temperature, run.logit_offset), str(resolve_device(device)))
 
 
-def clear_cache() -> None:
-    _cached_scorer.cache_clear()
-
-
 def to_gray(image: ImageInput, name: str = "image") -> np.ndarray:
     """A path, the bytes of a file, or a gray array -> a 2-D uint8 array (DecodeError if bad)."""
     if isinstance(image, np.ndarray):
@@ -147,12 +143,6 @@ def to_gray(image: ImageInput, name: str = "image") -> np.ndarray:
     if isinstance(image, bytes):
         return decode_bytes(image, name)
     return decode_file(image)
-
-
-def score_with_runs(image: ImageInput, run_ids: list[int]) -> list[RunScore]:
-    """One image scored by several runs, each with its own warm model."""
-    gray = to_gray(image)
-    return [get_scorer(run_id).score(gray) for run_id in run_ids]
 
 
 def disagreement(scores: list[RunScore]) -> bool:
