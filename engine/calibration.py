@@ -1,12 +1,66 @@
-"""Temperature scaling (Guo et al., 2017), and Platt scaling (temperature and offset), fitted on
-val logits by minimum NLL."""
+"""Calibration: the one place where logits become probabilities and back.
+
+`Calibration(offset, temperature)` maps a model's raw logit to P(pneumonia) =
+sigmoid((logit - offset) / T). Temperature scaling (Guo et al., 2017) and Platt scaling (offset
+and temperature) are fitted on val logits by minimum NLL, and a fit is kept only where it lowers
+val ECE: calibration must never make val worse than the raw model.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from engine.metrics import expected_calibration_error
+
+Values = np.ndarray | torch.Tensor | float
+
+
+def logit(probability: Values) -> Values:
+    """log(p / (1 - p)), clipped away from 0 and 1 (numpy arrays, tensors and floats alike)."""
+    if isinstance(probability, torch.Tensor):
+        return torch.logit(probability.clamp(1e-7, 1 - 1e-7))
+    clipped = np.clip(np.asarray(probability, dtype=np.float64), 1e-7, 1 - 1e-7)
+    result = np.log(clipped / (1 - clipped))
+    return float(result) if np.ndim(result) == 0 else result
+
+
+def sigmoid(values: Values) -> Values:
+    if isinstance(values, torch.Tensor):
+        return torch.sigmoid(values)
+    result = 1.0 / (1.0 + np.exp(-np.asarray(values, dtype=np.float64)))
+    return float(result) if np.ndim(result) == 0 else result
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """P = sigmoid((raw logit - offset) / temperature); the identity is (0, 1)."""
+
+    offset: float = 0.0
+    temperature: float = 1.0
+
+    def calibrated_logit(self, raw_logits: Values) -> Values:
+        return (raw_logits - self.offset) / self.temperature
+
+    def apply(self, raw_logits: Values) -> Values:
+        """Raw logits -> calibrated probabilities."""
+        return sigmoid(self.calibrated_logit(raw_logits))
+
+    def invert(self, probability: Values) -> Values:
+        """Calibrated probabilities -> the raw logits they came from."""
+        return self.temperature * logit(probability) + self.offset
+
+    def uncalibrate(self, probability: Values) -> Values:
+        """Calibrated probabilities -> the raw model's probabilities, sigmoid(raw logit)."""
+        if self.offset == 0.0 and self.temperature == 1.0:
+            return probability
+        return sigmoid(self.invert(probability))
+
+    def threshold_logit(self, threshold: float) -> float:
+        """The raw logit at which P reaches `threshold`: P >= thr <=> logit >= this."""
+        return float(self.invert(float(threshold)))
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, max_iter: int = 200) -> float:
@@ -66,17 +120,22 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray, max_iter: int = 200) -> tu
     return float(temperature().item()), float(offset.item())
 
 
-def choose_calibration(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """(T, offset) for combined logits: Platt scaling, or none where that has the lower val ECE.
+def choose_calibration(logits: np.ndarray, labels: np.ndarray,
+                       prior_offset: float | None = None) -> Calibration:
+    """The candidate with the lowest val ECE: none, Platt scaling, and, given the class-weighted
+    loss's prior shift log(pos_weight), that offset with a fitted temperature.
 
-    On a small val set the NLL fit can be the worse choice by ECE: where the logits already rank
-    val perfectly, it sharpens them as far as T allows.
+    The identity is always a candidate, so the calibration kept never raises val ECE. On a small
+    val set the NLL fit can be the worse choice by ECE: where the logits already rank val
+    perfectly, it sharpens them as far as T allows (a 2-epoch resnet18 went from val ECE 0.034
+    before calibration to 0.064 after, with the prior offset and temperature always applied).
     """
-    candidates = [(1.0, 0.0), fit_platt(logits, labels)]
-    errors = [expected_calibration_error(labels, calibrated(np.asarray(logits) - offset, t))
-              for t, offset in candidates]
-    return candidates[int(np.argmin(errors))]
-
-
-def calibrated(logits: np.ndarray, temperature: float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64) / temperature))
+    logits = np.asarray(logits, dtype=np.float64)
+    temperature, offset = fit_platt(logits, labels)
+    candidates = [Calibration(), Calibration(float(offset), float(temperature))]
+    if prior_offset is not None:
+        candidates.append(Calibration(float(prior_offset), fit_temperature(
+            logits - prior_offset, labels)))
+    errors = [expected_calibration_error(labels, candidate.apply(logits))
+              for candidate in candidates]
+    return candidates[int(np.argmin(errors))]  # ties keep the earlier, simpler candidate

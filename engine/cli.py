@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import UserError
+from engine.recipes import LEVER_OPTIONS
 
 EXIT_USER_ERROR = 2
 # engine/devices.py resolves the name; it imports torch, so it is imported only when needed.
@@ -42,7 +43,7 @@ TRAIN_FIELDS = ("arch", "epochs", "image_size", "batch_size", "seed", "split_see
                 "patience", "pretrained", "weights", "device", "max_lr", "weight_decay",
                 "threshold_rule", "tta", "calibrate", "intensity_norm", "ema_decay",
                 "label_smoothing", "augment_strength", "channels_last", "precision", "compile",
-                "name")
+                "name", *LEVER_OPTIONS)
 
 
 def _train_config(args: argparse.Namespace, data: str, arch: str | None = None):
@@ -228,8 +229,8 @@ def _add_train_options(parser: argparse.ArgumentParser, with_arch: bool = True) 
     parser.add_argument("--weights", help="ImageNet weights file to start from")
     parser.add_argument("--device", help=DEVICE_HELP)
     parser.add_argument("--threshold-rule",
-                        help="operating point chosen on val: youden (default) or "
-                             "sensitivity:0.95")
+                        help="operating point chosen on val: youden (default), "
+                             "youden-middle or sensitivity:0.95")
     parser.add_argument("--tta", action="store_true", default=None,
                         help="test-time augmentation at evaluation (shifts, zooms; no flip)")
     parser.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None,
@@ -240,6 +241,7 @@ def _add_train_options(parser: argparse.ArgumentParser, with_arch: bool = True) 
     parser.add_argument("--label-smoothing", type=float, help="default 0")
     parser.add_argument("--augment-strength", type=float,
                         help="scales the augmentation jitter (default 1)")
+    _add_generalisation_options(parser)
     speed = parser.add_argument_group("speed levers (off by default: see bench/bench_train.py)")
     speed.add_argument("--channels-last", action="store_true", default=None,
                        help="NHWC memory layout for activations and weights")
@@ -247,6 +249,12 @@ def _add_train_options(parser: argparse.ArgumentParser, with_arch: bool = True) 
                        help="bf16 autocast for the forward pass (default fp32)")
     speed.add_argument("--compile", action="store_true", default=None,
                        help="torch.compile the training step (slow first epoch)")
+
+
+def _add_generalisation_options(parser: argparse.ArgumentParser) -> None:
+    levers = parser.add_argument_group("generalisation levers (off by default; README Recipe)")
+    for field, help_text in LEVER_OPTIONS.items():
+        levers.add_argument("--" + field.replace("_", "-"), type=float, help=help_text)
 
 
 def build_parser() -> argparse.ArgumentParser:

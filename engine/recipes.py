@@ -8,6 +8,16 @@ from __future__ import annotations
 
 from engine.errors import UserError
 
+# The generalisation levers of issue 13 (engine/augmentation.py), as `cxr train` options.
+LEVER_OPTIONS = {
+    "crop_scale_min": "random resized crop keeping this share of the area up to 1 (1 = off)",
+    "shear_degrees": "shear of up to this many degrees with the crop (default 0)",
+    "test_center_crop": "at evaluation keep the middle share of each side (1 = off)",
+    "jpeg_share": "share of each batch swapped for a JPEG q30-95 re-encoding (default 0)",
+    "acquisition": "chance of each of downscale-upscale, blur and gamma per image (default 0)",
+    "mixup_alpha": "mixup Beta(alpha, alpha) (0 = off)",
+}
+
 RECIPES: dict[str, dict] = {
     # The reference: Adam + triangular CyclicLR, plain augmentation, Youden threshold.
     "reference": {"arch": "resnet18", "image_size": 224, "epochs": 10, "schedule": "cyclic"},

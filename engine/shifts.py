@@ -70,6 +70,14 @@ def _offset_crop(gray: np.ndarray, fraction: float) -> np.ndarray:
     return cv2.resize(gray[dy:, dx:], (width, height), interpolation=cv2.INTER_AREA)
 
 
+def _downscale(gray: np.ndarray, factor: float) -> np.ndarray:
+    """A lower-resolution original: shrink to `factor` of the side, then back up."""
+    height, width = gray.shape
+    small = cv2.resize(gray, (max(1, int(width * factor)), max(1, int(height * factor))),
+                       interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
 SHIFTS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "contrast-low": lambda g, s: _contrast(g, 0.7),
     "contrast-high": lambda g, s: _contrast(g, 1.3),
@@ -83,6 +91,11 @@ SHIFTS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "zoom-out": lambda g, s: _zoom(g, 1.15),
     "crop-offset": lambda g, s: _offset_crop(g, 0.08),
     "histeq": lambda g, s: cv2.equalizeHist(g),
+    # Issue 13: the official test was framed, compressed and resized otherwise than our train.
+    "crop-0.7": lambda g, s: _zoom(g, 0.7),
+    "jpeg-q50": lambda g, s: _jpeg(g, 50),
+    "downscale-0.5": lambda g, s: _downscale(g, 0.5),
+    "downscale-0.3": lambda g, s: _downscale(g, 0.3),
 }
 
 
