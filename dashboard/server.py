@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from dashboard.serve_access import check_serve_access
 from db.migrate import init_db
@@ -42,7 +43,9 @@ def serve(host: str = "127.0.0.1", port: int = 8050, workers: int = 2,
         def load(self):  # noqa: ANN202 - gunicorn calls this in each worker
             from dashboard.app import create_server
 
-            return create_server(auth_enabled=not no_auth)
+            server = create_server(auth_enabled=not no_auth)
+            log.info("worker %d ready", os.getpid())
+            return server
 
     print(f"CXR Lens dashboard on http://{host}:{port}/ ({workers} workers, Ctrl-C to stop)",
           flush=True)

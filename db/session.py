@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -45,9 +46,11 @@ def ensure_home() -> Path:
     home = cxr_home()
     try:
         artifacts_root().mkdir(parents=True, exist_ok=True)
-        probe = home / ".write-probe"
-        probe.write_bytes(b"ok")
-        probe.unlink()
+        # A probe of this process's own (unique name, created exclusively, removed on close):
+        # server workers and other commands check the same home at the same moment.
+        with tempfile.TemporaryFile(dir=home, prefix=".write-probe-") as probe:
+            probe.write(b"ok")
+            probe.flush()
     except OSError as exc:
         raise StorageError(
             f"CXR_HOME={home} is not writable ({exc.strerror or exc}). "
