@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    confusion_matrix,
-    roc_auc_score,
-    roc_curve,
-)
+
+# scikit-learn is imported inside the functions that use it: it costs about 1 s, and
+# `cxr score` only needs BinaryMetrics and the calibration error.
+
 
 
 @dataclass(frozen=True)
@@ -64,6 +61,12 @@ def threshold_free_metrics(y_true: np.ndarray, probability: np.ndarray) -> dict:
 
     Separate so that a threshold slider recomputes only the confusion matrix.
     """
+    from sklearn.metrics import (
+        average_precision_score,
+        brier_score_loss,
+        roc_auc_score,
+    )
+
     y_true = np.asarray(y_true, dtype=int)
     probability = np.asarray(probability, dtype=float)
     both = _both_classes(y_true)
@@ -83,6 +86,8 @@ def binary_metrics(y_true: np.ndarray, probability: np.ndarray, threshold: float
     precision, recall (sensitivity), specificity and F1 are its ratios, exactly as sklearn's
     scorers define them with zero_division=0 (a test holds them equal). `free` passes
     threshold_free_metrics() already computed for these arrays."""
+    from sklearn.metrics import confusion_matrix
+
     y_true = np.asarray(y_true, dtype=int)
     probability = np.asarray(probability, dtype=float)
     y_pred = (probability >= threshold).astype(int)
@@ -102,6 +107,8 @@ def binary_metrics(y_true: np.ndarray, probability: np.ndarray, threshold: float
 
 def youden_threshold(y_true: np.ndarray, probability: np.ndarray) -> float:
     """The threshold maximising sensitivity + specificity - 1 (0.5 if undefined)."""
+    from sklearn.metrics import roc_curve
+
     if not _both_classes(np.asarray(y_true)):
         return 0.5
     fpr, tpr, thresholds = roc_curve(y_true, probability)
@@ -112,6 +119,8 @@ def youden_threshold(y_true: np.ndarray, probability: np.ndarray) -> float:
 def sensitivity_threshold(y_true: np.ndarray, probability: np.ndarray,
                           target: float = 0.95) -> float:
     """The highest threshold whose sensitivity is at least `target`."""
+    from sklearn.metrics import roc_curve
+
     if not _both_classes(np.asarray(y_true)):
         return 0.5
     _, tpr, thresholds = roc_curve(y_true, probability, drop_intermediate=False)
@@ -121,6 +130,8 @@ def sensitivity_threshold(y_true: np.ndarray, probability: np.ndarray,
 
 def roc_points(y_true: np.ndarray, probability: np.ndarray, max_points: int = 400) -> dict | None:
     """ROC curve points (thinned for storage), or None when only one class is present."""
+    from sklearn.metrics import roc_curve
+
     if not _both_classes(np.asarray(y_true)):
         return None
     fpr, tpr, thresholds = roc_curve(y_true, probability, drop_intermediate=True)
