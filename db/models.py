@@ -1,7 +1,7 @@
 """ORM models: the one place that describes the schema (migrations mirror it).
 
-Rows never leave `db/`: the read side (`db/queries.py`) turns them into plain dataclasses or
-DataFrames.
+Rows never leave `db/`: one module per aggregate (`db/runs.py`, `db/evaluations.py`, ...) turns
+them into plain dataclasses or DataFrames.
 """
 
 from __future__ import annotations
@@ -156,6 +156,13 @@ class Run(Base):
     # 99th percentile on val).
     typicality_path: Mapped[str | None] = mapped_column(Text)
     typicality_threshold: Mapped[float | None] = mapped_column(Float)
+    # Set by `cxr adapt` (engine/adapt.py): the run this one was adapted from and the new
+    # site's dataset whose unlabelled images re-estimated its BatchNorm statistics
+    # (transductive: shown as such wherever the run is listed).
+    adapted_from_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"))
+    adapted_on_dataset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="SET NULL"))
 
 
 class Epoch(Base):
@@ -202,6 +209,10 @@ class Evaluation(Base):
     attention: Mapped[list | None] = mapped_column(JSON)
     # Share of this evaluation's images flagged as outside the training population.
     outside_share: Mapped[float | None] = mapped_column(Float)
+    # How far this evaluation's P(pneumonia) sits from the run's val (db/shift.py): population
+    # stability index and the Kolmogorov-Smirnov statistic; NULL for val itself.
+    drift_psi: Mapped[float | None] = mapped_column(Float)
+    drift_ks: Mapped[float | None] = mapped_column(Float)
 
 
 class Prediction(Base):
