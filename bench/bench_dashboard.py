@@ -79,7 +79,7 @@ class Callbacks:
 
     def __init__(self) -> None:
         from dashboard.app import create_app
-        from db import queries
+        from db import runs
         from tests.auth_helpers import sign_in_client
         from tests.dashboard import dash_http
 
@@ -88,7 +88,7 @@ class Callbacks:
         # Signed in, as users are: each callback pays the session and role check it pays in use.
         self.client = sign_in_client(self.app.server.test_client())
         self.deps = dash_http.dependencies(self.client)
-        self.run_ids = [run.id for run in queries.run_summaries()]
+        self.run_ids = [run.id for run in runs.run_summaries()]
 
     def call(self, body: dict) -> None:
         status, _ = self.http.post(self.client, body)
@@ -106,7 +106,7 @@ class Callbacks:
 
 def measure(calls: int, seed: int = 0) -> tuple[dict[str, dict], object]:
     """(name -> {"samples": [...ms], "baseline": [...ms] or None}, the Dash app)."""
-    from db import queries
+    from db import evaluations
 
     callbacks = Callbacks()
     rng = random.Random(seed)
@@ -115,7 +115,7 @@ def measure(calls: int, seed: int = 0) -> tuple[dict[str, dict], object]:
     callbacks.call(http.recompute_body(callbacks.deps, run_ids[0], "test", 0.5))  # imports
 
     def baseline(cell: str, threshold: float) -> list[float]:
-        return [timed(naive_cell, queries.evaluation_id_for(rng.choice(run_ids), "test"), cell,
+        return [timed(naive_cell, evaluations.evaluation_id_for(rng.choice(run_ids), "test"), cell,
                       threshold) for _ in range(min(calls, 30))]
 
     cold, warm = [], []

@@ -23,7 +23,7 @@ from bench.common import Timer, machine, real_store, seeded_model  # noqa: E402
 from engine.explain import CamExplainer, CamWriter, PredictedClassTarget  # noqa: E402
 from engine.models import cam_target_layer, create_model  # noqa: E402
 from engine.pixels import to_input  # noqa: E402
-from engine.train import predict  # noqa: E402
+from engine.predictor import predict  # noqa: E402
 
 
 def main() -> None:

@@ -72,12 +72,11 @@ def bench_latency(run_ids: list[int], n_requests: int) -> None:
 
 
 def bench_throughput(run_id: int, n_files: int) -> None:
+    from db.runs import get_run
     from engine.devices import resolve_device
     from engine.pixels import load_store
-    from engine.predictor import load_run_model
-    from engine.records import get_run
+    from engine.predictor import load_run_model, predict
     from engine.score_cli import score_files
-    from engine.train import predict
 
     files = [str(path) for path, _ in sample_files(n_files, seed=11)]
     run = get_run(run_id)

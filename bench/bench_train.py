@@ -279,9 +279,10 @@ def recipe_wall_time(args: argparse.Namespace, device: torch.device) -> None:
     """
     from db.migrate import init_db
     from db.session import dispose_engines
+    from db.splits import split_images
     from engine.data import dataset_for_root
     from engine.recipes import recipe_settings
-    from engine.splits import get_or_create_split, split_images
+    from engine.splits import get_or_create_split
     from engine.train import main as train
 
     settings = {**recipe_settings("best"), "epochs": args.recipe_epochs, "device": str(device)}

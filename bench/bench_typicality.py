@@ -138,12 +138,12 @@ def _non_chest(run_id: int) -> tuple[int, int, int, int, list[str]]:
 
 def _overhead(run_id: int, batches: int = 8, batch_size: int = 32) -> tuple[float, float]:
     """Seconds per image of evaluation's pass with and without the typicality check."""
-    from engine import records
+    from db import runs
+    from db.splits import split_images
     from engine.pixels import load_store
     from engine.predictor import ModelPredictor
-    from engine.splits import split_images
 
-    run = records.get_run(run_id)
+    run = runs.get_run(run_id)
     images = split_images(run.split_id, "val")[:batch_size]
     store, _ = load_store([image.path for image in images], int(run.config["image_size"]))
     timings = []
@@ -193,11 +193,11 @@ def _share(evaluation_id: int) -> tuple[float, int]:
 
 
 def _report(run_id: int, nih: str) -> None:
-    from db import queries
+    from db import evaluations
     from engine.evaluate import evaluate_run
 
     for split in ("val", "test"):
-        evaluation_id = queries.evaluation_id_for(run_id, split)
+        evaluation_id = evaluations.evaluation_id_for(run_id, split)
         if evaluation_id:
             share, count = _share(evaluation_id)
             print(f"our {split}: {share:.1%} flagged of {count} images (threshold: val's 99th "

@@ -44,7 +44,7 @@ def main() -> None:
     os.environ.setdefault("CXR_NO_PROGRESS", "1")
     data = str(data_root().parent if data_root().name == "train" else data_root())
     from db.migrate import init_db
-    from db.queries import runs_table
+    from db.run_table import runs_table
 
     init_db()
     table = runs_table()
@@ -91,8 +91,8 @@ def _median_range(values) -> str:  # noqa: ANN001
 def summarize(seeds: list[int]) -> None:
     """Median [range] over seeds of the test metrics, and of the shift checks on val."""
     from db.migrate import init_db
-    from db.queries import runs_table
     from db.robustness import shift_table
+    from db.run_table import runs_table
 
     init_db()
     table = runs_table()

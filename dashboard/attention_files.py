@@ -20,7 +20,7 @@ from PIL import Image
 
 from dashboard.auth import requires
 from dashboard.files import CACHE_SECONDS, safe_resolve, thumbs_dir
-from db import queries
+from db import evaluations, images
 from db.session import artifacts_root
 from engine.decode import DecodeError, decode_file, resize
 from engine.lungmask import lung_mask
@@ -62,12 +62,12 @@ def _cam_size(raw: Path | None, overlay: np.ndarray) -> int:
 
 
 def _render(prediction_id: int) -> Path:
-    found = queries.prediction_cam_files(prediction_id)
+    found = evaluations.prediction_cam_files(prediction_id)
     if found is None:
         abort(404)
     image_id, cam_path, cam_raw_path = found
     overlay_path = safe_resolve(artifacts_root(), cam_path) if cam_path else None
-    location = queries.image_location(image_id)
+    location = images.image_location(image_id)
     image_path = safe_resolve(*location) if location else None
     if overlay_path is None or image_path is None:
         abort(404)

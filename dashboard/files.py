@@ -19,7 +19,7 @@ from flask import Blueprint, Response, abort, send_file
 from PIL import Image
 
 from dashboard.auth import requires
-from db import queries
+from db import evaluations, images, uploads
 from db.session import artifacts_root, cxr_home
 from engine.decode import HEAD_BYTES, DecodeError, decode_file, detect_format
 
@@ -99,7 +99,7 @@ def _send(path: Path, mimetype: str | None = None) -> Response:
 
 
 def _image_path(image_id: int) -> Path:
-    location = queries.image_location(image_id)
+    location = images.image_location(image_id)
     path = safe_resolve(*location) if location else None
     if path is None or image_format(path) not in SERVED_FORMATS:
         abort(404)
@@ -128,20 +128,20 @@ def thumb(image_id: int) -> Response:
 @blueprint.route(f"/cam/<int(max={MAX_ID}):prediction_id>")
 @requires("viewer")
 def cam(prediction_id: int) -> Response:
-    return _send(_artifact_path(queries.prediction_cam_path(prediction_id)), "image/png")
+    return _send(_artifact_path(evaluations.prediction_cam_path(prediction_id)), "image/png")
 
 
 @blueprint.route(f"/cam-thumb/<int(max={MAX_ID}):prediction_id>")
 @requires("viewer")
 def cam_thumb(prediction_id: int) -> Response:
-    path = _artifact_path(queries.prediction_cam_path(prediction_id))
+    path = _artifact_path(evaluations.prediction_cam_path(prediction_id))
     return _send(_thumbnail(path, f"cam-{prediction_id}"), "image/png")
 
 
 @blueprint.route(f"/upload/<int(max={MAX_ID}):upload_id>")
 @requires("uploader")
 def upload(upload_id: int) -> Response:
-    found = queries.upload_stored_path(upload_id)
+    found = uploads.upload_stored_path(upload_id)
     if found is None:
         abort(404)
     path = _artifact_path(found[0], (found[1].upper(),))  # the file must be what the row says
@@ -158,7 +158,7 @@ def upload(upload_id: int) -> Response:
 @blueprint.route(f"/upload-cam/<int(max={MAX_ID}):upload_score_id>")
 @requires("uploader")
 def upload_cam(upload_score_id: int) -> Response:
-    return _send(_artifact_path(queries.upload_score_cam_path(upload_score_id)), "image/png")
+    return _send(_artifact_path(uploads.upload_score_cam_path(upload_score_id)), "image/png")
 
 
 @blueprint.route("/<path:_anything>")

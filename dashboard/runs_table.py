@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dash.dash_table.Format import Format, Scheme
 
-from db import attention, queries
+from db import attention, run_table
 from db.session import database_url
 
 METRIC_LABELS = {"accuracy": "acc", "roc_auc": "AUC", "f1": "F1", "sensitivity": "sens",
@@ -52,7 +52,7 @@ def table_columns(cam_split: str = "test") -> list[dict]:
 
 
 def table_records(records: list[dict], cam_split: str = "test") -> list[dict]:
-    """DataTable rows from queries.run_records(), with the run-level CAM figures of each run's
+    """DataTable rows from run_table.run_records(), with the run-level CAM figures of each run's
     `cam_split` evaluation. `id` is the run id (selection survives sorting and filtering). NaN
     needs no scrubbing: Dash's plotly JSON encoder writes it as null, an empty cell."""
     evaluation_ids = [record[f"{cam_split}_evaluation_id"] for record in records]
@@ -83,10 +83,10 @@ _TABLE_ROWS_MAX = 8
 
 
 def cached_table_rows(split: str) -> list[dict]:
-    key = (database_url(), queries.runs_signature(), split)
+    key = (database_url(), run_table.runs_signature(), split)
     rows = _TABLE_ROWS.get(key)
     if rows is None:
-        rows = table_records(queries.run_records(), split)
+        rows = table_records(run_table.run_records(), split)
         if len(_TABLE_ROWS) >= _TABLE_ROWS_MAX:
             _TABLE_ROWS.clear()
         _TABLE_ROWS[key] = rows

@@ -10,6 +10,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from db.models import Evaluation, Prediction
+from db.runs import latest_evaluation_ids
 from db.session import database_url, session_scope
 
 
@@ -159,8 +160,6 @@ def evaluation_attention(evaluation_id: int) -> dict:
 
 def attention_by_run(run_ids: list[int], split: str) -> dict[int, dict]:
     """run id -> CAM figures of its newest completed evaluation of `split`."""
-    from db.queries import latest_evaluation_ids
-
     evaluations = latest_evaluation_ids(run_ids)
     chosen = {run_id: evaluations[(run_id, split)] for run_id in run_ids
               if (run_id, split) in evaluations}

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
 from db.audit import Actor, add_event
 from db.models import REVIEW_VERDICTS, Image, Review, Run
 from db.session import session_scope
@@ -41,3 +46,23 @@ def add_review(image_id: int, verdict: str, actor: Actor, note: str = "",
         add_event(session, actor, "reviewed", f"image {image_id}",
                   f"{verdict}" + (f" (run {run_id})" if run_id is not None else ""))
         return review.id
+
+
+@dataclass(frozen=True)
+class ReviewInfo:
+    id: int
+    image_id: int
+    run_id: int | None
+    verdict: str
+    note: str
+    reviewer: str
+    created_at: datetime
+
+
+def reviews_for(image_id: int) -> list[ReviewInfo]:
+    query = (select(Review.id, Review.image_id, Review.run_id, Review.verdict, Review.note,
+                    Review.reviewer, Review.created_at)
+             .where(Review.image_id == image_id).order_by(Review.created_at.desc(),
+                                                           Review.id.desc()))
+    with session_scope() as session:
+        return [ReviewInfo(*row) for row in session.execute(query).all()]

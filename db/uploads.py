@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from db.audit import Actor, add_event
@@ -14,7 +14,6 @@ from db.models import Dataset, Image, Run, Upload, UploadScore, utcnow
 from db.session import session_scope
 
 UPLOADS_DATASET_NAME = "uploads"
-ENSEMBLE_ARCH = "ensemble"  # engine.predictor.ENSEMBLE_ARCH (db/ does not import the engine)
 
 
 @dataclass(frozen=True)
@@ -72,14 +71,6 @@ class UploadScoreInfo:
     forced: bool = False
 
 
-@dataclass(frozen=True)
-class ScorableRun:
-    id: int
-    name: str
-    arch: str
-    threshold: float
-
-
 def _upload_info(row: Upload) -> UploadInfo:
     return UploadInfo(row.id, row.sha256, row.stored_path, row.original_name, row.file_format,
                       row.size_bytes, row.created_at, row.true_label, row.labelled_by,
@@ -92,18 +83,6 @@ def _score_info(row: UploadScore, run_name: str) -> UploadScoreInfo:
                            row.predicted_label, row.threshold, row.cam_path, row.inference_ms,
                            row.created_at, row.typicality, row.outside_population,
                            bool(row.forced))
-
-
-def completed_runs(run_ids: list[int] | None = None) -> list[ScorableRun]:
-    """Scorable runs in id order (optionally only `run_ids`): completed runs with a checkpoint,
-    and completed ensembles (their members' checkpoints score for them)."""
-    query = select(Run.id, Run.name, Run.arch, Run.threshold).where(
-        Run.status == "completed",
-        or_(Run.checkpoint_path.is_not(None), Run.arch == ENSEMBLE_ARCH)).order_by(Run.id)
-    if run_ids is not None:
-        query = query.where(Run.id.in_(run_ids))
-    with session_scope() as session:
-        return [ScorableRun(r.id, r.name, r.arch, r.threshold) for r in session.execute(query)]
 
 
 def find_upload(sha256: str) -> UploadInfo | None:
@@ -231,3 +210,17 @@ def sync_uploads_dataset(root: str) -> tuple[int, int]:
         if images:  # uploads deleted since the last sync
             session.execute(delete(Image).where(Image.id.in_([r.id for r in images.values()])))
         return dataset.id, labelled
+
+
+def upload_stored_path(upload_id: int) -> tuple[str, str] | None:
+    """(path relative to the artifacts root, file format) of an upload."""
+    with session_scope() as session:
+        row = session.execute(select(Upload.stored_path, Upload.file_format)
+                              .where(Upload.id == upload_id)).first()
+    return (row[0], row[1]) if row else None
+
+
+def upload_score_cam_path(upload_score_id: int) -> str | None:
+    with session_scope() as session:
+        return session.scalar(select(UploadScore.cam_path)
+                              .where(UploadScore.id == upload_score_id))

@@ -13,10 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
-
-from db.models import Dataset, Image, utcnow
-from db.session import retry_on_conflict, session_scope
+from db.datasets import ImageRecord, dataset_id_at, register_images
+from db.session import retry_on_conflict
 from engine.decode import IMAGE_EXTENSIONS, DecodeError, decode_image_file, is_dicom
 from engine.errors import UserError
 from engine.input_checks import input_problems
@@ -139,70 +137,32 @@ def ingest(root: str | Path, name: str | None = None, workers: int = 4) -> Inges
 
 def _register(root_path: Path, name: str | None, synthetic: bool, has_test: bool,
               probed: list) -> IngestReport:
-    with session_scope(write=True) as session:
-        dataset = session.scalar(select(Dataset).where(Dataset.root == str(root_path)))
-        if dataset is None:
-            dataset = _find_moved_dataset(session, [digest for _, digest, _, _ in probed])
-            if dataset is not None:
-                dataset.root = str(root_path)
-        if dataset is None:
-            dataset = Dataset(name=name or root_path.name, root=str(root_path))
-            session.add(dataset)
-            session.flush()
-        dataset.synthetic = synthetic
-        dataset.has_official_test = has_test
-        dataset.ingested_at = utcnow()
-        report = IngestReport(dataset_id=dataset.id, root=str(root_path), total=len(probed))
-        known = {row.rel_path: row for row in session.scalars(
-            select(Image).where(Image.dataset_id == dataset.id))}
-        by_hash = {row.sha256: row for row in known.values()}
-        for entry, digest, size, reason in probed:
-            row = known.get(entry.rel_path) or by_hash.get(digest)
-            if row is None:
-                row = Image(dataset_id=dataset.id, rel_path=entry.rel_path)
-                session.add(row)
-                report.added += 1
-            else:
-                report.already_known += 1
-            patient_id, subtype = parse_patient(entry.path.name)
-            row.rel_path = entry.rel_path
-            row.sha256 = digest
-            row.label = entry.label
-            row.source_folder = entry.source_folder
-            row.patient_id = patient_id
-            row.subtype = subtype
-            row.width, row.height = size if size else (None, None)
-            row.status = "ok" if reason is None else "skipped"
-            row.skip_reason = reason
-            mask = entry.path.with_name(entry.path.stem + "_mask.png")
-            row.lesion_mask_path = mask.relative_to(root_path).as_posix() if mask.exists() else None
-            if reason is not None:
-                report.skipped[reason.split(": ", 1)[-1].split(" (")[0]] += 1
-                report.skipped_files.append((entry.rel_path, reason))
+    records = [_image_record(root_path, *item) for item in probed]
+    registered = register_images(str(root_path), name or root_path.name, synthetic, has_test,
+                                 records)
+    report = IngestReport(dataset_id=registered.dataset_id, root=str(root_path),
+                          total=len(probed), added=registered.added,
+                          already_known=registered.already_known)
+    for record in records:
+        if record.skip_reason is not None:
+            report.skipped[record.skip_reason.split(": ", 1)[-1].split(" (")[0]] += 1
+            report.skipped_files.append((record.rel_path, record.skip_reason))
     return report
 
 
-def _find_moved_dataset(session, digests: list[str]) -> Dataset | None:  # noqa: ANN001
-    """The dataset whose images share most hashes with these files, if most of them match."""
-    if not digests:
-        return None
-    sample = digests[:200]
-    rows = session.execute(
-        select(Image.dataset_id).where(Image.sha256.in_(sample))
-    ).scalars().all()
-    if not rows:
-        return None
-    dataset_id, hits = Counter(rows).most_common(1)[0]
-    if hits < 0.8 * len(sample):
-        return None
-    return session.get(Dataset, dataset_id)
+def _image_record(root_path: Path, entry: FileEntry, digest: str,
+                  size: tuple[int, int] | None, reason: str | None) -> ImageRecord:
+    patient_id, subtype = parse_patient(entry.path.name)
+    mask = entry.path.with_name(entry.path.stem + "_mask.png")
+    return ImageRecord(entry.rel_path, digest, entry.label, entry.source_folder, patient_id,
+                       subtype, size, reason,
+                       mask.relative_to(root_path).as_posix() if mask.exists() else None)
 
 
 def dataset_for_root(root: str | Path) -> int:
     """The id of the dataset registered at `root`, ingesting it first if needed."""
     root_path = Path(root).expanduser().resolve()
-    with session_scope() as session:
-        dataset_id = session.scalar(select(Dataset.id).where(Dataset.root == str(root_path)))
+    dataset_id = dataset_id_at(str(root_path))
     if dataset_id is None:
         dataset_id = ingest(root_path).dataset_id
     return dataset_id

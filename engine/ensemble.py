@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine import records
+from db import runs
+from db.splits import split_images
 from engine.calibration import calibrated, choose_calibration
 from engine.devices import resolve_device
 from engine.errors import UserError
@@ -22,18 +23,18 @@ from engine.evaluate import evaluate_run
 from engine.health import constant_predictions_warning
 from engine.pixels import load_store
 from engine.predictor import ENSEMBLE_ARCH, EnsemblePredictor
-from engine.splits import split_images
+from engine.provenance import code_version
 from engine.train import choose_threshold
 
 COMBINE_MODES = ("prob", "logit")
 
 
-def _validate(run_ids: list[int], combine: str) -> list[records.RunInfo]:
+def _validate(run_ids: list[int], combine: str) -> list[runs.RunInfo]:
     if combine not in COMBINE_MODES:
         raise UserError(f"unknown --combine {combine!r}; use prob or logit")
     if len(set(run_ids)) < 2:
         raise UserError("an ensemble needs at least two different runs")
-    members = [records.get_run(run_id) for run_id in run_ids]
+    members = [runs.get_run(run_id) for run_id in run_ids]
     for member in members:
         if member.status != "completed":
             raise UserError(f"run {member.id} is {member.status}; ensemble completed runs only")
@@ -55,27 +56,27 @@ def create_ensemble(run_ids: list[int], name: str | None = None, combine: str = 
     config = {"arch": ENSEMBLE_ARCH, "members": list(run_ids), "combine": combine,
               "image_size": size, "threshold_rule": threshold_rule, "epochs": 0,
               "member_archs": [member.arch for member in members]}
-    run_id = records.create_run(
+    run_id = runs.create_run(
         name or "ensemble-" + "+".join(str(run_id) for run_id in run_ids), ENSEMBLE_ARCH,
         config, seed=members[0].seed, device=str(resolved), dataset_id=members[0].dataset_id,
-        split_id=members[0].split_id)
-    records.mark_running(run_id)
+        split_id=members[0].split_id, code_version=code_version())
+    runs.mark_running(run_id)
     try:
         _calibrate(run_id, members[0].split_id, threshold_rule, batch_size, resolved)
         for subset in ("val", "test"):
             if split_images(members[0].split_id, subset):
                 evaluate_run(run_id, subset, batch_size=batch_size, fail_run_on_error=True,
                              device=resolved)
-        records.finish_run(run_id, "completed")
+        runs.finish_run(run_id, "completed")
     except BaseException as exc:
-        records.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
+        runs.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
         raise
     return run_id
 
 
 def _calibrate(run_id: int, split_id: int, threshold_rule: str, batch_size: int,
                device: torch.device | None = None) -> None:
-    run = records.get_run(run_id)
+    run = runs.get_run(run_id)
     images = split_images(split_id, "val")
     predictor = EnsemblePredictor(run, device)
     try:
@@ -93,6 +94,6 @@ def _calibrate(run_id: int, split_id: int, threshold_rule: str, batch_size: int,
     temperature, offset = choose_calibration(logits, labels)
     probability = calibrated(logits - offset, temperature)
     threshold, rule = choose_threshold(threshold_rule, labels, probability)
-    records.update_run(run_id, temperature=temperature, logit_offset=offset, threshold=threshold,
+    runs.update_run(run_id, temperature=temperature, logit_offset=offset, threshold=threshold,
                        threshold_rule=rule, train_seconds=0.0,
                        health_warning=constant_predictions_warning(probability, labels))

@@ -1,5 +1,5 @@
 """Errors a user can cause. The CLI prints their message without a traceback."""
 
+from db.errors import UserError
 
-class UserError(Exception):
-    """Bad input or state the user can fix; the message names the file or value and the fix."""
+__all__ = ["UserError"]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
+from db import evaluations, runs
 from db.session import artifacts_root
-from engine import records
+from db.splits import SplitImage, dataset_images, split_images
 from engine.cam_metrics import cam_metrics
 from engine.data import dataset_for_root
 from engine.decode import DecodeError
@@ -22,34 +22,7 @@ from engine.metrics import binary_metrics, expected_calibration_error, roc_point
 from engine.pixels import load_gray, load_store
 from engine.predictor import predictor_for
 from engine.shifts import SHIFTS, apply_shift
-from engine.splits import SplitImage, dataset_images, split_images
 from engine.typicality import outside
-
-
-class CheckpointError(UserError):
-    """A checkpoint that is missing, unsafe, or made for another model."""
-
-
-def load_checkpoint(model: nn.Module, path: Path) -> nn.Module:
-    """Load a state dict safely (`weights_only=True`): pickled code is refused, not run."""
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
-        raise CheckpointError(
-            f"checkpoint {path} was refused: it is not a plain state dict "
-            f"({str(exc).splitlines()[0][:200]})") from exc
-    if not isinstance(state, dict):
-        raise CheckpointError(f"checkpoint {path} does not hold a state dict")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()
-        raise CheckpointError(
-            f"checkpoint {path} does not fit this architecture: "
-            f"{' '.join(line.strip() for line in first[:3])[:300]}") from exc
-    return model
 
 
 def _lesion_mask(image: SplitImage, size: int) -> np.ndarray | None:
@@ -62,7 +35,7 @@ def _lesion_mask(image: SplitImage, size: int) -> np.ndarray | None:
         return None
 
 
-def images_for(run: records.RunInfo, split: str, data_dir: str | None,
+def images_for(run: runs.RunInfo, split: str, data_dir: str | None,
                dataset_id: int | None = None) -> tuple[list[SplitImage], int | None, str]:
     if dataset_id is not None:  # an already registered external set (e.g. labelled uploads)
         return dataset_images(dataset_id), dataset_id, "external"
@@ -90,7 +63,7 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
     writes its own rows; rank 0 then computes the metrics over all of them, or, if any rank
     failed, deletes every row of the evaluation and marks it failed.
     """
-    run = records.get_run(run_id)
+    run = runs.get_run(run_id)
     if run.status not in ("completed", "running"):
         raise UserError(f"run {run_id} is {run.status}; only completed runs can be evaluated")
     device = rank_device(resolve_device(device), rank.distributed)  # fail before any row
@@ -103,14 +76,15 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
     if not images:
         raise UserError(f"no usable images to evaluate for run {run_id} ({split_name})")
     evaluation_id = rank.broadcast(
-        records.start_evaluation(run_id, split_name, dataset_id, shift) if rank.is_main else None)
+        evaluations.start_evaluation(run_id, split_name, dataset_id, shift)
+        if rank.is_main else None)
     start = time.perf_counter()
     error: str | None = None
     try:
         rows, metrics_seconds = _explain_shard(run, rank.shard(images), evaluation_id, shift,
                                                batch_size, device)
         if rank.distributed:
-            records.insert_predictions(evaluation_id, rows)
+            evaluations.insert_predictions(evaluation_id, rows)
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
         if not rank.distributed:
@@ -119,28 +93,28 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
     errors = [e for e in rank.gather(error) if e]
     if errors:
         if rank.is_main:
-            records.delete_predictions(evaluation_id)
+            evaluations.delete_predictions(evaluation_id)
             _fail(run_id, evaluation_id, split_name, errors[0], fail_run_on_error)
         raise RuntimeError(f"evaluation {evaluation_id} failed on a rank: {errors[0]}")
     if not rank.is_main:
         return evaluation_id
     try:
         if rank.distributed:
-            rows = records.evaluation_rows(evaluation_id)
+            rows = evaluations.evaluation_rows(evaluation_id)
         probabilities = np.array([row.probability for row in rows])
         labels = np.array([row.true_label for row in rows])
         # "youden" holds the run's operating threshold (its rule is runs.threshold_rule).
         metrics = {"0.5": binary_metrics(labels, probabilities, 0.5)}
         if run.threshold != 0.5 or run.threshold_rule != "fixed 0.5":
             metrics["youden"] = binary_metrics(labels, probabilities, run.threshold)
-        records.complete_evaluation(
+        evaluations.complete_evaluation(
             evaluation_id, [] if rank.distributed else rows, metrics,
             roc_points(labels, probabilities), time.perf_counter() - start, metrics_seconds,
             ece_uncalibrated=expected_calibration_error(
                 labels, uncalibrate(probabilities, run.temperature, run.logit_offset)))
     except BaseException as exc:
         if rank.distributed:
-            records.delete_predictions(evaluation_id)
+            evaluations.delete_predictions(evaluation_id)
         _fail(run_id, evaluation_id, split_name, f"{type(exc).__name__}: {exc}",
               fail_run_on_error)
         raise
@@ -149,14 +123,14 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
 
 def _fail(run_id: int, evaluation_id: int, split_name: str, reason: str,
           fail_run: bool) -> None:
-    records.fail_evaluation(evaluation_id, reason)
+    evaluations.fail_evaluation(evaluation_id, reason)
     if fail_run:
-        records.finish_run(run_id, "failed", f"evaluation of {split_name} failed: {reason}")
+        runs.finish_run(run_id, "failed", f"evaluation of {split_name} failed: {reason}")
 
 
-def _explain_shard(run: records.RunInfo, images: list[SplitImage], evaluation_id: int,
+def _explain_shard(run: runs.RunInfo, images: list[SplitImage], evaluation_id: int,
                    shift: str | None, batch_size: int, device: torch.device) -> tuple[
-                       list[records.PredictionRow], float]:
+                       list[evaluations.PredictionRow], float]:
     """Probabilities, Grad-CAM files and CAM metrics for these images (one rank's share)."""
     predictor = predictor_for(run, device)
     size = predictor.size
@@ -164,7 +138,7 @@ def _explain_shard(run: records.RunInfo, images: list[SplitImage], evaluation_id
     failed = {index for index, _ in failures}
     kept = [i for i in range(len(images)) if i not in failed]
     cam_dir = artifacts_root() / "runs" / str(run.id) / f"eval-{evaluation_id}"
-    rows: list[records.PredictionRow] = []
+    rows: list[evaluations.PredictionRow] = []
     metrics_seconds = 0.0
     writer = CamWriter()
     try:
@@ -183,7 +157,7 @@ def _explain_shard(run: records.RunInfo, images: list[SplitImage], evaluation_id
                     chunk, batch, cams, probabilities, typicality, strict=True):
                 looked = cam_metrics(gray, cam, _lesion_mask(images[index], size))
                 png = cam_dir / f"{images[index].image_id}.png"
-                rows.append(records.PredictionRow(
+                rows.append(evaluations.PredictionRow(
                     image_id=images[index].image_id, probability=float(probability),
                     predicted_label=int(probability >= run.threshold),
                     true_label=images[index].label,

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
-from engine import records
+from db import runs
 from engine.errors import UserError
 
 # The middle 90% of val P(pneumonia) spans less than this: the predictions are constant.
@@ -54,12 +54,12 @@ def review_training(run_id: int, probability: np.ndarray, labels: np.ndarray) ->
 
     Records the warning (or clears an old one, on resume), prints it and returns it.
     """
-    steps = records.run_steps(run_id)
+    steps = runs.run_steps(run_id)
     if steps == 0:
         raise UserError(f"run {run_id} took no optimiser step in any epoch, so it never "
                         "trained; check the train split's size against --batch-size")
     warning = constant_predictions_warning(probability, labels)
-    records.update_run(run_id, health_warning=warning)
+    runs.update_run(run_id, health_warning=warning)
     if warning:
         tqdm.write(f"warning: run {run_id}: {warning}")
     return warning

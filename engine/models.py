@@ -134,5 +134,31 @@ def create_model(arch: str, pretrained: bool = False,
     return model
 
 
+class CheckpointError(UserError):
+    """A checkpoint that is missing, unsafe, or made for another model."""
+
+
+def load_checkpoint(model: nn.Module, path: Path) -> nn.Module:
+    """Load a state dict safely (`weights_only=True`): pickled code is refused, not run."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+        raise CheckpointError(
+            f"checkpoint {path} was refused: it is not a plain state dict "
+            f"({str(exc).splitlines()[0][:200]})") from exc
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} does not hold a state dict")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this architecture: "
+            f"{' '.join(line.strip() for line in first[:3])[:300]}") from exc
+    return model
+
+
 def cam_target_layer(model: nn.Module, arch: str) -> nn.Module:
     return get_module(model, REGISTRY[arch].cam_layer)

@@ -11,25 +11,24 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
+from torch import nn
 
+from db import runs
 from db.session import artifacts_root
-from engine import records
 from engine.devices import configure, resolve_device
 from engine.errors import UserError
 from engine.explain import CamExplainer
-from engine.models import create_model
-from engine.pixels import normalize_intensity
+from engine.models import create_model, load_checkpoint
+from engine.pixels import normalize_intensity, to_input, tta_batches
 from engine.typicality import FeatureTap, combine_members, load_run_stats
 
 ENSEMBLE_ARCH = "ensemble"
 Typicality = np.ndarray | None
 
 
-def load_run_model(run: records.RunInfo,
+def load_run_model(run: runs.RunInfo,
                    device: torch.device | str | None = None) -> torch.nn.Module:
     """The run's best checkpoint in eval mode on `device` (None: $CXR_DEVICE, else auto)."""
-    from engine.evaluate import load_checkpoint
-
     if not run.checkpoint_path:
         raise UserError(f"run {run.id} has no checkpoint yet (status {run.status})")
     model = create_model(run.arch)
@@ -39,8 +38,28 @@ def load_run_model(run: records.RunInfo,
     return model.to(device).eval()
 
 
+@torch.no_grad()
+def predict_logits(model: nn.Module, store: torch.Tensor, device: torch.device,
+                   batch_size: int = 64, tta: bool = False) -> np.ndarray:
+    """Uncalibrated logits for every image of a uint8 store, no Grad-CAM."""
+    model.eval()
+    logits = []
+    for i in range(0, len(store), batch_size):
+        inputs = to_input(store[i:i + batch_size]).to(device)
+        views = tta_batches(inputs) if tta else [inputs]
+        logits.append(torch.stack([model(view)[:, 0].float().cpu() for view in views])
+                      .mean(dim=0))
+    return torch.cat(logits).numpy() if logits else np.zeros(0)
+
+
+def predict(model: nn.Module, store: torch.Tensor, device: torch.device,
+            batch_size: int = 64) -> np.ndarray:
+    """P(pneumonia), uncalibrated, for every image of a uint8 store."""
+    return 1.0 / (1.0 + np.exp(-predict_logits(model, store, device, batch_size)))
+
+
 class ModelPredictor:
-    def __init__(self, run: records.RunInfo, device: torch.device | str | None = None) -> None:
+    def __init__(self, run: runs.RunInfo, device: torch.device | str | None = None) -> None:
         self.run = run
         self.size = int(run.config["image_size"])
         self.intensity = run.config.get("intensity_norm", "none")
@@ -99,10 +118,10 @@ def combine_probabilities(stacked: np.ndarray, combine: str, temperature: float 
 
 
 class EnsemblePredictor:
-    def __init__(self, run: records.RunInfo, device: torch.device | str | None = None) -> None:
+    def __init__(self, run: runs.RunInfo, device: torch.device | str | None = None) -> None:
         self.run = run
         device = resolve_device(device)  # once, so every member lands on the same one
-        self.members = [ModelPredictor(records.get_run(member), device)
+        self.members = [ModelPredictor(runs.get_run(member), device)
                         for member in run.config["members"]]
         self.size = int(run.config["image_size"])
         self.combine = run.config.get("combine", "prob")
@@ -128,7 +147,7 @@ class EnsemblePredictor:
             member.close()
 
 
-def predictor_for(run: records.RunInfo, device: torch.device | str | None = None,
+def predictor_for(run: runs.RunInfo, device: torch.device | str | None = None,
                   ) -> ModelPredictor | EnsemblePredictor:
     """The run's predictor with its model(s) on `device` (None: $CXR_DEVICE, else auto)."""
     if run.arch == ENSEMBLE_ARCH:

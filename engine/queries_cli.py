@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from db.queries import evaluation_metrics, runs_table
+from db.evaluations import evaluation_metrics
 from db.robustness import shift_table
+from db.run_table import runs_table
 
 
 def _fmt(value: object) -> str:

@@ -12,12 +12,10 @@ import numpy as np
 import torch
 from pytorch_grad_cam.metrics.road import ROADCombined
 from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
-from sqlalchemy import select, update
 
-from db.attention import aggregate_attention
-from db.models import Dataset, Evaluation, Image, Prediction
-from db.session import artifacts_root, session_scope
-from engine import records
+from db import evaluations, runs
+from db.evaluations import RoadSample
+from db.session import artifacts_root
 from engine.errors import UserError
 from engine.pixels import load_gray, to_input
 from engine.predictor import load_run_model
@@ -25,15 +23,8 @@ from engine.predictor import load_run_model
 ROAD_PERCENTILES = (20, 40, 60, 80)
 
 
-def _sample(evaluation_id: int, sample: int, seed: int) -> list:
-    with session_scope() as session:
-        rows = session.execute(
-            select(Prediction.id, Prediction.predicted_label, Prediction.cam_raw_path,
-                   Image.rel_path, Dataset.root)
-            .join(Image, Image.id == Prediction.image_id)
-            .join(Dataset, Dataset.id == Image.dataset_id)
-            .where(Prediction.evaluation_id == evaluation_id)
-            .order_by(Prediction.id)).all()
+def _sample(evaluation_id: int, sample: int, seed: int) -> list[RoadSample]:
+    rows = evaluations.predictions_with_files(evaluation_id)
     order = np.random.default_rng(seed).permutation(len(rows))[:sample]
     return [rows[i] for i in sorted(order)]
 
@@ -46,12 +37,8 @@ def road_scores(run_id: int, split: str = "val", sample: int = 100, seed: int = 
     The model's forward passes run on `device` (None: $CXR_DEVICE, else auto); the imputation
     is pytorch-grad-cam's sparse solve on the CPU.
     """
-    run = records.get_run(run_id)
-    with session_scope() as session:
-        evaluation_id = session.scalar(
-            select(Evaluation.id).where(Evaluation.run_id == run_id, Evaluation.split == split,
-                                        Evaluation.status == "completed")
-            .order_by(Evaluation.id.desc()).limit(1))
+    run = runs.get_run(run_id)
+    evaluation_id = evaluations.evaluation_id_for(run_id, split)
     if evaluation_id is None:
         raise UserError(f"run {run_id} has no completed {split} evaluation to score with ROAD")
     rows = _sample(evaluation_id, sample, seed)
@@ -62,19 +49,13 @@ def road_scores(run_id: int, split: str = "val", sample: int = 100, seed: int = 
     scores: dict[int, float] = {}
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        grays = np.stack([load_gray(f"{row.root}/{row.rel_path}", size) for row in chunk])
+        grays = np.stack([load_gray(row.image_path, size) for row in chunk])
         cams = np.stack([np.load(artifacts_root() / row.cam_raw_path).astype(np.float32)
                          for row in chunk])
         targets = [BinaryClassifierOutputTarget(row.predicted_label) for row in chunk]
         with torch.no_grad():
             values = metric(to_input(grays).to(device), cams, targets, model)
         for row, value in zip(chunk, np.asarray(values).reshape(-1), strict=True):
-            scores[row.id] = float(value)
-    with session_scope(write=True) as session:
-        for prediction_id, value in scores.items():
-            session.execute(update(Prediction).where(Prediction.id == prediction_id)
-                            .values(road_score=value))
-        session.flush()
-        session.get(Evaluation, evaluation_id).attention = aggregate_attention(
-            session, evaluation_id)
+            scores[row.prediction_id] = float(value)
+    evaluations.store_road_scores(evaluation_id, scores)
     return len(scores), float(np.mean(list(scores.values()))) if scores else float("nan")

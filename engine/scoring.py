@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from db import runs
 from db.session import artifacts_root, database_url
-from engine import records
 from engine.decode import decode_bytes, decode_file
 from engine.devices import resolve_device
 from engine.errors import UserError
@@ -64,7 +64,7 @@ class RunScore:
 class Scorer:
     """One run's model and Grad-CAM explainer. Get one with `get_scorer(run_id)`."""
 
-    def __init__(self, run: records.RunInfo, device: str | None = None) -> None:
+    def __init__(self, run: runs.RunInfo, device: str | None = None) -> None:
         start = time.perf_counter()
         self.run = run
         # The run's own predictor: temperature, threshold, TTA, or an ensemble's members, with
@@ -107,14 +107,14 @@ def _cached_scorer(_database: str, _checkpoints: tuple, run_id: int, _threshold:
     # The key holds the database, the checkpoint files' identities, the threshold and the
     # temperature, so a changed checkpoint or another CXR_HOME never serves a stale model;
     # and the device, so a model asked for on the CPU is never the GPU's.
-    return Scorer(records.get_run(run_id), device)
+    return Scorer(runs.get_run(run_id), device)
 
 
-def _checkpoint_identity(run: records.RunInfo) -> tuple:
+def _checkpoint_identity(run: runs.RunInfo) -> tuple:
     """(path, mtime) of every checkpoint behind a run: its own, or its ensemble members'."""
     if run.arch == ENSEMBLE_ARCH:
         return tuple(item for member in run.config["members"]
-                     for item in _checkpoint_identity(records.get_run(member)))
+                     for item in _checkpoint_identity(runs.get_run(member)))
     if not run.checkpoint_path:
         raise UserError(f"run {run.id} has no checkpoint")
     checkpoint = artifacts_root() / run.checkpoint_path
@@ -127,7 +127,7 @@ def _checkpoint_identity(run: records.RunInfo) -> tuple:
 def get_scorer(run_id: int, device: str | None = None) -> Scorer:
     """The warm scorer of a completed run (loaded on first use, then kept in an LRU cache),
     on `device` (None: $CXR_DEVICE, which `cxr score/serve --device` set, else auto)."""
-    run = records.get_run(run_id)
+    run = runs.get_run(run_id)
     if run.status != "completed":
         raise UserError(f"run {run_id} is {run.status}; only completed runs can score images")
     return _cached_scorer(database_url(), _checkpoint_identity(run), run_id, run.threshold,

@@ -21,8 +21,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from db import runs
 from db.session import artifacts_root
-from engine import health, records
+from db.splits import split_images
+from engine import health
 from engine.calibration import fit_temperature
 from engine.data import dataset_for_root
 from engine.devices import configure, rank_device, resolve_device
@@ -36,9 +38,10 @@ from engine.pixels import (
     load_store,
     normalize_intensity,
     to_input,
-    tta_batches,
 )
-from engine.splits import get_or_create_split, split_images
+from engine.predictor import predict, predict_logits
+from engine.provenance import code_version
+from engine.splits import get_or_create_split
 from engine.typicality import fit_run_typicality
 
 PRECISIONS = ("fp32", "bf16")
@@ -179,26 +182,6 @@ def train_one_epoch(model: nn.Module, store: torch.Tensor, labels: torch.Tensor,
     return mean_loss, seen / (time.perf_counter() - start)
 
 
-@torch.no_grad()
-def predict_logits(model: nn.Module, store: torch.Tensor, device: torch.device,
-                   batch_size: int = 64, tta: bool = False) -> np.ndarray:
-    """Uncalibrated logits for every image of a uint8 store, no Grad-CAM."""
-    model.eval()
-    logits = []
-    for i in range(0, len(store), batch_size):
-        inputs = to_input(store[i:i + batch_size]).to(device)
-        views = tta_batches(inputs) if tta else [inputs]
-        logits.append(torch.stack([model(view)[:, 0].float().cpu() for view in views])
-                      .mean(dim=0))
-    return torch.cat(logits).numpy() if logits else np.zeros(0)
-
-
-def predict(model: nn.Module, store: torch.Tensor, device: torch.device,
-            batch_size: int = 64) -> np.ndarray:
-    """P(pneumonia), uncalibrated, for every image of a uint8 store."""
-    return 1.0 / (1.0 + np.exp(-predict_logits(model, store, device, batch_size)))
-
-
 def _bce(probability: np.ndarray, labels: np.ndarray) -> float:
     probability = np.clip(probability, 1e-7, 1 - 1e-7)
     return float(-np.mean(labels * np.log(probability) + (1 - labels) * np.log(1 - probability)))
@@ -236,7 +219,7 @@ def main(config: TrainConfig, resume_run_id: int | None = None, nproc: int = 1) 
     """Train (or resume) a run, then evaluate it with Grad-CAM. Returns the run id."""
     config.validate()
     if resume_run_id is not None:
-        run = records.get_run(resume_run_id)
+        run = runs.get_run(resume_run_id)
         if run.status == "completed":
             raise UserError(f"run {resume_run_id} is already completed; nothing to resume")
         nproc = int(run.config.get("nproc", nproc))
@@ -252,21 +235,21 @@ def main(config: TrainConfig, resume_run_id: int | None = None, nproc: int = 1) 
     if resume_run_id is None:
         name = config.name or f"{config.arch}-{config.image_size}px-seed{config.seed}"
         config_record = {**dataclasses.asdict(config), "nproc": nproc}
-        run_id = records.create_run(name, config.arch, config_record, config.seed,
+        run_id = runs.create_run(name, config.arch, config_record, config.seed,
                                     f"{device} x{nproc}" if nproc > 1 else str(device),
-                                    dataset_id, split_id)
-    records.mark_running(run_id)
+                                    dataset_id, split_id, code_version=code_version())
+    runs.mark_running(run_id)
     try:
         resume = resume_run_id is not None
         if nproc > 1:
             launch(_train_worker, nproc, (run_id, split_id, config, resume), device.type)
         else:
             _train_worker(SINGLE, run_id, split_id, config, resume)
-        records.finish_run(run_id, "completed")
+        runs.finish_run(run_id, "completed")
     except BaseException as exc:
         reason = "interrupted by the user" if isinstance(exc, KeyboardInterrupt) else (
             f"{type(exc).__name__}: {exc}")
-        records.finish_run(run_id, "failed", reason)
+        runs.finish_run(run_id, "failed", reason)
         raise
     return run_id
 
@@ -347,7 +330,7 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
         probability = predict(evaluated, val_store, device, config.eval_batch_size)
         val_auc = float(roc_auc_score(val_np, probability)) if len(set(val_np)) == 2 else None
         val_accuracy = float(np.mean((probability >= 0.5) == (val_np == 1)))
-        records.record_epoch(run_id, epoch=epoch, train_loss=train_loss,
+        runs.record_epoch(run_id, epoch=epoch, train_loss=train_loss,
                              val_loss=_bce(probability, val_np), val_accuracy=val_accuracy,
                              val_auc=val_auc, learning_rate=learning_rate,
                              seconds=time.perf_counter() - epoch_start, images_per_second=rate,
@@ -359,7 +342,7 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
         if score > best_auc:
             best_auc, best_epoch, stale = score, epoch, 0
             _save_atomically(evaluated.state_dict(), best_path)
-            records.update_run(run_id, best_epoch=epoch,
+            runs.update_run(run_id, best_epoch=epoch,
                                checkpoint_path=best_path.relative_to(artifacts_root()).as_posix())
         else:
             stale += 1
@@ -368,7 +351,7 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
                           "epoch": epoch, "best_auc": best_auc, "best_epoch": best_epoch,
                           "stale": stale, "aug_generator": aug_generator.get_state(),
                           **({"ema": ema.state_dict()} if ema is not None else {})}, last_path)
-        records.update_run(run_id, last_checkpoint_path=last_path.relative_to(
+        runs.update_run(run_id, last_checkpoint_path=last_path.relative_to(
             artifacts_root()).as_posix())
         stop = stale >= config.patience
         rank.broadcast(stop)
@@ -376,7 +359,7 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
             tqdm.write(f"early stop: val AUC has not improved for {stale} epochs")
             break
     if rank.is_main:
-        records.update_run(run_id, train_seconds=time.perf_counter() - train_start)
+        runs.update_run(run_id, train_seconds=time.perf_counter() - train_start)
         _calibrate(run_id, config, evaluated, best_path, val_store, val_np, device,
                    float(pos_weight))
         fit_run_typicality(run_id, config.arch, evaluated, train_store, val_store, device)
@@ -396,7 +379,7 @@ def _calibrate(run_id: int, config: TrainConfig, model: nn.Module, best_path: Pa
     probability = 1.0 / (1.0 + np.exp(-(logits - offset) / temperature))
     health.review_training(run_id, probability, val_labels)
     threshold, rule = choose_threshold(config.threshold_rule, val_labels, probability)
-    records.update_run(run_id, temperature=temperature, logit_offset=offset, threshold=threshold,
+    runs.update_run(run_id, temperature=temperature, logit_offset=offset, threshold=threshold,
                        threshold_rule=rule)
     tqdm.write(f"calibration: logit offset {offset:.3f}, temperature {temperature:.3f}; "
                f"threshold {threshold:.3f} ({rule})")

@@ -26,8 +26,8 @@ import torch
 from sklearn.covariance import LedoitWolf
 from torch import nn
 
+from db import runs
 from db.session import artifacts_root
-from engine import records
 from engine.errors import UserError
 from engine.models import REGISTRY, get_module
 from engine.pixels import to_input
@@ -124,12 +124,12 @@ def fit_run_typicality(run_id: int, arch: str, model: nn.Module, train_store: to
                       extract_features(model, arch, val_store, device, batch_size))
     path = artifacts_root() / "runs" / str(run_id) / STATS_FILE
     stats.save(path)
-    records.update_run(run_id, typicality_path=path.relative_to(artifacts_root()).as_posix(),
+    runs.update_run(run_id, typicality_path=path.relative_to(artifacts_root()).as_posix(),
                        typicality_threshold=stats.threshold)
     return stats
 
 
-def load_run_stats(run: records.RunInfo) -> TypicalityStats | None:
+def load_run_stats(run: runs.RunInfo) -> TypicalityStats | None:
     """A run's stats, or None for a run trained before typicality existed."""
     if not run.typicality_path:
         return None

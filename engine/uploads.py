@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from db import runs as runs_db
 from db import uploads as upload_db
 from db.audit import Actor, cli_actor
 from db.session import artifacts_root
@@ -156,7 +157,7 @@ class UploadResult:
 
 def scoring_run_ids(run_ids: list[int] | None) -> list[int]:
     """The runs to score with: the given ones (which must be completed) or every completed one."""
-    runs = upload_db.completed_runs(run_ids)
+    runs = runs_db.completed_runs(run_ids)
     if run_ids:
         missing = sorted(set(run_ids) - {run.id for run in runs})
         if missing:

@@ -15,9 +15,9 @@ import pytest
 import torch
 from sqlalchemy import select
 
+from db import runs
 from db.models import Epoch, Evaluation, Prediction, Run, RunMetric
 from db.session import artifacts_root, session_scope
-from engine import records
 from engine.pixels import augment, load_gray, to_input, tta_batches
 from tests.conftest import copy_subset, cxr_environment
 
@@ -82,7 +82,7 @@ def test_one_checkpoint_gives_the_same_probabilities_on_cpu_and_cuda(
         recipe_runs: dict) -> None:
     from engine.predictor import predictor_for
 
-    run = records.get_run(recipe_runs["runs"]["cuda"])
+    run = runs.get_run(recipe_runs["runs"]["cuda"])
     paths = sorted((recipe_runs["data"] / "PNEUMONIA").iterdir())[:6]
     paths += sorted((recipe_runs["data"] / "NORMAL").iterdir())[:6]
     size = int(run.config["image_size"])
@@ -152,6 +152,6 @@ def test_resume_on_cuda(tmp_path: Path, recipe_runs: dict) -> None:
     with cxr_environment(tmp_path / "home"):
         run_id = main(TrainConfig(arch="small_cnn", data=str(recipe_runs["data"]), epochs=1,
                                   image_size=64, batch_size=16, device="cuda"))
-        records.finish_run(run_id, "failed", "stopped by the test")
+        runs.finish_run(run_id, "failed", "stopped by the test")
         assert main(TrainConfig(), resume_run_id=run_id) == run_id
-        assert records.get_run(run_id).status == "completed"
+        assert runs.get_run(run_id).status == "completed"

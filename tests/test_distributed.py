@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from db.models import Epoch, Evaluation, Prediction, Run
 from db.session import session_scope
+from db.splits import split_images
 from engine.evaluate import evaluate_distributed, evaluate_run
-from engine.splits import split_images
 from engine.train import TrainConfig, main
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from db import runs
 from db import uploads as upload_db
 from db.models import Evaluation, Image, Prediction
 from db.session import session_scope
@@ -40,7 +41,7 @@ def ensemble_home(tmp_path_factory: pytest.TempPathFactory, real_subset: Path) -
 
 
 def _val_ece(run_id: int) -> float:
-    from db.queries import run_records
+    from db.run_table import run_records
 
     return run_records([run_id])[0]["val_ece"]
 
@@ -68,7 +69,7 @@ def test_ensembles_score_new_images_everywhere(ensemble_home: dict, tmp_path: Pa
     ensembles = sorted(ensemble_home["ensembles"].values())
     every_run = sorted([*ensemble_home["members"], *ensembles])
     # The Score page's run list and `cxr score`'s default: every scorable run.
-    assert [run.id for run in upload_db.completed_runs()] == every_run
+    assert [run.id for run in runs.completed_runs()] == every_run
 
     source, evaluated = _val_image(ensembles[0])
     image = tmp_path / source.name

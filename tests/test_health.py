@@ -25,7 +25,7 @@ def _run_row(run_id: int) -> dict:
 
 def test_train_split_smaller_than_one_batch_fails_naming_count_and_batch_size(
         cxr_home: Path, tmp_path: Path) -> None:
-    from engine.splits import split_images
+    from db.splits import split_images
     from engine.train import TrainConfig, main
 
     data = copy_subset(tmp_path / "tiny", per_class=8)
@@ -48,7 +48,7 @@ def test_train_split_smaller_than_one_batch_fails_naming_count_and_batch_size(
 
 
 def test_epochs_record_their_optimiser_steps(trained_home: dict) -> None:
-    from engine.splits import split_images
+    from db.splits import split_images
 
     with session_scope() as session:
         for run_id in trained_home["run_ids"]:
@@ -64,19 +64,20 @@ def test_epochs_record_their_optimiser_steps(trained_home: dict) -> None:
 def test_a_run_with_zero_optimiser_steps_is_never_completed(cxr_home: Path,
                                                             real_subset: Path) -> None:
     """The last guard, for any path that reaches calibration without a step (a resume, say)."""
-    from engine import health, records
+    from db import runs
+    from engine import health
     from engine.data import dataset_for_root
     from engine.splits import get_or_create_split
 
     dataset_id = dataset_for_root(str(real_subset))
-    run_id = records.create_run("no-steps", "small_cnn", {}, 0, "cpu", dataset_id,
-                                get_or_create_split(dataset_id, 0))
+    run_id = runs.create_run("no-steps", "small_cnn", {}, 0, "cpu", dataset_id,
+                             get_or_create_split(dataset_id, 0), code_version="test")
     epoch = {"train_loss": 0.7, "val_loss": 0.7, "val_accuracy": 0.5, "val_auc": 0.5,
              "learning_rate": 1e-5, "seconds": 0.1, "images_per_second": 0.0}
-    records.record_epoch(run_id, epoch=1, steps=0, **epoch)
+    runs.record_epoch(run_id, epoch=1, steps=0, **epoch)
     with pytest.raises(UserError, match="took no optimiser step"):
         health.review_training(run_id, np.array([0.2, 0.9]), np.array([0, 1]))
-    records.record_epoch(run_id, epoch=2, steps=3, **epoch)
+    runs.record_epoch(run_id, epoch=2, steps=3, **epoch)
     assert health.review_training(run_id, np.array([0.2, 0.9]), np.array([0, 1])) is None
 
 
@@ -85,7 +86,8 @@ def test_constant_val_predictions_are_flagged_everywhere(cxr_home: Path, real_su
     """efficientnet_b0 after one short epoch on few images: its features collapse in eval mode
     and every val image gets the same probability (the issue's case, at 64 px)."""
     from dashboard.runs_table import health_tooltips, table_records
-    from db.queries import evaluation_arrays, evaluation_id_for, run_records
+    from db.evaluations import evaluation_arrays, evaluation_id_for
+    from db.run_table import run_records
     from engine.cli import main as cxr
     from engine.train import TrainConfig, main
 

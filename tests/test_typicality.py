@@ -10,26 +10,25 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from db import queries
+from db import evaluations, gallery, runs
 from db.models import Dataset, Evaluation, Prediction, Run
 from db.models import Image as ImageRow
 from db.session import artifacts_root, session_scope
-from engine import records
+from db.splits import split_images
 from engine.pixels import load_store
 from engine.predictor import load_run_model
-from engine.splits import split_images
 from engine.typicality import TypicalityStats, combine_members, extract_features
 
 
 def _val_evaluation(run_id: int) -> int:
-    evaluation_id = queries.evaluation_id_for(run_id, "val")
+    evaluation_id = evaluations.evaluation_id_for(run_id, "val")
     assert evaluation_id is not None
     return evaluation_id
 
 
 def test_stats_fitted_at_end_of_training_and_stored_with_the_run(trained_home: dict) -> None:
     for run_id in trained_home["run_ids"]:
-        run = records.get_run(run_id)
+        run = runs.get_run(run_id)
         with session_scope() as session:
             threshold = session.get(Run, run_id).typicality_threshold
         assert run.typicality_path == f"runs/{run_id}/typicality.npz"
@@ -99,12 +98,12 @@ def test_ensemble_typicality_is_the_largest_member_ratio() -> None:
 def test_gallery_filter_splits_every_cell_by_population(trained_home: dict) -> None:
     run_id = trained_home["run_ids"][0]
     evaluation_id = _val_evaluation(run_id)
-    threshold = records.get_run(run_id).threshold
+    threshold = runs.get_run(run_id).threshold
     outside_ids, inside_ids, all_ids = set(), set(), set()
-    for cell in queries.CELLS:
+    for cell in gallery.CELLS:
         for population, found in (("outside", outside_ids), ("inside", inside_ids),
                                   ("all", all_ids)):
-            total, items = queries.cell_images(evaluation_id, cell, threshold, limit=1000,
+            total, items = gallery.cell_images(evaluation_id, cell, threshold, limit=1000,
                                                population=population)
             assert total == len(items)
             if population != "all":
@@ -114,4 +113,4 @@ def test_gallery_filter_splits_every_cell_by_population(trained_home: dict) -> N
     assert outside_ids and inside_ids
     assert outside_ids | inside_ids == all_ids and not outside_ids & inside_ids
     with pytest.raises(ValueError, match="unknown population"):
-        queries.cell_images(evaluation_id, "tp", threshold, population="elsewhere")
+        gallery.cell_images(evaluation_id, "tp", threshold, population="elsewhere")

@@ -10,7 +10,8 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import figures, ids, stats, views
 from dashboard.pages.state import pick_run
-from db import queries
+from db import evaluations
+from db import runs as runs_db
 
 dash.register_page(__name__, path="/compare", name="Compare", order=2,
                    title="CXR Lens · Compare", role="viewer")
@@ -30,7 +31,7 @@ def _cell(cell: str) -> dbc.Button:
 
 def layout(a: str | None = None, b: str | None = None, split: str | None = None,
            cell: str | None = None, **_query: str) -> html.Div:
-    runs = queries.run_summaries()
+    runs = runs_db.run_summaries()
     if len(runs) < 2:
         return views.empty_state("pair of evaluated runs" if runs else "evaluated runs")
     run_a, run_b = pick_run(a, runs, 1), pick_run(b, runs, 0)
@@ -74,12 +75,12 @@ def layout(a: str | None = None, b: str | None = None, split: str | None = None,
 
 
 def _paired(run_a: int, run_b: int, split: str):
-    evaluation_a = queries.evaluation_id_for(run_a, split)
-    evaluation_b = queries.evaluation_id_for(run_b, split)
+    evaluation_a = evaluations.evaluation_id_for(run_a, split)
+    evaluation_b = evaluations.evaluation_id_for(run_b, split)
     if evaluation_a is None or evaluation_b is None:
         return None
-    summary_a, summary_b = queries.run_summary(run_a), queries.run_summary(run_b)
-    return summary_a, summary_b, queries.paired_predictions(evaluation_a, evaluation_b)
+    summary_a, summary_b = runs_db.find_run(run_a), runs_db.find_run(run_b)
+    return summary_a, summary_b, evaluations.paired_predictions(evaluation_a, evaluation_b)
 
 
 def _masks(pairs, summary_a, summary_b) -> dict[str, np.ndarray]:

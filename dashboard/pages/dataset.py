@@ -9,14 +9,15 @@ from dash import Input, Output, callback, dash_table, dcc, html
 
 from dashboard import figures, ids, views
 from dashboard.pages.state import parse_int
-from db import queries
+from db import datasets
+from db import splits as splits_db
 
 dash.register_page(__name__, path="/dataset", name="Dataset", order=3,
                    title="CXR Lens · Dataset", role="viewer")
 
 
 def layout(dataset: str | None = None, **_query: str) -> html.Div:
-    found = queries.datasets()
+    found = datasets.datasets()
     if not found:
         return views.empty_state("datasets")
     chosen = parse_int(dataset)
@@ -66,7 +67,7 @@ def leakage_result(split_id: int, leaked: list[str]) -> dbc.Alert:
 
 @callback(Output(ids.DS_BODY, "children"), Input(ids.DS_DATASET, "value"))
 def show_dataset(dataset_id: int):
-    info = next((d for d in queries.datasets() if d.id == dataset_id), None)
+    info = next((d for d in datasets.datasets() if d.id == dataset_id), None)
     if info is None:
         return dbc.Alert(f"Dataset {dataset_id} is not in the database.", color="warning")
     header = dbc.Card(dbc.CardBody([
@@ -76,19 +77,19 @@ def show_dataset(dataset_id: int):
                  className="mt-1"),
     ]), className="cxr-card mb-3")
     sections = [header]
-    splits = queries.splits_of(dataset_id)
+    splits = splits_db.splits_of(dataset_id)
     if splits.empty:
         sections.append(dbc.Alert("No split yet: one is made by the first `cxr train` on this "
                                   "dataset.", color="info"))
     for split in splits.itertuples():
-        balance = queries.split_balance(split.split_id)
-        patients = queries.split_patient_counts(split.split_id)
+        balance = splits_db.split_balance(split.split_id)
+        patients = splits_db.split_patient_counts(split.split_id)
         sections.append(dbc.Card([
             dbc.CardHeader(f"Split {split.split_id}: seed {split.seed}, val "
                            f"{split.val_fraction:.0%}, test {split.test_fraction:.0%}"
                            f"{' (official test/ folder)' if split.test_fraction == 0 else ''}"),
             dbc.CardBody([
-                leakage_result(split.split_id, queries.leaked_patients(split.split_id)),
+                leakage_result(split.split_id, splits_db.leaked_patients(split.split_id)),
                 patients_table(balance, patients),
                 dbc.Row([
                     dbc.Col(dcc.Graph(figure=figures.class_balance(balance)), lg=6),
@@ -96,7 +97,7 @@ def show_dataset(dataset_id: int):
                 ]),
             ]),
         ], className="cxr-card mb-3"))
-    skipped = queries.skipped_files(dataset_id)
+    skipped = datasets.skipped_files(dataset_id)
     if skipped.empty:
         body = html.Div("No skipped files: every file decoded.", className="text-muted")
     else:

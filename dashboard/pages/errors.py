@@ -11,7 +11,8 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import attention_files, auth, figures, ids, views
 from dashboard.pages import state
-from db import audit, queries
+from db import audit, evaluations, gallery, images, reviews
+from db import runs as runs_db
 from db.reviews import ReviewError, add_review
 from db.session import database_url
 from engine.errors import UserError
@@ -90,11 +91,11 @@ def _controls(runs: list, view: state.ErrorsView, splits: list[str]) -> dbc.Card
 
 
 def layout(**query: str) -> html.Div:
-    runs = queries.run_summaries()
+    runs = runs_db.run_summaries()
     if not runs:
         return views.empty_state("evaluated runs")
     view = state.errors_view(query, runs)
-    splits = queries.evaluation_splits(view.run_id)
+    splits = evaluations.evaluation_splits(view.run_id)
     return html.Div([
         dcc.Store(id=ids.ERR_SELECTED_CELL, data=view.cell),
         dcc.Store(id=ids.ERR_SELECTED_IMAGE, data=view.image_id),
@@ -146,8 +147,8 @@ def layout(**query: str) -> html.Div:
           prevent_initial_call=True)
 def change_run(run_id: int, split: str):
     """A new run: its splits, and its own operating threshold."""
-    run = queries.run_summary(run_id)
-    splits = queries.evaluation_splits(run_id)
+    run = runs_db.find_run(run_id)
+    splits = evaluations.evaluation_splits(run_id)
     if run is None or not splits:
         raise PreventUpdate
     options = [{"label": name, "value": name} for name in splits]
@@ -163,10 +164,10 @@ def apply_preset(_clicks: list, run_id: int) -> float:
     rule = ctx.triggered_id["rule"]
     if rule == "0.5":
         return 0.5
-    evaluation_id = queries.evaluation_id_for(run_id, "val")
+    evaluation_id = evaluations.evaluation_id_for(run_id, "val")
     if evaluation_id is None:
         raise UserError(f"run {run_id} has no val evaluation to choose a threshold on")
-    probability, labels = queries.evaluation_arrays(evaluation_id)
+    probability, labels = evaluations.evaluation_arrays(evaluation_id)
     chosen = (youden_threshold(labels, probability) if rule == "youden"
               else sensitivity_threshold(labels, probability, 0.95))
     return round(chosen, 4)
@@ -175,7 +176,7 @@ def apply_preset(_clicks: list, run_id: int) -> float:
 @lru_cache(maxsize=256)
 def _threshold_free(url: str, evaluation_id: int) -> dict:
     """AUC, PR AUC, Brier and ECE of a completed (so unchanging) evaluation, per database."""
-    probability, labels = queries.evaluation_arrays(evaluation_id)
+    probability, labels = evaluations.evaluation_arrays(evaluation_id)
     return threshold_free_metrics(labels, probability)
 
 
@@ -187,10 +188,10 @@ def _threshold_free(url: str, evaluation_id: int) -> dict:
 def recompute(run_id: int, split: str, threshold: float):
     """Cells, metric cards and ROC operating point at the slider's threshold."""
     threshold = state.clamp_threshold(threshold)
-    evaluation_id = queries.evaluation_id_for(run_id, split)
+    evaluation_id = evaluations.evaluation_id_for(run_id, split)
     if evaluation_id is None:
         raise PreventUpdate
-    probability, labels = queries.evaluation_arrays(evaluation_id)
+    probability, labels = evaluations.evaluation_arrays(evaluation_id)
     metrics = binary_metrics(labels, probability, threshold,
                              free=_threshold_free(database_url(), evaluation_id))
     counts = {"tn": metrics.tn, "fp": metrics.fp, "fn": metrics.fn, "tp": metrics.tp}
@@ -198,9 +199,9 @@ def recompute(run_id: int, split: str, threshold: float):
     cells = [views.cell_label(output["id"]["cell"], counts[output["id"]["cell"]], total)
              for output in ctx.outputs_list[0]]
     fpr = metrics.fp / (metrics.fp + metrics.tn) if metrics.fp + metrics.tn else 0.0
-    roc = figures.roc_with_operating_point(queries.evaluation_roc(evaluation_id),
+    roc = figures.roc_with_operating_point(evaluations.evaluation_roc(evaluation_id),
                                            metrics.roc_auc, fpr, metrics.sensitivity, threshold)
-    run = queries.run_summary(run_id)
+    run = runs_db.find_run(run_id)
     badges = [dbc.Badge(f"{split} · {total} images", color="info", className="ms-2"),
               dbc.Badge(f"run threshold {run.threshold:.3f} ({run.threshold_rule})",
                         color="light", text_color="dark", className="ms-1"),
@@ -225,7 +226,7 @@ def show_suspects(clicks: int | None, min_outside: float | None):
     """Correct predictions that looked mostly outside the lungs, least lung share first."""
     if not clicks:
         raise PreventUpdate
-    return (queries.SUSPECTS, 1, min_outside or state.SUSPECT_MIN_OUTSIDE,
+    return (gallery.SUSPECTS, 1, min_outside or state.SUSPECT_MIN_OUTSIDE,
             "outside_lungs_first")
 
 
@@ -234,7 +235,7 @@ def show_suspects(clicks: int | None, min_outside: float | None):
 def highlight_cell(selected: str):
     cells = ["cxr-cell" + (" cxr-selected" if output["id"]["cell"] == selected else "")
              for output in ctx.outputs_list[0]]
-    return cells, "cxr-cell" + (" cxr-selected" if selected == queries.SUSPECTS else "")
+    return cells, "cxr-cell" + (" cxr-selected" if selected == gallery.SUSPECTS else "")
 
 
 @callback(Output(ids.ERR_GALLERY, "children"), Output(ids.ERR_GALLERY_TITLE, "children"),
@@ -248,18 +249,18 @@ def drill_down(run_id: int, split: str, threshold: float, cell: str, sort: str,
                page: int | None, overlay: bool, min_outside: float | None,
                population: str | None, selected_image: int | None):
     """One page of exactly the images in the selected confusion cell (or the suspects)."""
-    evaluation_id = queries.evaluation_id_for(run_id, split)
-    if evaluation_id is None or cell not in queries.GALLERY_CELLS:
+    evaluation_id = evaluations.evaluation_id_for(run_id, split)
+    if evaluation_id is None or cell not in gallery.GALLERY_CELLS:
         raise PreventUpdate
     page = max(int(page or 1), 1)
     min_outside = state.clamp_threshold(min_outside, default=0.0)
-    population = population if population in queries.POPULATIONS else "all"
-    total, items = queries.cell_images(evaluation_id, cell, state.clamp_threshold(threshold),
-                                       sort if sort in queries.SORTS else "confident_first",
+    population = population if population in gallery.POPULATIONS else "all"
+    total, items = gallery.cell_images(evaluation_id, cell, state.clamp_threshold(threshold),
+                                       sort if sort in gallery.SORTS else "confident_first",
                                        PAGE_SIZE, (page - 1) * PAGE_SIZE, min_outside,
                                        population)
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    name = ("Shortcut suspects" if cell == queries.SUSPECTS
+    name = ("Shortcut suspects" if cell == gallery.SUSPECTS
             else f"{views.CELL_TITLES[cell]}s")
     title = [f"{name} ", dbc.Badge(str(total), color="dark", id="gallery-count"),
              html.Small(f"  ≥ {min_outside:.0%} outside the lungs" if min_outside > 0 else "",
@@ -287,22 +288,22 @@ def image_detail(image_id: int | None, run_id: int, split: str, threshold: float
         return html.Div("Click an image in the gallery to see it large, with its Grad-CAM, "
                         "every run's probability and the review form.",
                         className="text-muted mt-3")
-    info = queries.image_info(int(image_id))
+    info = images.image_info(int(image_id))
     if info is None:
         return dbc.Alert(f"Image {image_id} is not in the database.", color="warning",
                          className="mt-3")
-    evaluation_id = queries.evaluation_id_for(run_id, split)
-    prediction = queries.prediction_for(evaluation_id, info.id) if evaluation_id else None
-    predictions = queries.image_predictions(info.id)
+    evaluation_id = evaluations.evaluation_id_for(run_id, split)
+    prediction = gallery.prediction_for(evaluation_id, info.id) if evaluation_id else None
+    predictions = images.image_predictions(info.id)
     if prediction is None and not predictions.empty:
         # A permalink to an image of another split: show this run's prediction from there.
         mine = predictions[predictions.run_id == run_id]
         if not mine.empty:
-            prediction = queries.prediction_for(int(mine.evaluation_id.iloc[-1]), info.id)
+            prediction = gallery.prediction_for(int(mine.evaluation_id.iloc[-1]), info.id)
     actor = auth.current_actor()
     audit.record(actor, "viewed image", f"image {info.id}", f"run {run_id}, {split}")
     return views.image_panel(info, prediction, predictions,
-                             queries.reviews_for(info.id), run_id,
+                             reviews.reviews_for(info.id), run_id,
                              state.clamp_threshold(threshold),
                              actor.name if auth.allowed("reviewer") else None)
 
@@ -323,7 +324,7 @@ def save_review(clicks: int | None, verdict: str | None, note: str | None,
     except ReviewError as exc:
         return dash.no_update, dbc.Alert(str(exc), color="warning", className="py-1"), \
             dash.no_update
-    return (views.review_list(queries.reviews_for(int(image_id))),
+    return (views.review_list(reviews.reviews_for(int(image_id))),
             dbc.Alert("Review saved.", color="success", className="py-1", duration=4000), "")
 
 

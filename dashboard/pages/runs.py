@@ -17,7 +17,8 @@ from dashboard.runs_table import (
     health_tooltips,
     table_columns,
 )
-from db import attention, queries, robustness
+from db import attention, evaluations, robustness, run_table
+from db import runs as runs_db
 from engine.metrics import expected_calibration_error
 
 dash.register_page(__name__, path="/", name="Runs", order=0, title="CXR Lens · Runs",
@@ -26,12 +27,12 @@ dash.register_page(__name__, path="/", name="Runs", order=0, title="CXR Lens · 
 MAX_OVERLAID = 10
 
 def layout(runs: str | None = None, split: str | None = None, **_query: str) -> html.Div:
-    if queries.count_runs() == 0:
+    if runs_db.count_runs() == 0:
         return views.empty_state("runs")
     selected = [value for value in (parse_int(part) for part in (runs or "").split(","))
                 if value is not None]
     if not selected:  # first visit: the two newest evaluated runs, so the charts say something
-        selected = [run.id for run in queries.run_summaries()[:2]]
+        selected = [run.id for run in runs_db.run_summaries()[:2]]
     return html.Div([
         dcc.Store(id=ids.RUNS_HINT),
         html.Div([html.H3("Runs", className="d-inline"),
@@ -107,14 +108,14 @@ def fill_table(clicks: int | None, split: str | None, selected: list[int] | None
 def run_curves(run_ids: list[int], split: str) -> tuple[list, list, list]:
     """ROC, PR and reliability points of each run's newest evaluation of `split`."""
     roc, pr, calibration = [], [], []
-    names = {run.id: run.label for run in queries.run_summaries(only_evaluated=False)}
+    names = {run.id: run.label for run in runs_db.run_summaries(only_evaluated=False)}
     for run_id in run_ids:
-        evaluation_id = queries.evaluation_id_for(run_id, split)
+        evaluation_id = evaluations.evaluation_id_for(run_id, split)
         if evaluation_id is None:
             continue
-        probability, labels = queries.evaluation_arrays(evaluation_id)
+        probability, labels = evaluations.evaluation_arrays(evaluation_id)
         name = names.get(run_id, f"run {run_id}")
-        points = queries.evaluation_roc(evaluation_id) or stats.roc_curve_points(labels,
+        points = evaluations.evaluation_roc(evaluation_id) or stats.roc_curve_points(labels,
                                                                                 probability)
         if points:
             roc.append({"name": name, "fpr": points["fpr"], "tpr": points["tpr"],
@@ -133,8 +134,8 @@ def run_curves(run_ids: list[int], split: str) -> tuple[list, list, list]:
 def overlay_selected(selected: list[int] | None, split: str):
     run_ids = sorted(selected or [])[:MAX_OVERLAID]
     roc, pr, calibration = run_curves(run_ids, split)
-    names = {run.id: run.label for run in queries.run_summaries(only_evaluated=False)}
-    epochs = queries.epochs_for(run_ids) if run_ids else pd.DataFrame(
+    names = {run.id: run.label for run in runs_db.run_summaries(only_evaluated=False)}
+    epochs = runs_db.epochs_for(run_ids) if run_ids else pd.DataFrame(
         columns=["run_id", "epoch"])
     return (figures.roc_overlay(roc), figures.pr_overlay(pr),
             figures.training_curves(epochs, names) if run_ids
@@ -149,10 +150,10 @@ def overlay_selected(selected: list[int] | None, split: str):
 def quality_of_selected(selected: list[int] | None, split: str):
     """Lung-share histograms, robustness checks and calibration of the selected runs."""
     run_ids = sorted(selected or [])[:MAX_OVERLAID]
-    names = {run.id: run.label for run in queries.run_summaries(only_evaluated=False)}
+    names = {run.id: run.label for run in runs_db.run_summaries(only_evaluated=False)}
     shares = []
     for run_id in run_ids:
-        evaluation_id = queries.evaluation_id_for(run_id, split)
+        evaluation_id = evaluations.evaluation_id_for(run_id, split)
         if evaluation_id is not None:
             shares.append({"name": names.get(run_id, f"run {run_id}"),
                            "values": attention.lung_shares(evaluation_id).lung_share})
@@ -161,7 +162,7 @@ def quality_of_selected(selected: list[int] | None, split: str):
     shift_tables = ([views.shift_table(item["name"], item["table"]) for item in tables]
                     or html.Div("Select runs to see their robustness checks.",
                                 className="text-muted"))
-    table = queries.runs_table(run_ids) if run_ids else pd.DataFrame()
+    table = run_table.runs_table(run_ids) if run_ids else pd.DataFrame()
     return (figures.lung_share_histogram(shares), figures.shift_chart(tables), shift_tables,
             views.calibration_table(table))
 

@@ -16,6 +16,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import auth
 from dashboard.pages.score_views import error_card, history_table, result_card, run_options
+from db import runs as runs_db
 from db import uploads as upload_db
 from engine.decode import DecodeError
 from engine.errors import UserError
@@ -41,7 +42,7 @@ SCORE_FORCE = "score-force"  # "Score anyway": override the input checks
 HISTORY_ROWS = 50
 
 
-def _chosen_runs(query_runs: str | None, runs: list[upload_db.ScorableRun]) -> list[int]:
+def _chosen_runs(query_runs: str | None, runs: list[runs_db.RunInfo]) -> list[int]:
     wanted = set()
     for part in (query_runs or "").split(","):
         if part.strip().isdigit():
@@ -50,7 +51,7 @@ def _chosen_runs(query_runs: str | None, runs: list[upload_db.ScorableRun]) -> l
 
 
 def layout(runs: str | None = None, **_query: str) -> html.Div:
-    completed = upload_db.completed_runs()
+    completed = runs_db.completed_runs()
     limit_mb = max_upload_mb()
     return html.Div([
         html.H3("Score"),

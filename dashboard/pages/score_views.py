@@ -5,7 +5,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from db.uploads import ScorableRun, UploadInfo, UploadScoreInfo
+from db.runs import RunInfo
+from db.uploads import UploadInfo, UploadScoreInfo
 from engine.uploads import UploadResult
 
 LABELS = {0: "NORMAL", 1: "PNEUMONIA"}
@@ -18,7 +19,7 @@ def label_badge(label: int | None) -> dbc.Badge | str:
     return dbc.Badge(LABELS[label], color=LABEL_COLORS[label], className="score-label")
 
 
-def run_options(runs: list[ScorableRun]) -> list[dict]:
+def run_options(runs: list[RunInfo]) -> list[dict]:
     return [{"label": f"#{run.id} {run.name} ({run.arch}, threshold {run.threshold:.2f})",
              "value": run.id} for run in runs]
 

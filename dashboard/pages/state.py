@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from db import queries
+from db import evaluations, gallery
 
 
 def parse_int(value: object) -> int | None:
@@ -44,17 +44,17 @@ def errors_view(query: dict, runs: list) -> ErrorsView:
     """The Errors page's view from `?run=&split=&t=&cell=&image=`, defaults where invalid."""
     by_id = {run.id: run for run in runs}
     run = by_id.get(parse_int(query.get("run"))) or runs[0]
-    splits = queries.evaluation_splits(run.id)
+    splits = evaluations.evaluation_splits(run.id)
     split = query.get("split")
     if split not in splits:
         split = "test" if "test" in splits else (splits[0] if splits else "val")
     threshold = clamp_threshold(query.get("t"), default=round(run.threshold, 4))
-    cell = query.get("cell") if query.get("cell") in queries.GALLERY_CELLS else "fn"
+    cell = query.get("cell") if query.get("cell") in gallery.GALLERY_CELLS else "fn"
     min_outside = clamp_threshold(query.get("outside"), default=0.0)
-    if cell == queries.SUSPECTS and "outside" not in query:
+    if cell == gallery.SUSPECTS and "outside" not in query:
         min_outside = SUSPECT_MIN_OUTSIDE
-    sort = query.get("sort") if query.get("sort") in queries.SORTS else "confident_first"
-    population = (query.get("population") if query.get("population") in queries.POPULATIONS
+    sort = query.get("sort") if query.get("sort") in gallery.SORTS else "confident_first"
+    population = (query.get("population") if query.get("population") in gallery.POPULATIONS
                   else "all")
     return ErrorsView(run.id, split, threshold, cell, parse_int(query.get("image")),
                       min_outside, sort, population)

@@ -37,12 +37,12 @@ IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"DICM")
 @pytest.fixture(scope="module")
 def ids_in_store(trained_home: dict) -> dict:
     """Real ids for every route argument: an image, a prediction, an upload and its score."""
-    from db import queries
+    from db import evaluations, gallery
     from db.uploads import upload_history
     from engine.uploads import score_upload_bytes
 
-    evaluation_id = queries.evaluation_id_for(trained_home["run_ids"][0], "test")
-    item = queries.cell_images(evaluation_id, "tp", 0.0, limit=1)[1][0]
+    evaluation_id = evaluations.evaluation_id_for(trained_home["run_ids"][0], "test")
+    item = gallery.cell_images(evaluation_id, "tp", 0.0, limit=1)[1][0]
     jpeg = next(trained_home["data"].glob("PNEUMONIA/*.jpeg"))
     score_upload_bytes(jpeg.read_bytes(), "access.jpeg", [trained_home["run_ids"][0]])
     upload, scores = upload_history(1)[0]

@@ -14,7 +14,7 @@ import dash
 import pytest
 
 from dashboard import ids
-from db import queries
+from db import evaluations, gallery, runs
 from engine.metrics import binary_metrics
 from tests.auth_helpers import sign_in_client
 from tests.dashboard import dash_http
@@ -49,7 +49,8 @@ def test_runs_page_at_root_and_at_slash_runs(client, trained_home: dict) -> None
 def test_threshold_recompute_and_drill_down(client, trained_home: dict) -> None:
     deps = dash_http.dependencies(client)
     run_id = trained_home["run_ids"][0]
-    probability, labels = queries.evaluation_arrays(queries.evaluation_id_for(run_id, "test"))
+    evaluation_id = evaluations.evaluation_id_for(run_id, "test")
+    probability, labels = evaluations.evaluation_arrays(evaluation_id)
     for threshold in (0.3, 0.6):
         status, body = dash_http.post(client, dash_http.recompute_body(deps, run_id, "test",
                                                                         threshold))
@@ -61,7 +62,7 @@ def test_threshold_recompute_and_drill_down(client, trained_home: dict) -> None:
         status, body = dash_http.post(client, dash_http.drill_down_body(
             deps, run_id, "test", threshold, "fn", sort="probability_asc"))
         shown = dash_http.gallery_image_ids(body)
-        _, items = queries.cell_images(queries.evaluation_id_for(run_id, "test"), "fn",
+        _, items = gallery.cell_images(evaluations.evaluation_id_for(run_id, "test"), "fn",
                                        threshold, "probability_asc")
         assert shown == [item.image_id for item in items] and len(shown) == counts["fn"]
 
@@ -81,7 +82,7 @@ def test_presets_and_callback_errors(client, trained_home: dict,
     run_id = trained_home["run_ids"][0]
     status, body = dash_http.post(client, dash_http.preset_body(deps, run_id, "youden"))
     assert status == 200
-    assert abs(body["response"][ids.ERR_THRESHOLD]["value"] - queries.run_summary(
+    assert abs(body["response"][ids.ERR_THRESHOLD]["value"] - runs.find_run(
         run_id).threshold) < 1e-3  # Youden on val is the run's own operating threshold
     # A run with no val evaluation: the callback raises; the user sees a message, not a 500.
     status, body = dash_http.post(client, dash_http.preset_body(deps, 10**6, "sens95"))

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from dashboard import attention_files, figures, stats, views
-from db import attention, queries
+from db import attention, evaluations, gallery, images
 from db.session import artifacts_root
 from engine.cam_metrics import energy_share
 from engine.decode import decode_file, resize
@@ -19,25 +19,25 @@ from engine.lungmask import lung_mask
 
 @pytest.fixture
 def test_evaluation(trained_home: dict) -> int:
-    return queries.evaluation_id_for(trained_home["run_ids"][0], "test")
+    return evaluations.evaluation_id_for(trained_home["run_ids"][0], "test")
 
 
 def _everything(evaluation_id: int, cell: str, threshold: float = 0.5,
                 min_outside: float = 0.0, sort: str = "probability_desc") -> list:
-    return queries.cell_images(evaluation_id, cell, threshold, sort, limit=10_000,
+    return gallery.cell_images(evaluation_id, cell, threshold, sort, limit=10_000,
                                min_outside=min_outside)[1]
 
 
 def test_attention_filter_keeps_exactly_the_images_looking_outside(
         test_evaluation: int) -> None:
     known = 0
-    for cell in queries.CELLS:
+    for cell in gallery.CELLS:
         items = _everything(test_evaluation, cell)
         # Computed in the evaluation pass; NULL only where the CAM had no energy at all (an
         # undertrained small CNN has a few of those).
         known += sum(item.lung_share is not None for item in items)
         for min_outside in (0.5, 0.75, 0.9):
-            total, kept = queries.cell_images(test_evaluation, cell, 0.5, "probability_desc",
+            total, kept = gallery.cell_images(test_evaluation, cell, 0.5, "probability_desc",
                                               limit=10_000, min_outside=min_outside)
             expected = [item.image_id for item in items if item.lung_share is not None
                         and item.lung_share <= 1.0 - min_outside]
@@ -51,7 +51,7 @@ def test_outside_lungs_sort_and_paging(test_evaluation: int) -> None:
     shares = [item.lung_share for item in items if item.lung_share is not None]
     assert shares == sorted(shares) and len(items) > 5
     assert all(item.lung_share is None for item in items[len(shares):])  # unknown ones last
-    pages = [queries.cell_images(test_evaluation, "tp", 0.0, "outside_lungs_first", limit=4,
+    pages = [gallery.cell_images(test_evaluation, "tp", 0.0, "outside_lungs_first", limit=4,
                                  offset=offset)[1] for offset in range(0, len(items), 4)]
     assert [i.image_id for page in pages for i in page] == [i.image_id for i in items]
 
@@ -61,17 +61,17 @@ def test_suspects_are_the_correct_predictions_looking_outside(test_evaluation: i
                                                               threshold: float) -> None:
     correct = {item.image_id: item for cell in ("tn", "tp")
                for item in _everything(test_evaluation, cell, threshold)}
-    suspects = _everything(test_evaluation, queries.SUSPECTS, threshold)
+    suspects = _everything(test_evaluation, gallery.SUSPECTS, threshold)
     assert {item.image_id for item in suspects} == set(correct)  # no filter: every correct one
     known = [item for item in correct.values() if item.lung_share is not None]
     cutoff = float(np.median([item.outside_lungs for item in known]))
-    filtered = _everything(test_evaluation, queries.SUSPECTS, threshold, cutoff,
+    filtered = _everything(test_evaluation, gallery.SUSPECTS, threshold, cutoff,
                            "outside_lungs_first")
     expected = sorted((item for item in known if item.lung_share <= 1 - cutoff),
                       key=lambda item: (item.lung_share, -item.probability))
     assert [item.image_id for item in filtered] == [item.image_id for item in expected]
     assert 0 < len(filtered) <= len(known) <= len(correct)
-    by_confidence = _everything(test_evaluation, queries.SUSPECTS, threshold,
+    by_confidence = _everything(test_evaluation, gallery.SUSPECTS, threshold,
                                 sort="confident_first")
     distances = [abs(item.probability - threshold) for item in by_confidence]
     assert distances == sorted(distances, reverse=True)
@@ -96,7 +96,7 @@ def test_attention_by_run_reads_each_runs_newest_evaluation(trained_home: dict) 
     found = attention.attention_by_run(trained_home["run_ids"] + [10**6], "val")
     assert set(found) == set(trained_home["run_ids"])
     for run_id, figures_ in found.items():
-        evaluation_id = queries.evaluation_id_for(run_id, "val")
+        evaluation_id = evaluations.evaluation_id_for(run_id, "val")
         assert figures_ == attention.evaluation_attention(evaluation_id)
         assert 0 <= figures_["cam_lung_share"] <= 1 and 0 <= figures_["cam_peak_in_lung"] <= 1
 
@@ -104,7 +104,7 @@ def test_attention_by_run_reads_each_runs_newest_evaluation(trained_home: dict) 
 def test_lung_share_histogram_compares_runs(trained_home: dict) -> None:
     series = []
     for run_id in trained_home["run_ids"]:
-        shares = attention.lung_shares(queries.evaluation_id_for(run_id, "test"))
+        shares = attention.lung_shares(evaluations.evaluation_id_for(run_id, "test"))
         assert len(shares) and shares.lung_share.between(0, 1).all()
         series.append({"name": f"run {run_id}", "values": shares.lung_share})
     figure = figures.lung_share_histogram(series)
@@ -115,8 +115,8 @@ def test_lung_share_histogram_compares_runs(trained_home: dict) -> None:
 
 def test_compare_attention_scatter(trained_home: dict) -> None:
     run_a, run_b = trained_home["run_ids"]
-    pairs = queries.paired_predictions(queries.evaluation_id_for(run_a, "test"),
-                                       queries.evaluation_id_for(run_b, "test"))
+    pairs = evaluations.paired_predictions(evaluations.evaluation_id_for(run_a, "test"),
+                                       evaluations.evaluation_id_for(run_b, "test"))
     cells = stats.agreement_cells(pairs.true_label.to_numpy(), pairs.probability_a >= 0.5,
                                   pairs.probability_b.to_numpy() >= 0.5)
     pairs = pairs.assign(agreement=stats.agreement_labels(cells))
@@ -137,8 +137,8 @@ def test_lung_outline_is_the_mask_the_lung_share_was_measured_against(
         client, test_evaluation: int) -> None:
     item = next(item for item in _everything(test_evaluation, "tp", 0.0)
                 if item.lung_share is not None)
-    image_id, cam_path, cam_raw_path = queries.prediction_cam_files(item.prediction_id)
-    root, relative = queries.image_location(image_id)
+    image_id, cam_path, cam_raw_path = evaluations.prediction_cam_files(item.prediction_id)
+    root, relative = images.image_location(image_id)
     cam = np.load(artifacts_root() / cam_raw_path)
     gray = resize(decode_file(f"{root}/{relative}"), cam.shape[0])
     # The stored lung share is the CAM's energy inside this very mask (the raw CAM is stored
@@ -153,8 +153,8 @@ def test_lung_outline_is_the_mask_the_lung_share_was_measured_against(
     cyan = (served[..., 0] < 60) & (served[..., 1] > 200) & (served[..., 2] > 200)
     assert cyan.sum() > 50  # the outline is drawn
     assert client.get("/attention/lung-outline/999999999").status_code == 404
-    panel = str(views.image_panel(queries.image_info(image_id), item,
-                                  queries.image_predictions(image_id), [], None, 0.5))
+    panel = str(views.image_panel(images.image_info(image_id), item,
+                                  images.image_predictions(image_id), [], None, 0.5))
     assert f"/attention/lung-outline/{item.prediction_id}" in panel
     assert f"lung share {item.lung_share:.0%}" in panel
 

@@ -14,7 +14,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from dashboard import ids
-from db import queries
+from db import evaluations, gallery, reviews
 from tests.auth_helpers import TEST_ADMIN
 
 pytestmark = [pytest.mark.browser,
@@ -55,15 +55,15 @@ def _open_errors(browser, live_server: str, query: str) -> None:
 
 
 def _split_truth(run_id: int, split: str, threshold: float, cell: str) -> list[int]:
-    evaluation_id = queries.evaluation_id_for(run_id, split)
-    return [item.image_id for item in queries.cell_images(evaluation_id, cell, threshold,
+    evaluation_id = evaluations.evaluation_id_for(run_id, split)
+    return [item.image_id for item in gallery.cell_images(evaluation_id, cell, threshold,
                                                           "confident_first", 48)[1]]
 
 
 def test_confusion_cell_opens_exactly_its_images(browser, live_server: str,
                                                  trained_home: dict) -> None:
     run_id = trained_home["run_ids"][0]
-    total = len(queries.evaluation_arrays(queries.evaluation_id_for(run_id, "test"))[0])
+    total = len(evaluations.evaluation_arrays(evaluations.evaluation_id_for(run_id, "test"))[0])
     _open_errors(browser, live_server, f"run={run_id}&split=test&t=0.5&cell=tp")
     counts = _wait_counts(browser, total)
     for cell in ("fn", "fp", "tn"):
@@ -77,7 +77,8 @@ def test_confusion_cell_opens_exactly_its_images(browser, live_server: str,
 def test_moving_the_threshold_changes_the_cells(browser, live_server: str,
                                                 trained_home: dict) -> None:
     run_id = trained_home["run_ids"][1]
-    probability, labels = queries.evaluation_arrays(queries.evaluation_id_for(run_id, "test"))
+    evaluation_id = evaluations.evaluation_id_for(run_id, "test")
+    probability, labels = evaluations.evaluation_arrays(evaluation_id)
     total = len(labels)
     # Thresholds read off this run's own scores, so each move must change the cells.
     middle = float(np.median(probability))
@@ -123,18 +124,18 @@ def test_review_survives_a_reload(browser, live_server: str, trained_home: dict)
         and note in b.find_element(By.ID, ids.REVIEW_LIST).text)
     text = browser.find_element(By.ID, ids.REVIEW_LIST).text
     assert "model error" in text and TEST_ADMIN in text  # the signed-in user, not a typed name
-    assert [r.note for r in queries.reviews_for(image_id)][0] == note
+    assert [r.note for r in reviews.reviews_for(image_id)][0] == note
 
 
 def test_permalink_restores_the_view(browser, live_server: str, trained_home: dict) -> None:
     run_id = trained_home["run_ids"][1]
-    evaluation_id = queries.evaluation_id_for(run_id, "val")
-    image_id = queries.cell_images(evaluation_id, "tn", 1.01, limit=1)[1][0].image_id
-    total = len(queries.evaluation_arrays(evaluation_id)[0])
+    evaluation_id = evaluations.evaluation_id_for(run_id, "val")
+    image_id = gallery.cell_images(evaluation_id, "tn", 1.01, limit=1)[1][0].image_id
+    total = len(evaluations.evaluation_arrays(evaluation_id)[0])
     _open_errors(browser, live_server,
                  f"run={run_id}&split=val&t=0.3&cell=fp&image={image_id}")
     counts = _wait_counts(browser, total)
-    probability, labels = queries.evaluation_arrays(evaluation_id)
+    probability, labels = evaluations.evaluation_arrays(evaluation_id)
     assert counts["fp"] == int(((probability >= 0.3) & (labels == 0)).sum())
     assert "cxr-selected" in _cell(browser, "fp").get_attribute("class")
     assert browser.find_element(By.CSS_SELECTOR, f"#{ids.ERR_SPLIT} input[value='val']"
@@ -184,9 +185,9 @@ def test_pages_render_with_synthetic_marking_absent_for_real_data(
 
 
 def _suspects_truth(run_id: int, split: str, threshold: float, min_outside: float) -> list[int]:
-    evaluation_id = queries.evaluation_id_for(run_id, split)
-    return [item.image_id for item in queries.cell_images(
-        evaluation_id, queries.SUSPECTS, threshold, "outside_lungs_first", 48,
+    evaluation_id = evaluations.evaluation_id_for(run_id, split)
+    return [item.image_id for item in gallery.cell_images(
+        evaluation_id, gallery.SUSPECTS, threshold, "outside_lungs_first", 48,
         min_outside=min_outside)[1]]
 
 
@@ -196,9 +197,9 @@ def test_shortcut_suspects_filter(browser, live_server: str, trained_home: dict)
     from dashboard.pages.state import SUSPECT_MIN_OUTSIDE
 
     run_id = trained_home["run_ids"][0]
-    evaluation_id = queries.evaluation_id_for(run_id, "val")
+    evaluation_id = evaluations.evaluation_id_for(run_id, "val")
     _open_errors(browser, live_server, f"run={run_id}&split=val&t=0.5&cell=tp")
-    _wait_counts(browser, len(queries.evaluation_arrays(evaluation_id)[0]))
+    _wait_counts(browser, len(evaluations.evaluation_arrays(evaluation_id)[0]))
     button = browser.find_element(By.ID, ids.ERR_SUSPECTS)
     browser.execute_script("arguments[0].click();", button)
     WebDriverWait(browser, WAIT_S).until(lambda b: "cell=suspects" in b.current_url
@@ -212,7 +213,7 @@ def test_shortcut_suspects_filter(browser, live_server: str, trained_home: dict)
     assert "cxr-selected" in button.get_attribute("class")
 
     # A cut-off read off this run's own correct predictions: some images pass, some don't.
-    correct = [item for cell in ("tn", "tp") for item in queries.cell_images(
+    correct = [item for cell in ("tn", "tp") for item in gallery.cell_images(
         evaluation_id, cell, 0.5, limit=10_000)[1] if item.lung_share is not None]
     cutoff = float(np.floor(np.median([item.outside_lungs for item in correct]) * 20) / 20)
     expected = _suspects_truth(run_id, "val", 0.5, cutoff)

@@ -8,17 +8,17 @@ import plotly.graph_objects as go
 from sklearn.metrics import accuracy_score, f1_score, recall_score, roc_auc_score
 
 from dashboard import figures, stats, views
-from db import queries
+from db import evaluations, gallery, runs
 
 
 def _arrays(trained_home: dict, split: str = "test"):
-    evaluation_id = queries.evaluation_id_for(trained_home["run_ids"][0], split)
-    return queries.evaluation_arrays(evaluation_id), evaluation_id
+    evaluation_id = evaluations.evaluation_id_for(trained_home["run_ids"][0], split)
+    return evaluations.evaluation_arrays(evaluation_id), evaluation_id
 
 
 def test_run_overlays_from_real_runs(trained_home: dict) -> None:
     (probability, labels), evaluation_id = _arrays(trained_home)
-    roc = queries.evaluation_roc(evaluation_id)
+    roc = evaluations.evaluation_roc(evaluation_id)
     auc = roc_auc_score(labels, probability)
     figure = figures.roc_overlay([{"name": "run", "fpr": roc["fpr"], "tpr": roc["tpr"],
                                    "auc": auc}])
@@ -28,7 +28,7 @@ def test_run_overlays_from_real_runs(trained_home: dict) -> None:
     reliability = stats.reliability_points(labels, probability)
     assert all(0 <= v <= 1 for v in reliability["fraction_positive"])
     assert len(figures.calibration_overlay([{"name": "r", **reliability, "ece": 0.1}]).data) == 2
-    epochs = queries.epochs_for(trained_home["run_ids"])
+    epochs = runs.epochs_for(trained_home["run_ids"])
     training = figures.training_curves(epochs, {})
     assert len(training.data) == 3 * len(trained_home["run_ids"])
 
@@ -46,11 +46,11 @@ def test_operating_point_lies_on_the_threshold(trained_home: dict) -> None:
     fpr, tpr = stats.operating_point(labels, probability, 0.5)
     predicted = probability >= 0.5
     assert tpr == recall_score(labels, predicted)
-    figure = figures.roc_with_operating_point(queries.evaluation_roc(evaluation_id), 0.8, fpr,
+    figure = figures.roc_with_operating_point(evaluations.evaluation_roc(evaluation_id), 0.8, fpr,
                                               tpr, 0.5)
     point = figure["data"][-1]
     assert point["x"] == [fpr] and point["y"] == [tpr]
-    assert figure["data"][1]["x"] == queries.evaluation_roc(evaluation_id)["fpr"]
+    assert figure["data"][1]["x"] == evaluations.evaluation_roc(evaluation_id)["fpr"]
     # Plain JSON, but a valid figure: plotly accepts every property of it.
     validated = go.Figure(figure)
     assert validated.layout.title.text == "ROC (AUC 0.800)"
@@ -59,8 +59,8 @@ def test_operating_point_lies_on_the_threshold(trained_home: dict) -> None:
 
 def test_bootstrap_deltas_point_estimates_match_scikit_learn(trained_home: dict) -> None:
     run_a, run_b = trained_home["run_ids"]
-    pairs = queries.paired_predictions(queries.evaluation_id_for(run_a, "test"),
-                                       queries.evaluation_id_for(run_b, "test"))
+    pairs = evaluations.paired_predictions(evaluations.evaluation_id_for(run_a, "test"),
+                                       evaluations.evaluation_id_for(run_b, "test"))
     labels = pairs.true_label.to_numpy()
     a, b = pairs.probability_a.to_numpy(), pairs.probability_b.to_numpy()
     deltas = {d.metric: d for d in stats.bootstrap_deltas(labels, a, 0.5, b, 0.4,
@@ -96,7 +96,7 @@ def test_views_render_plain_components(trained_home: dict) -> None:
     assert views.synthetic_badge(False) is None
     assert "SYNTHETIC" in str(views.synthetic_badge(True))
     (probability, labels), evaluation_id = _arrays(trained_home)
-    _, items = queries.cell_images(evaluation_id, "tn", 1.01, limit=3)
+    _, items = gallery.cell_images(evaluation_id, "tn", 1.01, limit=3)
     rendered = str(views.gallery(items, overlay=True, selected_image=items[0].image_id))
     assert f"/files/cam-thumb/{items[0].prediction_id}" in rendered
     assert "cxr-selected" in rendered

@@ -9,14 +9,14 @@ import pytest
 from sqlalchemy import insert
 
 from dashboard.files import safe_resolve, thumbs_dir
-from db import queries
+from db import evaluations, gallery
 from db.models import Dataset, Image
 from db.session import session_scope
 
 
 def _first_prediction(trained_home: dict):
-    evaluation_id = queries.evaluation_id_for(trained_home["run_ids"][0], "test")
-    return queries.cell_images(evaluation_id, "tp", 0.0, limit=1)[1][0]
+    evaluation_id = evaluations.evaluation_id_for(trained_home["run_ids"][0], "test")
+    return gallery.cell_images(evaluation_id, "tp", 0.0, limit=1)[1][0]
 
 
 def test_images_cams_and_cached_thumbnails(client, trained_home: dict) -> None:

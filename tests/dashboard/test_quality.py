@@ -4,24 +4,24 @@ checks, on a store of their own (two small CNNs, their ensemble, a blur check on
 from __future__ import annotations
 
 from dashboard import figures, ids, views
-from db import attention, queries, robustness
+from db import attention, evaluations, gallery, images, robustness, run_table, runs
 from tests.dashboard import dash_http
 
 
 def test_shift_evaluations_stay_out_of_the_val_and_test_views(quality_home: dict) -> None:
     run_id = quality_home["run_ids"][0]
     shift_evaluation = quality_home["shift_evaluation"]
-    assert queries.evaluation_splits(run_id) == ["val", "test"]
-    clean_val = queries.evaluation_id_for(run_id, "val")
+    assert evaluations.evaluation_splits(run_id) == ["val", "test"]
+    clean_val = evaluations.evaluation_id_for(run_id, "val")
     assert clean_val != shift_evaluation and clean_val < shift_evaluation  # newer, yet not val
-    assert queries.latest_evaluation_ids([run_id]) == {
-        (run_id, "val"): clean_val, (run_id, "test"): queries.evaluation_id_for(run_id, "test")}
-    row = queries.runs_table([run_id]).iloc[0]
-    metrics = queries.evaluation_metrics(clean_val).set_index("threshold_rule").loc["youden"]
+    assert runs.latest_evaluation_ids([run_id]) == {
+        (run_id, "val"): clean_val, (run_id, "test"): evaluations.evaluation_id_for(run_id, "test")}
+    row = run_table.runs_table([run_id]).iloc[0]
+    metrics = evaluations.evaluation_metrics(clean_val).set_index("threshold_rule").loc["youden"]
     assert row.val_roc_auc == metrics.roc_auc and row.val_accuracy == metrics.accuracy
     # Every run's probability for a val image: the clean val only, never the shifted copy.
-    image_id = queries.cell_images(clean_val, "tn", 1.01, limit=1)[1][0].image_id
-    predictions = queries.image_predictions(image_id)
+    image_id = gallery.cell_images(clean_val, "tn", 1.01, limit=1)[1][0].image_id
+    predictions = images.image_predictions(image_id)
     assert set(predictions.split) == {"val"}
     assert shift_evaluation not in set(predictions.evaluation_id)
     assert set(predictions.run_id) == {*quality_home["run_ids"], quality_home["ensemble_id"]}
@@ -29,21 +29,21 @@ def test_shift_evaluations_stay_out_of_the_val_and_test_views(quality_home: dict
 
 def test_ensemble_is_a_marked_run_with_its_members(quality_home: dict) -> None:
     ensemble_id, members = quality_home["ensemble_id"], quality_home["run_ids"]
-    table = queries.runs_table().set_index("run_id")
+    table = run_table.runs_table().set_index("run_id")
     row = table.loc[ensemble_id]
     assert row.arch == "ensemble" and row.is_ensemble
     assert row.members == f"#{members[0]} small_cnn + #{members[1]} small_cnn (prob)"
     assert row.val_roc_auc is not None and row.test_roc_auc is not None
     assert not table.loc[members].is_ensemble.any() and table.loc[members].members.isna().all()
-    summary = queries.run_summary(ensemble_id)
-    assert summary.is_ensemble and ensemble_id in {run.id for run in queries.run_summaries()}
+    summary = runs.find_run(ensemble_id)
+    assert summary.is_ensemble and ensemble_id in {run.id for run in runs.run_summaries()}
     # Its Grad-CAM is the members' mean, measured like any run's.
     figures_ = attention.attention_by_run([ensemble_id], "test")[ensemble_id]
     assert figures_["cam_border_share"] is not None
 
 
 def test_calibration_and_threshold_rule_are_in_the_table(quality_home: dict) -> None:
-    table = queries.runs_table().set_index("run_id")
+    table = run_table.runs_table().set_index("run_id")
     for run_id in quality_home["run_ids"]:
         row = table.loc[run_id]
         assert row.threshold_rule == "youden on val" and row.temperature > 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from db import queries
+from db import datasets, evaluations, gallery, images, run_table, runs
+from db import reviews as reviews_db
+from db import splits as splits_db
 from db.audit import Actor
 from db.reviews import ReviewError, add_review
 from engine.metrics import binary_metrics
@@ -14,24 +16,24 @@ from engine.metrics import binary_metrics
 @pytest.fixture
 def run_and_eval(trained_home: dict) -> tuple[int, int]:
     run_id = trained_home["run_ids"][0]
-    return run_id, queries.evaluation_id_for(run_id, "test")
+    return run_id, evaluations.evaluation_id_for(run_id, "test")
 
 
 def test_runs_table_and_summaries(trained_home: dict) -> None:
-    table = queries.runs_table()
+    table = run_table.runs_table()
     assert sorted(table.run_id) == sorted(trained_home["run_ids"])
     assert table.test_roc_auc.notna().all() and table.val_accuracy.notna().all()
-    summaries = queries.run_summaries()
+    summaries = runs.run_summaries()
     assert {s.id for s in summaries} == set(trained_home["run_ids"])
     assert all(not s.synthetic for s in summaries)  # real images
-    assert queries.count_runs() == 2
-    assert queries.evaluation_splits(summaries[0].id) == ["val", "test"]
+    assert runs.count_runs() == 2
+    assert evaluations.evaluation_splits(summaries[0].id) == ["val", "test"]
 
 
 def test_evaluation_arrays_are_cached_and_read_only(run_and_eval: tuple[int, int]) -> None:
     _, evaluation_id = run_and_eval
-    probability, labels = queries.evaluation_arrays(evaluation_id)
-    again = queries.evaluation_arrays(evaluation_id)
+    probability, labels = evaluations.evaluation_arrays(evaluation_id)
+    again = evaluations.evaluation_arrays(evaluation_id)
     assert again[0] is probability
     assert len(probability) == len(labels) > 0 and set(np.unique(labels)) <= {0, 1}
     with pytest.raises(ValueError):
@@ -42,13 +44,13 @@ def test_evaluation_arrays_are_cached_and_read_only(run_and_eval: tuple[int, int
 def test_cells_partition_the_split_and_match_the_metrics(run_and_eval: tuple[int, int],
                                                          threshold: float) -> None:
     _, evaluation_id = run_and_eval
-    probability, labels = queries.evaluation_arrays(evaluation_id)
+    probability, labels = evaluations.evaluation_arrays(evaluation_id)
     metrics = binary_metrics(labels, probability, threshold)
     seen = []
-    for cell in queries.CELLS:
-        total, items = queries.cell_images(evaluation_id, cell, threshold, limit=10_000)
+    for cell in gallery.CELLS:
+        total, items = gallery.cell_images(evaluation_id, cell, threshold, limit=10_000)
         assert total == getattr(metrics, cell) == len(items)
-        true_label, positive = queries.CELL_DEFINITION[cell]
+        true_label, positive = gallery.CELL_DEFINITION[cell]
         assert all(item.true_label == true_label for item in items)
         assert all((item.probability >= threshold) == positive for item in items)
         seen += [item.image_id for item in items]
@@ -57,40 +59,40 @@ def test_cells_partition_the_split_and_match_the_metrics(run_and_eval: tuple[int
 
 def test_cell_sorting_and_paging(run_and_eval: tuple[int, int]) -> None:
     _, evaluation_id = run_and_eval
-    total, everything = queries.cell_images(evaluation_id, "tp", 0.0, "probability_desc",
+    total, everything = gallery.cell_images(evaluation_id, "tp", 0.0, "probability_desc",
                                             limit=10_000)
     probabilities = [item.probability for item in everything]
     assert probabilities == sorted(probabilities, reverse=True)
-    _, confident = queries.cell_images(evaluation_id, "tp", 0.0, "confident_first", limit=5)
+    _, confident = gallery.cell_images(evaluation_id, "tp", 0.0, "confident_first", limit=5)
     assert [i.image_id for i in confident] == [i.image_id for i in everything[:5]]
-    _, borderline = queries.cell_images(evaluation_id, "tp", 0.0, "borderline_first", limit=5)
+    _, borderline = gallery.cell_images(evaluation_id, "tp", 0.0, "borderline_first", limit=5)
     assert borderline[0].probability == min(probabilities)
-    pages = [queries.cell_images(evaluation_id, "tp", 0.0, "probability_desc", limit=7,
+    pages = [gallery.cell_images(evaluation_id, "tp", 0.0, "probability_desc", limit=7,
                                  offset=offset)[1] for offset in range(0, total, 7)]
     assert [i.image_id for page in pages for i in page] == [i.image_id for i in everything]
     with pytest.raises(ValueError, match="unknown confusion cell"):
-        queries.cell_images(evaluation_id, "xx", 0.5)
+        gallery.cell_images(evaluation_id, "xx", 0.5)
 
 
 def test_image_views(trained_home: dict, run_and_eval: tuple[int, int]) -> None:
     _, evaluation_id = run_and_eval
-    _, items = queries.cell_images(evaluation_id, "tn", 1.01, limit=1)
+    _, items = gallery.cell_images(evaluation_id, "tn", 1.01, limit=1)
     image_id = items[0].image_id
-    info = queries.image_info(image_id)
+    info = images.image_info(image_id)
     assert info.label == 0 and info.patient_id and info.rel_path.startswith("NORMAL/")
-    predictions = queries.image_predictions(image_id)
+    predictions = images.image_predictions(image_id)
     assert set(predictions.run_id) == set(trained_home["run_ids"])  # both runs, same split
-    assert queries.prediction_for(evaluation_id, image_id).image_id == image_id
-    assert queries.image_info(10**9) is None
+    assert gallery.prediction_for(evaluation_id, image_id).image_id == image_id
+    assert images.image_info(10**9) is None
 
 
 def test_reviews_round_trip(trained_home: dict, run_and_eval: tuple[int, int]) -> None:
     run_id, evaluation_id = run_and_eval
-    _, items = queries.cell_images(evaluation_id, "tp", 0.0, limit=1)
+    _, items = gallery.cell_images(evaluation_id, "tp", 0.0, limit=1)
     image_id = items[0].image_id
     first = add_review(image_id, "ambiguous", Actor("  ana "), "faint opacity", run_id)
     second = add_review(image_id, "label error", Actor("ben"))
-    reviews = queries.reviews_for(image_id)
+    reviews = reviews_db.reviews_for(image_id)
     assert [r.id for r in reviews[:2]] == [second, first]  # newest first
     assert reviews[1].reviewer == "ana" and reviews[1].note == "faint opacity"
     assert reviews[1].run_id == run_id and reviews[1].created_at is not None
@@ -103,27 +105,27 @@ def test_reviews_round_trip(trained_home: dict, run_and_eval: tuple[int, int]) -
 
 
 def test_dataset_views(trained_home: dict) -> None:
-    (dataset,) = queries.datasets()
+    (dataset,) = datasets.datasets()
     assert dataset.n_ok == 120 and not dataset.synthetic
-    splits = queries.splits_of(dataset.id)
+    splits = splits_db.splits_of(dataset.id)
     split_id = int(splits.split_id.iloc[0])
-    balance = queries.split_balance(split_id)
+    balance = splits_db.split_balance(split_id)
     assert balance.images.sum() == 120
     assert set(balance.subset) == {"train", "val", "test"}
-    assert queries.leaked_patients(split_id) == []
-    patients = queries.split_patient_counts(split_id)
+    assert splits_db.leaked_patients(split_id) == []
+    patients = splits_db.split_patient_counts(split_id)
     assert (patients.patients > 0).all()
-    assert queries.skipped_files(dataset.id).empty
+    assert datasets.skipped_files(dataset.id).empty
 
 
 def test_paired_predictions_and_epochs(trained_home: dict) -> None:
     run_a, run_b = trained_home["run_ids"]
-    pairs = queries.paired_predictions(queries.evaluation_id_for(run_a, "test"),
-                                       queries.evaluation_id_for(run_b, "test"))
-    assert len(pairs) == len(queries.evaluation_arrays(
-        queries.evaluation_id_for(run_a, "test"))[0])
+    pairs = evaluations.paired_predictions(evaluations.evaluation_id_for(run_a, "test"),
+                                       evaluations.evaluation_id_for(run_b, "test"))
+    assert len(pairs) == len(evaluations.evaluation_arrays(
+        evaluations.evaluation_id_for(run_a, "test"))[0])
     assert {"probability_a", "probability_b", "prediction_id_a"} <= set(pairs.columns)
-    epochs = queries.epochs_for([run_a, run_b])
+    epochs = runs.epochs_for([run_a, run_b])
     assert set(epochs.run_id) == {run_a, run_b} and (epochs.epoch >= 1).all()
 
 
@@ -131,9 +133,9 @@ def test_runs_table_cache_follows_every_change(cxr_home) -> None:
     """The Runs page caches its rows under runs_signature(): each step of a run's life must
     change the signature, so the table never shows a stale status."""
     from dashboard.runs_table import cached_table_rows
+    from db import run_table, runs
     from db.models import Dataset, Split
     from db.session import session_scope
-    from engine import records
 
     with session_scope(write=True) as session:
         dataset = Dataset(name="d", root=str(cxr_home), synthetic=True, has_official_test=False)
@@ -143,20 +145,21 @@ def test_runs_table_cache_follows_every_change(cxr_home) -> None:
         session.add(split)
         session.flush()
         dataset_id, split_id = dataset.id, split.id
-    previous = queries.runs_signature()
+    previous = run_table.runs_signature()
     assert cached_table_rows("test") == []
-    run_id = records.create_run("r", "small_cnn", {"epochs": 1}, 0, "cpu", dataset_id, split_id)
-    steps = [lambda: None, lambda: records.mark_running(run_id),
-             lambda: records.record_epoch(run_id, epoch=1, train_loss=0.5, val_loss=0.5,
+    run_id = runs.create_run("r", "small_cnn", {"epochs": 1}, 0, "cpu", dataset_id, split_id,
+                             code_version="test")
+    steps = [lambda: None, lambda: runs.mark_running(run_id),
+             lambda: runs.record_epoch(run_id, epoch=1, train_loss=0.5, val_loss=0.5,
                                           val_accuracy=0.5, val_auc=0.5, learning_rate=1e-3,
                                           seconds=1.0, images_per_second=1.0),
-             lambda: records.finish_run(run_id, "failed", "boom"),
-             lambda: records.mark_running(run_id),
-             lambda: records.finish_run(run_id, "completed")]
+             lambda: runs.finish_run(run_id, "failed", "boom"),
+             lambda: runs.mark_running(run_id),
+             lambda: runs.finish_run(run_id, "completed")]
     for step, status in zip(steps, ["queued", "running", "running", "failed", "running",
                                     "completed"], strict=True):
         step()
-        signature = queries.runs_signature()
+        signature = run_table.runs_signature()
         assert signature != previous
         previous = signature
         rows = cached_table_rows("test")

@@ -2,7 +2,7 @@
 
 `python -m tests.reliability.bulk_writer RUN_ID N_IMAGES STOP_FILE` registers an external
 dataset of N_IMAGES images, then writes evaluations of it for RUN_ID through the engine's own
-write path (`engine.records.start_evaluation` / `complete_evaluation`: every prediction and
+write path (`engine.evaluations.start_evaluation` / `complete_evaluation`: every prediction and
 metric in one write transaction, as `cxr evaluate` does) until STOP_FILE exists. Each finished
 transaction is printed as one JSON line: {"evaluation_id", "begin", "end"} in epoch seconds.
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import insert, select
 
+from db import evaluations
 from db.models import Dataset, Image
 from db.session import session_scope
-from engine import records
 from engine.metrics import binary_metrics, roc_points
 
 MAX_SECONDS = 300  # never outlive a test that forgot to stop us
@@ -43,7 +43,7 @@ def register_dataset(root: Path, n_images: int) -> tuple[int, list[int], np.ndar
 def write_evaluation(run_id: int, dataset_id: int, image_ids: list[int], labels: np.ndarray,
                      seed: int) -> dict:
     probability = np.clip(np.random.default_rng(seed).normal(0.3 + 0.4 * labels, 0.2), 0, 1)
-    rows = [records.PredictionRow(
+    rows = [evaluations.PredictionRow(
         image_id=image_id, probability=float(p), predicted_label=int(p >= 0.5),
         true_label=int(label), cam_path=f"runs/{run_id}/bulk/{image_id}.png",
         cam_raw_path=f"runs/{run_id}/bulk/{image_id}.npy", border_share=0.1, lung_share=0.8,
@@ -51,9 +51,9 @@ def write_evaluation(run_id: int, dataset_id: int, image_ids: list[int], labels:
                                                            strict=True)]
     metrics = {"0.5": binary_metrics(labels, probability, 0.5)}
     roc = roc_points(labels, probability)
-    evaluation_id = records.start_evaluation(run_id, "external", dataset_id)
+    evaluation_id = evaluations.start_evaluation(run_id, "external", dataset_id)
     begin = time.time()
-    records.complete_evaluation(evaluation_id, rows, metrics, roc, seconds=0.0)
+    evaluations.complete_evaluation(evaluation_id, rows, metrics, roc, seconds=0.0)
     return {"evaluation_id": evaluation_id, "begin": begin, "end": time.time()}
 
 

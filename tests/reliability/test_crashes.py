@@ -16,13 +16,12 @@ import pytest
 import torch
 from sqlalchemy import func, select, text
 
+from db import runs
 from db.migrate import fail_orphaned_runs
 from db.models import Epoch, Evaluation, Prediction, Run, RunMetric
 from db.session import get_engine, session_scope
-from engine import records
 from engine.errors import UserError
-from engine.evaluate import CheckpointError, load_checkpoint
-from engine.models import create_model
+from engine.models import CheckpointError, create_model, load_checkpoint
 from tests.conftest import copy_subset
 
 
@@ -169,4 +168,4 @@ def test_resume_of_completed_run_is_refused(cxr_home: Path, real_subset: Path) -
                               batch_size=16))
     with pytest.raises(UserError, match="already completed"):
         main(TrainConfig(), resume_run_id=run_id)
-    assert records.get_run(run_id).status == "completed"
+    assert runs.get_run(run_id).status == "completed"

@@ -2,7 +2,7 @@
 
 `cxr serve` (gunicorn, 2 workers, as in production) serves 1,000 callback requests from 8
 concurrent clients while an engine process writes evaluations of a large external dataset
-through `engine.records.complete_evaluation`, one write transaction each (what `cxr evaluate`
+through `engine.evaluations.complete_evaluation`, one write transaction each (what `cxr evaluate`
 does). Every request must succeed; nothing may say "database is locked". p50/p95 latency during
 the write is printed for the release note.
 """

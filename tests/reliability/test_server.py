@@ -15,7 +15,7 @@ import pytest
 import requests
 from sqlalchemy import func, select, update
 
-from db import queries
+from db import evaluations
 from db.models import Evaluation, Upload
 from db.session import session_scope
 from engine.cli import build_parser
@@ -96,7 +96,7 @@ def test_callback_exception_is_generic_in_page_and_whole_in_log(
     assert banner.startswith("Something went wrong") and "server log" in banner
 
     # A database row that breaks a builder: a ROC curve without its arrays.
-    evaluation_id = queries.evaluation_id_for(run_id, "test")
+    evaluation_id = evaluations.evaluation_id_for(run_id, "test")
     with session_scope() as session:
         saved = session.scalar(select(Evaluation.roc_curve).where(Evaluation.id == evaluation_id))
     with session_scope(write=True) as session:

@@ -1,0 +1,112 @@
+"""The Runs table: every run with its newest val/test metrics, for the Runs page and `cxr runs`."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import func, select
+
+from db.models import Dataset, Epoch, Evaluation, Run, RunMetric
+from db.runs import ENSEMBLE_ARCH
+from db.session import session_scope
+
+METRIC_COLUMNS = ("accuracy", "roc_auc", "f1", "sensitivity", "specificity", "ece")
+
+
+def runs_signature() -> tuple:
+    """A cheap fingerprint of everything run_records() shows: it changes when a run is added,
+    changes status or records an epoch, and when an evaluation or metric row is written. One
+    round trip of index-only aggregates, so a cache of the Runs table can be checked per
+    request instead of rebuilding 1,000 rows."""
+    def scalar(statement):  # noqa: ANN001, ANN202
+        return statement.scalar_subquery()
+
+    query = select(
+        scalar(select(func.count(Run.id))), scalar(select(func.max(Run.id))),
+        scalar(select(func.count(Run.id)).where(Run.status == "completed")),
+        scalar(select(func.count(Run.id)).where(Run.status == "failed")),
+        scalar(select(func.count(Run.id)).where(Run.status == "running")),
+        scalar(select(func.max(Epoch.id))), scalar(select(func.max(Evaluation.id))),
+        scalar(select(func.count(Evaluation.id)).where(Evaluation.status == "completed")),
+        scalar(select(func.max(RunMetric.id))))
+    with session_scope() as session:
+        return tuple(session.execute(query).one())
+
+
+def runs_table(run_ids: list[int] | None = None, threshold_rule: str = "youden") -> pd.DataFrame:
+    """One row per run: identity, config, status, timings, and val/test metrics."""
+    return pd.DataFrame.from_records(run_records(run_ids, threshold_rule))
+
+
+def run_records(run_ids: list[int] | None = None, threshold_rule: str = "youden") -> list[dict]:
+    """runs_table() as plain dicts (None where a value is missing), in run id order.
+
+    Plain column selects (no ORM objects), and no DataFrame: the dashboard's runs table sends
+    1,000 runs per request as records, and a DataFrame round trip cost more than the SQL.
+    """
+    query = (select(Run.id, Run.name, Run.arch, Run.status, Dataset.name, Dataset.synthetic,
+                    Run.config, Run.seed, Run.best_epoch, Run.started_at, Run.finished_at,
+                    Run.threshold, Run.failure_reason, Run.threshold_rule, Run.temperature,
+                    Run.health_warning)
+             .outerjoin(Dataset, Dataset.id == Run.dataset_id).order_by(Run.id))
+    metric_query = (select(Evaluation.run_id, Evaluation.split, Evaluation.id,
+                           RunMetric.threshold_rule,
+                           *[getattr(RunMetric, column) for column in METRIC_COLUMNS],
+                           Evaluation.ece_uncalibrated)
+                    .join(RunMetric, RunMetric.evaluation_id == Evaluation.id)
+                    .where(Evaluation.status == "completed", Evaluation.split.in_(("val", "test")))
+                    .order_by(Evaluation.id))
+    if run_ids is not None:
+        query = query.where(Run.id.in_(run_ids))
+        metric_query = metric_query.where(Evaluation.run_id.in_(run_ids))
+    with session_scope() as session:
+        runs = session.execute(query).all()
+        metric_rows = session.execute(metric_query).all()
+    # Newest completed evaluation per (run, split); within it, the requested rule, else 0.5.
+    chosen: dict[tuple[int, str], tuple] = {}
+    for row in metric_rows:
+        key = (row[0], row[1])
+        current = chosen.get(key)
+        if (current is None or row[2] > current[2]
+                or (row[2] == current[2] and row[3] == threshold_rule)):
+            chosen[key] = row
+    records = []
+    for (run_id, name, arch, status, dataset, synthetic, config, seed, best_epoch, started,
+         finished, threshold, failure, rule, temperature, warning) in runs:
+        config = config or {}
+        record = {
+            "run_id": run_id, "name": name, "arch": arch, "status": status,
+            "is_ensemble": arch == ENSEMBLE_ARCH, "members": ensemble_members_text(config),
+            "recipe": config.get("recipe"), "tta": bool(config.get("tta")),
+            "threshold_rule": rule, "temperature": temperature,
+            "dataset": dataset, "synthetic": bool(synthetic),
+            "image_size": config.get("image_size"), "batch_size": config.get("batch_size"),
+            "schedule": config.get("schedule"), "seed": seed, "epochs": config.get("epochs"),
+            "best_epoch": best_epoch,
+            "duration_s": (finished - started).total_seconds() if finished and started
+            else None,
+            "threshold": threshold, "failure_reason": failure,
+            "health_warning": warning, "health": health_badge(warning),
+        }
+        for split in ("val", "test"):
+            row = chosen.get((run_id, split))
+            for offset, column in enumerate(METRIC_COLUMNS):
+                record[f"{split}_{column}"] = row[4 + offset] if row else None
+            record[f"{split}_ece_uncalibrated"] = row[4 + len(METRIC_COLUMNS)] if row else None
+            record[f"{split}_evaluation_id"] = row[2] if row else None
+        records.append(record)
+    return records
+
+
+def ensemble_members_text(config: dict) -> str | None:
+    """"#3 resnet18 + #4 small_cnn (prob)" for an ensemble's config, else None."""
+    members = config.get("members")
+    if not members:
+        return None
+    archs = config.get("member_archs") or [""] * len(members)
+    parts = [f"#{member} {arch}".strip() for member, arch in zip(members, archs, strict=False)]
+    return " + ".join(parts) + f" ({config.get('combine', 'prob')})"
+
+
+def health_badge(warning: str | None) -> str | None:
+    """"⚠ constant predictions" for a run's health warning (its words before the colon)."""
+    return f"⚠ {warning.partition(':')[0]}" if warning else None
