@@ -16,7 +16,7 @@ import dash_bootstrap_components as dbc
 from dash import Dash, html, set_props
 from flask import Flask, jsonify
 
-from dashboard import auth, files, ids
+from dashboard import attention_files, auth, files, ids, login_views
 from db.migrate import init_db
 from db.session import cxr_home
 from engine.errors import UserError
@@ -121,7 +121,11 @@ def create_app(auth_enabled: bool = True) -> Dash:
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb() * MAX_FILES_PER_REQUEST * 2**20)
     server.register_error_handler(413, _request_too_large)
+    # Every route the app serves is registered here: files, the lung-outline overlays, sign-in.
     server.register_blueprint(files.blueprint)
+    server.register_blueprint(attention_files.blueprint)
+    if auth_enabled:
+        server.register_blueprint(login_views.blueprint)
     auth.init_auth(app, cxr_home(), enabled=auth_enabled)
     app.layout = shell
     return app

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from flask import Blueprint, Flask, Response, abort, send_file
+from flask import Blueprint, Response, abort, send_file
 from PIL import Image
 
 from dashboard.auth import requires
@@ -30,12 +30,6 @@ log = logging.getLogger(__name__)
 DISPLAY_SIZE = 384  # small CAMs (64-224 px) are scaled up so the outline stays crisp
 OUTLINE_RGB = (0, 255, 255)
 blueprint = Blueprint("attention_files", __name__, url_prefix="/attention")
-
-
-def register(server: Flask) -> None:
-    """Add the route to a Flask server once (pages are re-imported for every app)."""
-    if blueprint.name not in server.blueprints:
-        server.register_blueprint(blueprint)
 
 
 def outline_overlay(gray: np.ndarray, overlay: np.ndarray,

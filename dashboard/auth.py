@@ -215,9 +215,8 @@ def check_page_roles() -> None:
 
 
 def init_auth(app: dash.Dash, home: os.PathLike, enabled: bool = True) -> None:
-    """Sessions, sign-in routes and the guard on `app`'s server (or the no-auth marker)."""
-    from dashboard import login_views
-
+    """Sessions and the guard on `app`'s server (or the no-auth marker); the sign-in routes
+    are registered by dashboard/app.py."""
     server: Flask = app.server
     server.config["CXR_AUTH"] = enabled
     check_page_roles()
@@ -231,5 +230,4 @@ def init_auth(app: dash.Dash, home: os.PathLike, enabled: bool = True) -> None:
     manager = LoginManager()
     manager.user_loader(_load_user)
     manager.init_app(server)
-    server.register_blueprint(login_views.blueprint)
     server.before_request(lambda: _guard(app))

@@ -61,7 +61,7 @@ def test_stored_dicom_is_deidentified_with_identical_pixels_and_score(
         row = session.get(Upload, result.upload_id)
         assert json.loads(row.deidentified) == list(result.deidentified)
         assert row.uploaded_by.startswith("cli:")
-    from dashboard.pages.score_views import result_card
+    from dashboard.score_views import result_card
 
     shown = str(result_card(result))
     assert "De-identified" in shown and "PatientID (0010,0020): emptied" in shown

@@ -9,7 +9,7 @@ from dash import ALL, Input, Output, callback, clientside_callback, ctx, dcc, ht
 from dash.exceptions import PreventUpdate
 
 from dashboard import figures, ids, stats, views
-from dashboard.pages.state import pick_run
+from dashboard.url_state import pick_run
 from db import evaluations
 from db import runs as runs_db
 

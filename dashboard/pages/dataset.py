@@ -8,7 +8,7 @@ import pandas as pd
 from dash import Input, Output, callback, dash_table, dcc, html
 
 from dashboard import figures, ids, views
-from dashboard.pages.state import parse_int
+from dashboard.url_state import parse_int
 from db import datasets
 from db import splits as splits_db
 

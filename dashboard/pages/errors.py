@@ -9,8 +9,8 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import attention_files, auth, figures, ids, views
-from dashboard.pages import state
+from dashboard import auth, figures, ids, views
+from dashboard import url_state as state
 from db import audit, evaluations, gallery, images, reviews
 from db import runs as runs_db
 from db.reviews import ReviewError, add_review
@@ -25,10 +25,7 @@ from engine.metrics import (
 
 dash.register_page(__name__, path="/errors", name="Errors", order=1, title="CXR Lens · Errors",
                    role="viewer")
-try:  # the lung-outline image route; pages are imported while their app is being built
-    attention_files.register(dash.get_app().server)
-except dash.exceptions.AppNotFoundError:  # imported outside an app (builder tests)
-    pass
+
 
 PAGE_SIZE = 48
 SORT_OPTIONS = [

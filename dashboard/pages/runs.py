@@ -9,7 +9,6 @@ from dash import Input, Output, State, callback, clientside_callback, ctx, dash_
 from sklearn.metrics import roc_auc_score
 
 from dashboard import figures, ids, stats, views
-from dashboard.pages.state import parse_int
 from dashboard.runs_table import (
     SPLITS,
     cached_table_rows,
@@ -17,6 +16,7 @@ from dashboard.runs_table import (
     health_tooltips,
     table_columns,
 )
+from dashboard.url_state import parse_int
 from db import attention, evaluations, robustness, run_table
 from db import runs as runs_db
 from engine.metrics import expected_calibration_error

@@ -15,7 +15,7 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, 
 from dash.exceptions import PreventUpdate
 
 from dashboard import auth
-from dashboard.pages.score_views import error_card, history_table, result_card, run_options
+from dashboard.score_views import error_card, history_table, result_card, run_options
 from db import runs as runs_db
 from db import uploads as upload_db
 from engine.decode import DecodeError

@@ -194,7 +194,7 @@ def _suspects_truth(run_id: int, split: str, threshold: float, min_outside: floa
 def test_shortcut_suspects_filter(browser, live_server: str, trained_home: dict) -> None:
     """The suspects button shows exactly the correct predictions that look outside the lungs;
     the URL holds the filter, and a permalink with another cut-off restores that gallery."""
-    from dashboard.pages.state import SUSPECT_MIN_OUTSIDE
+    from dashboard.url_state import SUSPECT_MIN_OUTSIDE
 
     run_id = trained_home["run_ids"][0]
     evaluation_id = evaluations.evaluation_id_for(run_id, "val")
