@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
+import sys
 
 from dashboard.serve_access import check_serve_access
+from db.errors import UserError
 from db.migrate import init_db
 from db.session import dispose_engines
 
@@ -51,3 +54,37 @@ def serve(host: str = "127.0.0.1", port: int = 8050, workers: int = 2,
           flush=True)
     DashboardApplication().run()
     return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cxr serve", description="serve the dashboard")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--no-auth", action="store_true")
+    parser.add_argument("--https", action="store_true")
+    parser.add_argument("--check-only", action="store_true",
+                        help="only check that this address may be served, then exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m dashboard.server`: what `cxr serve` (and `cxr demo`) hand over to, so the
+    engine's CLI never imports the dashboard. A refused start is a one-line error, exit 2."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.check_only:
+            check_serve_access(args.host, args.no_auth, args.https)
+            return 0
+        return serve(host=args.host, port=args.port, workers=args.workers, debug=args.debug,
+                     no_auth=args.no_auth, https=args.https)
+    except UserError as exc:
+        print(f"cxr: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

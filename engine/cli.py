@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from engine.adapt_cli import add_adapt_command
 from engine.errors import UserError
 from engine.recipes import LEVER_OPTIONS
 
@@ -196,13 +197,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        from dashboard.server import serve
-    except ImportError as exc:
-        raise UserError(f"the dashboard is not available: {exc}") from exc
+    """Hand over to `python -m dashboard.server` (same PID: Ctrl-C and the exit code are the
+    server's); the engine never imports the dashboard."""
+    from engine.server_process import server_argv
+
     _use_device(args.device)  # the workers inherit CXR_DEVICE and score on that device
-    return serve(host=args.host, port=args.port, workers=args.workers, debug=args.debug,
-                 no_auth=args.no_auth, https=args.https)
+    argv = server_argv(args.host, args.port, args.workers, debug=args.debug,
+                       no_auth=args.no_auth, https=args.https)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(argv[0], argv)
+    return 0  # not reached
 
 
 def _add_train_options(parser: argparse.ArgumentParser, with_arch: bool = True) -> None:
@@ -332,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("--threshold-rule", default="youden")
     ensemble.add_argument("--device", help=DEVICE_HELP)
     ensemble.set_defaults(func=cmd_ensemble)
+    add_adapt_command(commands, DEVICE_HELP)
 
     runs = commands.add_parser("runs", help="list runs and their key metrics")
     runs.add_argument("--split", default="test", choices=["val", "test"])

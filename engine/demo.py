@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 from db.session import cxr_home, dispose_engines
 from engine.data import ingest
 from engine.errors import UserError
 from engine.queries_cli import print_run_summary
+from engine.server_process import server_argv
 from engine.synthetic import generate
 from engine.train import TrainConfig, main
 
@@ -68,9 +70,11 @@ def run_demo(data: str | None, epochs: int = 6, serve: bool = True, host: str = 
 
 
 def _check_dashboard(host: str) -> None:
-    try:
-        from dashboard.serve_access import check_serve_access
-    except ImportError as exc:
-        raise UserError(f"the dashboard is not available ({exc}); run the demo with "
-                        "--no-serve") from exc
-    check_serve_access(host, no_auth=True)
+    """The server's own start-up check, in a process of its own (the engine never imports the
+    dashboard): a refused address fails here, before minutes of training."""
+    checked = subprocess.run(server_argv(host, 0, 1, no_auth=True, check_only=True),
+                             capture_output=True, text=True, check=False)
+    if checked.returncode != 0:
+        message = checked.stderr.strip().splitlines()[-1] if checked.stderr.strip() else ""
+        raise UserError(message.removeprefix("cxr: error: ") or "the dashboard cannot start; "
+                        "run the demo with --no-serve")
