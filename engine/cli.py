@@ -7,14 +7,12 @@ import os
 import sys
 from pathlib import Path
 
+from engine import cli_arguments as arguments
 from engine.adapt_cli import add_adapt_command
 from engine.errors import UserError
 from engine.recipes import LEVER_OPTIONS
 
 EXIT_USER_ERROR = 2
-# engine/devices.py resolves the name; it imports torch, so it is imported only when needed.
-DEVICE_HELP = ("where tensors run: auto (default: the GPU when PyTorch sees one, else the CPU) "
-               "| cpu | cuda | cuda:N; default $CXR_DEVICE, else auto")
 
 
 def _data_arg(value: str | None) -> str:
@@ -210,170 +208,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
-def _add_train_options(parser: argparse.ArgumentParser, with_arch: bool = True) -> None:
-    # Defaults live in TrainConfig (engine/train.py); None here means "not given".
-    if with_arch:
-        parser.add_argument("--arch", help="resnet18 (default) | resnet34 | efficientnet_b0 | "
-                            "small_cnn")
-    parser.add_argument("--recipe", help="start from a named recipe: best | reference")
-    parser.add_argument("--data", help="dataset root (default: $CXR_DATA)")
-    parser.add_argument("--epochs", type=int, help="default 10")
-    parser.add_argument("--image-size", type=int, help="default 224")
-    parser.add_argument("--batch-size", type=int, help="default 32")
-    parser.add_argument("--seed", type=int, help="training seed (default 0)")
-    parser.add_argument("--split-seed", type=int,
-                        help="seed of the patient-level train/val/test split (default 0)")
-    parser.add_argument("--schedule", choices=["cyclic", "onecycle"],
-                        help="cyclic (reference, default) or onecycle")
-    parser.add_argument("--max-lr", type=float, help="peak learning rate (default 1e-3)")
-    parser.add_argument("--weight-decay", type=float, help="default 0")
-    parser.add_argument("--patience", type=int,
-                        help="early stopping: epochs without val AUC improvement (default 5)")
-    parser.add_argument("--pretrained", action="store_true", default=None,
-                        help="start from ImageNet weights in torchvision's local cache")
-    parser.add_argument("--weights", help="ImageNet weights file to start from")
-    parser.add_argument("--device", help=DEVICE_HELP)
-    parser.add_argument("--threshold-rule",
-                        help="operating point chosen on val: youden (default), "
-                             "youden-middle or sensitivity:0.95")
-    parser.add_argument("--tta", action="store_true", default=None,
-                        help="test-time augmentation at evaluation (shifts, zooms; no flip)")
-    parser.add_argument("--no-calibrate", dest="calibrate", action="store_false", default=None,
-                        help="skip temperature scaling on val")
-    parser.add_argument("--intensity-norm", choices=["none", "equalize", "clahe"],
-                        help="per-image intensity normalisation (default none)")
-    parser.add_argument("--ema-decay", type=float, help="EMA of weights, e.g. 0.998 (0 = off)")
-    parser.add_argument("--label-smoothing", type=float, help="default 0")
-    parser.add_argument("--augment-strength", type=float,
-                        help="scales the augmentation jitter (default 1)")
-    _add_generalisation_options(parser)
-    speed = parser.add_argument_group("speed levers (off by default: see bench/bench_train.py)")
-    speed.add_argument("--channels-last", action="store_true", default=None,
-                       help="NHWC memory layout for activations and weights")
-    speed.add_argument("--precision", choices=["fp32", "bf16"],
-                       help="bf16 autocast for the forward pass (default fp32)")
-    speed.add_argument("--compile", action="store_true", default=None,
-                       help="torch.compile the training step (slow first epoch)")
+def _add_users_commands(commands: argparse._SubParsersAction) -> None:
+    from engine.users_cli import add_commands
+
+    add_commands(commands)
 
 
-def _add_generalisation_options(parser: argparse.ArgumentParser) -> None:
-    levers = parser.add_argument_group("generalisation levers (off by default; README Recipe)")
-    for field, help_text in LEVER_OPTIONS.items():
-        levers.add_argument("--" + field.replace("_", "-"), type=float, help=help_text)
+# name, help, arguments (engine/cli_arguments.py), handler; a callable registers its own.
+COMMANDS = (
+    ("ingest", "register a dataset's images", arguments.ingest, cmd_ingest),
+    ("train", "train a model, then evaluate it with Grad-CAM", arguments.train, cmd_train),
+    ("evaluate", "evaluate a run with Grad-CAM", arguments.evaluate, cmd_evaluate),
+    ("score", "score image files (JPEG, PNG, DICOM) with trained runs, with Grad-CAM",
+     arguments.score, cmd_score),
+    ("road", "ROAD faithfulness of a run's CAMs, on a sample", arguments.road, cmd_road),
+    ("check-masks", "lung-mask sanity check: area across a dataset, outliers",
+     arguments.check_masks, cmd_check_masks),
+    ("ensemble", "combine completed runs into an ensemble run", arguments.ensemble,
+     cmd_ensemble),
+    lambda commands: add_adapt_command(commands, arguments.DEVICE_HELP),
+    ("runs", "list runs and their key metrics", arguments.runs, cmd_runs),
+    ("compare", "train and compare the three architectures", arguments.compare, cmd_compare),
+    ("demo", "synthetic data -> two models -> dashboard", arguments.demo, cmd_demo),
+    ("serve", "serve the dashboard (gunicorn)", arguments.serve, cmd_serve),
+    _add_users_commands,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cxr", description="CXR Lens: train, evaluate and explain chest X-ray classifiers.")
     commands = parser.add_subparsers(dest="command", required=True)
-
-    ingest = commands.add_parser("ingest", help="register a dataset's images")
-    ingest.add_argument("data_dir", nargs="?", help="dataset root (default: $CXR_DATA)")
-    ingest.add_argument("--name", help="dataset name (default: folder name)")
-    ingest.set_defaults(func=cmd_ingest)
-
-    train = commands.add_parser("train", help="train a model, then evaluate it with Grad-CAM")
-    _add_train_options(train)
-    train.add_argument("--name", help="run name")
-    train.add_argument("--nproc", type=int, default=1,
-                       help="train with DistributedDataParallel over N local processes "
-                            "(gloo on CPU, NCCL on GPU)")
-    train.add_argument("--resume", type=int, metavar="RUN_ID",
-                       help="continue a failed or interrupted run from its last checkpoint")
-    train.set_defaults(func=cmd_train)
-
-    evaluate = commands.add_parser("evaluate", help="evaluate a run with Grad-CAM")
-    evaluate.add_argument("run_id", type=int)
-    evaluate.add_argument("--split", default="val", choices=["val", "test"])
-    evaluate.add_argument("--nproc", type=int, default=1,
-                          help="shard the images over N local processes")
-    evaluate.add_argument("--device", help=DEVICE_HELP)
-    source = evaluate.add_mutually_exclusive_group()
-    source.add_argument("--data", help="evaluate on an external dataset folder instead")
-    source.add_argument("--shift", metavar="NAME",
-                        help="robustness check: evaluate val under an acquisition shift "
-                             "(contrast-low, gamma-1.5, blur, noise, jpeg-q20, rotate-8, "
-                             "zoom-in, histeq, ...) or `all`")
-    source.add_argument("--uploads", action="store_true",
-                        help="evaluate on the uploads whose true label an analyst recorded")
-    evaluate.set_defaults(func=cmd_evaluate)
-
-    score = commands.add_parser(
-        "score", help="score image files (JPEG, PNG, DICOM) with trained runs, with Grad-CAM")
-    score.add_argument("files", nargs="+", metavar="FILE")
-    which = score.add_mutually_exclusive_group()
-    which.add_argument("--run", type=int, action="append", metavar="ID",
-                       help="score with this run (repeatable; default: every completed run)")
-    which.add_argument("--all", action="store_true",
-                       help="score with every completed run (the default)")
-    score.add_argument("--json", action="store_true", help="print results as JSON")
-    score.add_argument("--device", help=DEVICE_HELP)
-    score.add_argument("--force", action="store_true",
-                       help="score files that fail the input checks (under 64 px on a side, "
-                            "aspect beyond 3:1, DICOM not CR/DX or not chest); the scores are "
-                            "stored as forced, with the reason")
-    score.set_defaults(func=cmd_score)
-
-    road = commands.add_parser("road", help="ROAD faithfulness of a run's CAMs, on a sample")
-    road.add_argument("run_id", type=int)
-    road.add_argument("--split", default="val", choices=["val", "test", "external"])
-    road.add_argument("--sample", type=int, default=100, help="images to score (default 100)")
-    road.add_argument("--seed", type=int, default=0)
-    road.add_argument("--device", help=DEVICE_HELP)
-    road.set_defaults(func=cmd_road)
-
-    masks = commands.add_parser("check-masks",
-                                help="lung-mask sanity check: area across a dataset, outliers")
-    masks.add_argument("--data", help="dataset root (default: $CXR_DATA)")
-    masks.add_argument("--image-size", type=int, default=224)
-    masks.add_argument("--show", type=int, default=30, help="outliers to list")
-    masks.set_defaults(func=cmd_check_masks)
-
-    ensemble = commands.add_parser("ensemble", help="combine completed runs into an ensemble run")
-    ensemble.add_argument("run_ids", type=int, nargs="+", metavar="RUN")
-    ensemble.add_argument("--name")
-    ensemble.add_argument("--combine", choices=["prob", "logit"], default="prob",
-                          help="average probabilities (default) or logits with a temperature")
-    ensemble.add_argument("--threshold-rule", default="youden")
-    ensemble.add_argument("--device", help=DEVICE_HELP)
-    ensemble.set_defaults(func=cmd_ensemble)
-    add_adapt_command(commands, DEVICE_HELP)
-
-    runs = commands.add_parser("runs", help="list runs and their key metrics")
-    runs.add_argument("--split", default="test", choices=["val", "test"])
-    runs.set_defaults(func=cmd_runs)
-
-    compare = commands.add_parser("compare", help="train and compare the three architectures")
-    _add_train_options(compare, with_arch=False)
-    compare.add_argument("--archs", nargs="+", default=["resnet18", "resnet34",
-                                                        "efficientnet_b0"])
-    compare.set_defaults(func=cmd_compare)
-
-    demo = commands.add_parser("demo", help="synthetic data -> two models -> dashboard")
-    demo.add_argument("--data", help="use this dataset instead of synthetic data")
-    demo.add_argument("--epochs", type=int, default=6)
-    demo.add_argument("--images-per-class", type=int, default=200,
-                      help="synthetic images drawn per class (default 200)")
-    demo.add_argument("--no-serve", action="store_true", help="do not start the dashboard")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8050)
-    demo.set_defaults(func=cmd_demo)
-
-    serve = commands.add_parser("serve", help="serve the dashboard (gunicorn)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8050)
-    serve.add_argument("--workers", type=int, default=2)
-    serve.add_argument("--debug", action="store_true", help="Dash dev server, debug on")
-    serve.add_argument("--no-auth", action="store_true",
-                       help="sign-in off: a local demo on a loopback address only")
-    serve.add_argument("--https", action="store_true",
-                       help="served over HTTPS (e.g. behind a TLS proxy): Secure session cookie")
-    serve.add_argument("--device", help="where uploads are scored: " + DEVICE_HELP)
-    serve.set_defaults(func=cmd_serve)
-
-    from engine.users_cli import add_commands as add_user_commands
-
-    add_user_commands(commands)
+    for entry in COMMANDS:
+        if callable(entry):
+            entry(commands)
+            continue
+        name, help_text, add_arguments, handler = entry
+        command = commands.add_parser(name, help=help_text)
+        add_arguments(command)
+        command.set_defaults(func=handler)
     return parser
 
 
