@@ -39,9 +39,10 @@ from torchvision import transforms
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Timer, data_root, machine, sample_files  # noqa: E402
 from engine.devices import configure, resolve_device  # noqa: E402
+from engine.fitting import make_scheduler  # noqa: E402
 from engine.models import create_model  # noqa: E402
 from engine.pixels import load_store  # noqa: E402
-from engine.train import TrainConfig, make_scheduler, train_one_epoch  # noqa: E402
+from engine.train import TrainConfig, train_one_epoch  # noqa: E402
 
 CPU = torch.device("cpu")
 

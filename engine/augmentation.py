@@ -17,7 +17,6 @@ else runs on the batch's device, in torch.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -25,9 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.pixels import augment, to_input
-
-if TYPE_CHECKING:
-    from engine.train import TrainConfig
+from engine.train_config import TrainConfig
 
 JPEG_QUALITY = (30, 95)
 JPEG_VARIANTS = 2

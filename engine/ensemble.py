@@ -16,7 +16,7 @@ import torch
 
 from db import runs
 from db.splits import split_images
-from engine.calibration import calibrated, choose_calibration
+from engine.calibration import choose_calibration, logit
 from engine.devices import resolve_device
 from engine.errors import UserError
 from engine.evaluate import evaluate_run
@@ -24,7 +24,7 @@ from engine.health import constant_predictions_warning
 from engine.pixels import load_store
 from engine.predictor import ENSEMBLE_ARCH, EnsemblePredictor
 from engine.provenance import code_version
-from engine.train import choose_threshold
+from engine.thresholds import choose_threshold
 
 COMBINE_MODES = ("prob", "logit")
 
@@ -89,11 +89,11 @@ def _calibrate(run_id: int, split_id: int, threshold_rule: str, batch_size: int,
         predictor.close()
     labels = np.array([images[i].label for i in kept])
     # The run is fresh (temperature 1, offset 0): this is the uncalibrated combination.
-    clipped = np.clip(probability, 1e-7, 1 - 1e-7)
-    logits = np.log(clipped / (1 - clipped))
-    temperature, offset = choose_calibration(logits, labels)
-    probability = calibrated(logits - offset, temperature)
+    logits = logit(probability)
+    calibration = choose_calibration(logits, labels)
+    probability = calibration.apply(logits)
     threshold, rule = choose_threshold(threshold_rule, labels, probability)
-    runs.update_run(run_id, temperature=temperature, logit_offset=offset, threshold=threshold,
+    runs.update_run(run_id, temperature=calibration.temperature,
+                       logit_offset=calibration.offset, threshold=threshold,
                        threshold_rule=rule, train_seconds=0.0,
                        health_warning=constant_predictions_warning(probability, labels))

@@ -9,13 +9,16 @@ import numpy as np
 import torch
 
 from db import evaluations, runs
+from db import shift as shift_store
 from db.session import artifacts_root
 from db.splits import SplitImage, dataset_images, split_images
+from engine.calibration import Calibration
 from engine.cam_metrics import cam_metrics
 from engine.data import dataset_for_root
 from engine.decode import DecodeError
 from engine.devices import rank_device, resolve_device
 from engine.distributed import SINGLE, Rank
+from engine.drift import drift
 from engine.errors import UserError
 from engine.explain import CamWriter
 from engine.metrics import binary_metrics, expected_calibration_error, roc_points
@@ -111,7 +114,11 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
             evaluation_id, [] if rank.distributed else rows, metrics,
             roc_points(labels, probabilities), time.perf_counter() - start, metrics_seconds,
             ece_uncalibrated=expected_calibration_error(
-                labels, uncalibrate(probabilities, run.temperature, run.logit_offset)))
+                labels, Calibration(run.logit_offset, run.temperature).uncalibrate(
+                    probabilities)))
+        if split_name != "val":  # how far these scores sit from val's (the shift view)
+            shift_store.store_drift(evaluation_id, *drift(
+                shift_store.val_probabilities(run_id), probabilities))
     except BaseException as exc:
         if rank.distributed:
             evaluations.delete_predictions(evaluation_id)
@@ -174,16 +181,6 @@ def _explain_shard(run: runs.RunInfo, images: list[SplitImage], evaluation_id: i
         writer.wait()
         predictor.close()
     return rows, metrics_seconds
-
-
-def uncalibrate(probability: np.ndarray, temperature: float,
-                logit_offset: float = 0.0) -> np.ndarray:
-    """The model's raw probabilities, before calibration: sigmoid(T * logit(p) + offset)."""
-    if temperature == 1.0 and logit_offset == 0.0:
-        return probability
-    clipped = np.clip(probability, 1e-7, 1 - 1e-7)
-    raw_logit = temperature * np.log(clipped / (1 - clipped)) + logit_offset
-    return 1.0 / (1.0 + np.exp(-raw_logit))
 
 
 def _evaluate_worker(rank: Rank, run_id: int, split: str, data_dir: str | None,

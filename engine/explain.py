@@ -19,6 +19,7 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.image import show_cam_on_image
 from torch import nn
 
+from engine.calibration import Calibration
 from engine.models import cam_target_layer
 from engine.pixels import to_input, tta_batches
 
@@ -41,20 +42,13 @@ class PredictedClassTarget:
         return logit * sign
 
 
-def _logit(probability: float) -> float:
-    probability = min(max(probability, 1e-7), 1 - 1e-7)
-    return float(np.log(probability / (1 - probability)))
-
-
 class CamExplainer:
     """Batched probabilities + Grad-CAM for one model. Use as a context manager."""
 
     def __init__(self, model: nn.Module, arch: str, threshold: float = 0.5,
-                 temperature: float = 1.0, tta: bool = False,
-                 logit_offset: float = 0.0) -> None:
+                 calibration: Calibration | None = None, tta: bool = False) -> None:
         self.model = model.eval()
-        self.temperature = temperature
-        self.logit_offset = logit_offset
+        self.calibration = calibration or Calibration()
         self.tta = tta
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
@@ -63,8 +57,7 @@ class CamExplainer:
         # grad-requiring leaf and backward stops there instead of walking the whole network.
         self._hook = layer.register_forward_hook(lambda _m, _i, out: out.requires_grad_(True))
         self._cam = GradCAM(model=self.model, target_layers=[layer])
-        # P = sigmoid((logit - offset) / T) >= threshold  <=>  logit >= T * logit(thr) + offset
-        self.threshold_logit = temperature * _logit(threshold) + logit_offset
+        self.threshold_logit = self.calibration.threshold_logit(threshold)
 
     def __enter__(self) -> CamExplainer:
         return self
@@ -93,7 +86,7 @@ class CamExplainer:
             with torch.no_grad():
                 views = [self.model(view)[:, 0].float().cpu() for view in tta_batches(inputs)[1:]]
             logits = torch.stack([logits, *views]).mean(dim=0)
-        probability = torch.sigmoid((logits - self.logit_offset) / self.temperature)
+        probability = self.calibration.apply(logits)
         return probability.numpy(), cams.astype(np.float32)
 
 

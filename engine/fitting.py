@@ -11,7 +11,6 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,9 +23,7 @@ from db import runs
 from db.session import artifacts_root
 from engine import health
 from engine.distributed import Rank
-
-if TYPE_CHECKING:
-    from engine.train import TrainConfig
+from engine.train_config import TrainConfig
 
 
 def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer,

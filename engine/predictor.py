@@ -15,6 +15,8 @@ from torch import nn
 
 from db import runs
 from db.session import artifacts_root
+from engine.augmentation import center_crop
+from engine.calibration import Calibration, logit
 from engine.devices import configure, resolve_device
 from engine.errors import UserError
 from engine.explain import CamExplainer
@@ -55,7 +57,7 @@ def predict_logits(model: nn.Module, store: torch.Tensor, device: torch.device,
 def predict(model: nn.Module, store: torch.Tensor, device: torch.device,
             batch_size: int = 64) -> np.ndarray:
     """P(pneumonia), uncalibrated, for every image of a uint8 store."""
-    return 1.0 / (1.0 + np.exp(-predict_logits(model, store, device, batch_size)))
+    return Calibration().apply(predict_logits(model, store, device, batch_size))
 
 
 class ModelPredictor:
@@ -64,9 +66,10 @@ class ModelPredictor:
         self.size = int(run.config["image_size"])
         self.intensity = run.config.get("intensity_norm", "none")
         model = load_run_model(run, device)
+        self.keep_centre = float(run.config.get("test_center_crop", 1.0))
         self._explainer = CamExplainer(model, run.arch, run.threshold,
-                                       run.temperature, tta=bool(run.config.get("tta")),
-                                       logit_offset=run.logit_offset)
+                                       Calibration(run.logit_offset, run.temperature),
+                                       tta=bool(run.config.get("tta")))
         # Typicality reads the head's input during the Grad-CAM pass: no second forward.
         self._typicality = load_run_stats(run)
         self._tap = FeatureTap(model, run.arch) if self._typicality else None
@@ -78,8 +81,8 @@ class ModelPredictor:
         """(P(pneumonia), CAMs, typicality: distance / threshold, or None without stats)."""
         if self._tap is not None:
             self._tap.clear()
-        probability, cams = self._explainer.explain(
-            normalize_intensity(np.asarray(batch), self.intensity))
+        probability, cams = self._explainer.explain(center_crop(
+            normalize_intensity(np.asarray(batch), self.intensity), self.keep_centre))
         typicality = (self._typicality.ratio(self._tap.first())
                       if self._tap is not None else None)
         return probability, cams, typicality
@@ -98,11 +101,6 @@ def _resize_all(batch: np.ndarray, size: int,
                      for image in batch])
 
 
-def _logit(probability: np.ndarray) -> np.ndarray:
-    clipped = np.clip(probability, 1e-7, 1 - 1e-7)
-    return np.log(clipped / (1 - clipped))
-
-
 def combine_probabilities(stacked: np.ndarray, combine: str, temperature: float = 1.0,
                           logit_offset: float = 0.0) -> np.ndarray:
     """(members, N) calibrated probabilities -> the ensemble's calibrated P, shape (N,).
@@ -110,11 +108,8 @@ def combine_probabilities(stacked: np.ndarray, combine: str, temperature: float 
     The mean of the probabilities ("prob") or of their logits ("logit"), then the ensemble's
     own calibration, sigmoid((logit - offset) / T), fitted on val (engine/ensemble.py).
     """
-    if combine == "logit":
-        logit = _logit(stacked).mean(axis=0)
-    else:
-        logit = _logit(stacked.mean(axis=0))
-    return 1.0 / (1.0 + np.exp(-(logit - logit_offset) / temperature))
+    combined = logit(stacked).mean(axis=0) if combine == "logit" else logit(stacked.mean(axis=0))
+    return Calibration(logit_offset, temperature).apply(combined)
 
 
 class EnsemblePredictor:

@@ -7,6 +7,13 @@ import pandas as pd
 from db.evaluations import evaluation_metrics
 from db.robustness import shift_table
 from db.run_table import runs_table
+from db.shift import run_origins
+
+
+def origin_labels(run_ids: list[int]) -> list[str]:
+    """"adapted from N on SITE (transductive)" for adapted runs, "" for the others."""
+    origins = run_origins([int(run_id) for run_id in run_ids])
+    return [origins[int(run_id)].label if int(run_id) in origins else "" for run_id in run_ids]
 
 
 def _fmt(value: object) -> str:
@@ -22,7 +29,8 @@ def print_run_summary(run_ids: list[int] | None, split: str = "test") -> None:
     if table.empty:
         print("no runs yet: try `cxr demo`, or `cxr train --arch resnet18 --data DIR`")
         return
-    columns = ["run_id", "name", "arch", "status", "health", "image_size", "epochs",
+    table = table.assign(origin=origin_labels(table.run_id.tolist()))
+    columns = ["run_id", "name", "arch", "status", "health", "origin", "image_size", "epochs",
                "duration_s"]
     for metric in ("accuracy", "roc_auc", "f1", "sensitivity", "specificity", "ece"):
         columns.append(f"val_{metric}")
@@ -49,3 +57,16 @@ def print_shift_table(run_id: int, evaluation_ids: list[int]) -> None:
     table = shift_table(run_id, evaluation_ids)
     print(f"run {run_id}: val under acquisition shifts (at the run's operating threshold)")
     print(table.map(_fmt).to_string(index=False))
+
+
+def print_external_side_by_side(run_ids: list[int]) -> None:
+    """Val and external evaluations of each run: AUC, specificity, outside share, drift."""
+    from db.shift import external_evaluations
+
+    origins = dict(zip(run_ids, origin_labels(run_ids), strict=True))
+    for run_id in run_ids:
+        table = external_evaluations(run_id)
+        print(f"run {run_id} {origins[run_id]}".rstrip() + ": val beside external data")
+        columns = ["evaluation_id", "split", "dataset", "n_images", "auc", "accuracy",
+                   "specificity", "sensitivity", "ece", "outside_share", "drift_psi", "drift_ks"]
+        print(table[columns].map(_fmt).to_string(index=False))

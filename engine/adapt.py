@@ -1,0 +1,144 @@
+"""`cxr adapt RUN --data NEW_SITE_DIR`: site adaptation by AdaBN (Li et al., 2016).
+
+The new site's images are used unlabelled: every BatchNorm layer's running mean and variance is
+re-estimated on them (a cumulative average over one pass, the weights untouched), and, with
+`prior=True`, the class prior is re-estimated by EM on the adapted scores (Saerens et al.,
+2002) and folded into the logit offset. The result is a new run, "adapted from RUN on DATASET",
+with its own checkpoint, calibration on the source's val, threshold, typicality and Grad-CAMs.
+It has seen the images it is then evaluated on, so it is transductive, and is shown as such.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from db import runs
+from db import shift as shift_store
+from db.session import artifacts_root
+from db.splits import dataset_images, split_images
+from engine.augmentation import center_crop
+from engine.calibration import Calibration, choose_calibration, logit
+from engine.data import dataset_for_root
+from engine.devices import resolve_device
+from engine.errors import UserError
+from engine.evaluate import evaluate_run
+from engine.fitting import checkpoint_dir, save_atomically
+from engine.pixels import load_store, normalize_intensity, to_input
+from engine.predictor import ENSEMBLE_ARCH, load_run_model, predict_logits
+from engine.provenance import code_version
+from engine.thresholds import choose_threshold
+from engine.train import load_subset
+from engine.typicality import fit_run_typicality
+
+
+@torch.no_grad()
+def reestimate_batchnorm(model: nn.Module, store: torch.Tensor, device: torch.device,
+                         batch_size: int = 64) -> int:
+    """AdaBN: replace every BatchNorm's running statistics by those of `store`. Returns the
+    number of BatchNorm layers re-estimated (0: the model has none, nothing changed)."""
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # a cumulative average over the whole pass
+    model.train()
+    for start in range(0, len(store), batch_size):
+        model(to_input(store[start:start + batch_size]).to(device))
+    model.eval()
+    return len(layers)
+
+
+def estimate_prior(probability: np.ndarray, source_prior: float, iterations: int = 100) -> float:
+    """The new site's P(pneumonia) by EM over calibrated scores (Saerens et al., 2002)."""
+    prior = source_prior
+    for _ in range(iterations):
+        ratio = prior / source_prior, (1 - prior) / (1 - source_prior)
+        posterior = probability * ratio[0] / (probability * ratio[0] + (1 - probability) * ratio[1])
+        updated = float(np.clip(posterior.mean(), 1e-3, 1 - 1e-3))
+        if abs(updated - prior) < 1e-6:
+            break
+        prior = updated
+    return prior
+
+
+def _site_store(dataset_id: int, size: int, config: dict) -> torch.Tensor:
+    images = dataset_images(dataset_id)
+    if not images:
+        raise UserError(f"no usable images in dataset {dataset_id} to adapt on")
+    store, failures = load_store([image.path for image in images], size)
+    keep = np.ones(len(images), dtype=bool)
+    keep[[index for index, _ in failures]] = False
+    films = normalize_intensity(store[keep], config.get("intensity_norm", "none"))
+    return torch.from_numpy(center_crop(films, float(config.get("test_center_crop", 1.0))))
+
+
+def adapt_run(run_id: int, data_dir: str, prior: bool = False, name: str | None = None,
+              batch_size: int = 64, device: str | None = None) -> int:
+    """Adapt run `run_id` to the images under `data_dir`; returns the new run's id."""
+    source = runs.get_run(run_id)
+    if source.status != "completed" or source.arch == ENSEMBLE_ARCH:
+        raise UserError(f"run {run_id} cannot be adapted: adapt a completed, single-model run "
+                        f"(it is {source.status}, arch {source.arch})")
+    resolved = resolve_device(device)
+    dataset_id = dataset_for_root(data_dir)
+    site = shift_store.dataset_name(dataset_id)
+    config = {**source.config, "adapted_from": run_id, "adapted_on": site, "adapt_prior": prior,
+              "transductive": True}
+    new_id = runs.create_run(name or f"{source.name} adapted on {site}", source.arch, config,
+                             source.seed, str(resolved), source.dataset_id, source.split_id,
+                             code_version=code_version())
+    shift_store.set_origin(new_id, run_id, dataset_id)
+    runs.mark_running(new_id)
+    try:
+        _adapt(new_id, source, dataset_id, prior, batch_size, resolved)
+        for subset in ("val", "test"):
+            if split_images(source.split_id, subset):
+                evaluate_run(new_id, subset, batch_size=batch_size, device=resolved,
+                             fail_run_on_error=True)
+        evaluate_run(new_id, data_dir=data_dir, batch_size=batch_size, device=resolved,
+                     fail_run_on_error=True)
+        runs.finish_run(new_id, "completed")
+    except BaseException as exc:
+        runs.finish_run(new_id, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    return new_id
+
+
+def _adapt(new_id: int, source: runs.RunInfo, dataset_id: int, prior: bool, batch_size: int,
+           device: torch.device) -> None:
+    """Re-estimate BatchNorm, save the checkpoint, calibrate and threshold on the source's val,
+    refit typicality."""
+    config, size = source.config, int(source.config["image_size"])
+    model = load_run_model(source, device)
+    if not reestimate_batchnorm(model, _site_store(dataset_id, size, config).to(device), device,
+                                batch_size):
+        raise UserError(f"run {source.id} ({source.arch}) has no BatchNorm layers to adapt")
+    best = checkpoint_dir(new_id) / "best.pt"
+    save_atomically(model.state_dict(), best)
+    runs.update_run(new_id, checkpoint_path=best.relative_to(artifacts_root()).as_posix(),
+                    train_seconds=0.0)
+    intensity, keep = config.get("intensity_norm", "none"), config.get("test_center_crop", 1.0)
+    val_store, val_labels = load_subset(source.split_id, "val", size, intensity, device, keep)
+    labels = val_labels.cpu().numpy()
+    logits = predict_logits(model, val_store, device, batch_size, tta=bool(config.get("tta")))
+    calibration = (choose_calibration(logits, labels) if config.get("calibrate", True)
+                   else Calibration())
+    # The threshold is a probability chosen on val; a prior shift then moves the scores of the
+    # new site across it (choosing it after the shift would undo the shift on val's ranks).
+    threshold, rule = choose_threshold(config.get("threshold_rule", "youden"), labels,
+                                       calibration.apply(logits))
+    if prior:
+        site_logits = predict_logits(model, _site_store(dataset_id, size, config).to(device),
+                                     device, batch_size, tta=bool(config.get("tta")))
+        val_prior = float(np.clip(labels.mean(), 1e-3, 1 - 1e-3))
+        site_prior = estimate_prior(calibration.apply(site_logits), val_prior)
+        shift = float(logit(site_prior) - logit(val_prior))
+        calibration = Calibration(calibration.offset - shift * calibration.temperature,
+                                  calibration.temperature)
+        tqdm.write(f"class prior: val {val_prior:.3f}, new site {site_prior:.3f} (EM)")
+    runs.update_run(new_id, temperature=calibration.temperature, logit_offset=calibration.offset,
+                    threshold=threshold, threshold_rule=rule)
+    train_store, _ = load_subset(source.split_id, "train", size, intensity, device)
+    fit_run_typicality(new_id, source.arch, model, train_store, val_store, device, batch_size)
