@@ -14,7 +14,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision import models as tv_models
 
 from engine.errors import UserError
 
@@ -28,7 +27,8 @@ class ModelSpec:
     stem: str
     # Attribute path of the final linear layer, replaced by a 1-logit head.
     head: str
-    weights_enum: object | None  # torchvision weights enum, for the local cache file name
+    # torchvision weights enum class name (e.g. "ResNet18_Weights"), for the cache file name
+    weights_enum: str | None
 
 
 class SmallCNN(nn.Module):
@@ -54,16 +54,22 @@ class SmallCNN(nn.Module):
         return self.fc(torch.flatten(self.pool(self.features(x)), 1))
 
 
+def _torchvision(name: str) -> Callable[[], nn.Module]:
+    """A torchvision builder, imported on first use: torchvision's import costs about 2 s."""
+    def build() -> nn.Module:
+        from torchvision import models as tv_models
+
+        return getattr(tv_models, name)(weights=None)
+    return build
+
+
 REGISTRY: dict[str, ModelSpec] = {
-    "resnet18": ModelSpec(
-        lambda: tv_models.resnet18(weights=None), "layer4", "conv1", "fc",
-        tv_models.ResNet18_Weights.IMAGENET1K_V1),
-    "resnet34": ModelSpec(
-        lambda: tv_models.resnet34(weights=None), "layer4", "conv1", "fc",
-        tv_models.ResNet34_Weights.IMAGENET1K_V1),
-    "efficientnet_b0": ModelSpec(
-        lambda: tv_models.efficientnet_b0(weights=None), "features.8", "features.0.0",
-        "classifier.1", tv_models.EfficientNet_B0_Weights.IMAGENET1K_V1),
+    "resnet18": ModelSpec(_torchvision("resnet18"), "layer4", "conv1", "fc",
+                          "ResNet18_Weights"),
+    "resnet34": ModelSpec(_torchvision("resnet34"), "layer4", "conv1", "fc",
+                          "ResNet34_Weights"),
+    "efficientnet_b0": ModelSpec(_torchvision("efficientnet_b0"), "features.8", "features.0.0",
+                                 "classifier.1", "EfficientNet_B0_Weights"),
     "small_cnn": ModelSpec(SmallCNN, "features.14", "features.0", "fc", None),
 }
 
@@ -80,10 +86,12 @@ def _set_module(model: nn.Module, dotted: str, module: nn.Module) -> None:
 
 def cached_weights_path(arch: str) -> Path:
     """Where torchvision's own download would have put the ImageNet weights of `arch`."""
-    weights = REGISTRY[arch].weights_enum
-    if weights is None:
+    weights_name = REGISTRY[arch].weights_enum
+    if weights_name is None:
         raise UserError(f"{arch} has no ImageNet weights; train it from scratch")
-    file_name = Path(weights.url).name
+    from torchvision import models as tv_models
+
+    file_name = Path(getattr(tv_models, weights_name).IMAGENET1K_V1.url).name
     return Path(torch.hub.get_dir()) / "checkpoints" / file_name
 
 

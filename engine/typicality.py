@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.covariance import LedoitWolf
 from torch import nn
 
 from db import runs
@@ -110,6 +109,8 @@ def extract_features(model: nn.Module, arch: str, store: torch.Tensor | np.ndarr
 def fit_stats(train_features: np.ndarray, val_features: np.ndarray,
               percentile: float = PERCENTILE) -> TypicalityStats:
     """Mean and shrinkage precision of the training features; threshold from val."""
+    from sklearn.covariance import LedoitWolf  # fitting only: scoring never imports sklearn
+
     estimate = LedoitWolf().fit(train_features)
     stats = TypicalityStats(estimate.location_, estimate.precision_, 0.0)
     threshold = float(np.percentile(stats.distance(val_features), percentile))

@@ -14,6 +14,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -26,7 +27,9 @@ from engine.decode import DecodeError, decode_image
 from engine.deid import deidentify
 from engine.errors import UserError
 from engine.input_checks import check_input
-from engine.scoring import RunScore, get_scorer
+
+if TYPE_CHECKING:  # engine.scoring imports torch: loaded when something is scored
+    from engine.scoring import RunScore
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
 UPLOADS_DIR = "uploads"
@@ -239,6 +242,8 @@ def score_uploads(uploads: list[DecodedUpload], run_ids: list[int] | None = None
     """
     if not uploads:
         return []
+    from engine.scoring import get_scorer
+
     chosen = scoring_run_ids(run_ids)
     per_run = [get_scorer(run_id).score_batch([upload.gray for upload in uploads])
                for run_id in chosen]
