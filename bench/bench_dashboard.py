@@ -8,7 +8,8 @@ headless Chromium.
 Goal (issue 6): p95 <= 50 ms for the threshold recompute, the confusion-cell drill-down and the
 runs table; Errors page first paint <= 2 s (issue 3). The baseline, measured in the same run on
 the same store, is the naive read the indexed path replaces: every prediction row of the
-evaluation loaded as ORM objects and filtered and counted in Python. PostgreSQL is a private
+evaluation read back (db.evaluations.evaluation_rows: plain rows, not ORM objects, since the
+bench keeps to db/'s functions) and filtered and counted in Python. PostgreSQL is a private
 server from Debian's packages (bench/postgres.py); each backend runs in its own process.
 """
 
@@ -59,18 +60,13 @@ def timed(function, *args) -> float:
 
 
 def naive_cell(evaluation_id: int, cell: str, threshold: float) -> list:
-    from sqlalchemy import select
-
-    from db.models import Prediction
-    from db.session import session_scope
+    """The baseline: every prediction of the evaluation read back, the cell picked in Python."""
+    from db.evaluations import evaluation_rows
 
     true_label, positive = {"tn": (0, False), "fp": (0, True), "fn": (1, False),
                             "tp": (1, True)}[cell]
-    with session_scope() as session:
-        rows = session.scalars(select(Prediction).where(
-            Prediction.evaluation_id == evaluation_id)).all()
-        chosen = [row for row in rows if row.true_label == true_label
-                  and (row.probability >= threshold) == positive]
+    chosen = [row for row in evaluation_rows(evaluation_id) if row.true_label == true_label
+              and (row.probability >= threshold) == positive]
     return sorted(chosen, key=lambda row: row.probability)[:48]
 
 

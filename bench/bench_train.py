@@ -249,21 +249,14 @@ def _copy_subset(destination: Path, per_class: int) -> Path:
 
 
 def _recipe_report(run_id: int, wall_seconds: float, device: torch.device) -> None:
-    from sqlalchemy import func, select
+    from db.run_table import run_timing
 
-    from db.models import Epoch, Evaluation, Run
-    from db.session import session_scope
-
-    with session_scope() as session:
-        run = session.get(Run, run_id)
-        evaluations = session.execute(
-            select(Evaluation.split, Evaluation.seconds, Evaluation.n_images)
-            .where(Evaluation.run_id == run_id).order_by(Evaluation.split)).all()
-        rate = session.scalar(select(func.avg(Epoch.images_per_second))
-                              .where(Epoch.run_id == run_id))
-        status, train_seconds = run.status, run.train_seconds or 0.0
+    timing = run_timing(run_id)
+    evaluations, train_seconds = timing.evaluations, timing.train_seconds
+    rate = timing.images_per_second
     goal = " (goal on one H100: 20 s or less)" if device.type == "cuda" else ""
-    print(f"  wall time end to end: {wall_seconds:.1f}s{goal}; run {status} on {run.device}")
+    print(f"  wall time end to end: {wall_seconds:.1f}s{goal}; run {timing.status} on "
+          f"{timing.device}")
     print(f"    training epochs: {train_seconds:.1f}s at {rate or 0:.0f} img/s on average")
     for split, seconds, n_images in evaluations:
         print(f"    {split} evaluation with Grad-CAM: {seconds or 0:.1f}s for {n_images} images")

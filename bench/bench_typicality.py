@@ -184,12 +184,9 @@ def main() -> None:
 
 
 def _share(evaluation_id: int) -> tuple[float, int]:
-    from db.models import Evaluation
-    from db.session import session_scope
+    from db.evaluations import outside_share
 
-    with session_scope() as session:
-        evaluation = session.get(Evaluation, evaluation_id)
-        return evaluation.outside_share, evaluation.n_images
+    return outside_share(evaluation_id)
 
 
 def _report(run_id: int, nih: str) -> None:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("bench_train.py", "bench_gradcam.py", "bench_cam_metrics.py", "bench_scoring.py",
+ORDER = ("bench_train.py", "bench_gradcam.py", "bench_attention.py", "bench_scoring.py",
          "bench_roofline.py", "bench_scaling.py", "bench_dashboard.py")
 
 scripts = [HERE / name for name in ORDER]

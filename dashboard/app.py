@@ -7,7 +7,6 @@ time. Gunicorn runs `dashboard.app:create_server()`.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from pathlib import Path
 
@@ -20,24 +19,14 @@ from dashboard import attention_files, auth, files, ids, login_views
 from db.migrate import init_db
 from db.session import cxr_home
 from engine.errors import UserError
+from engine.uploads import max_upload_mb
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_MAX_UPLOAD_MB = 20
 # One request may carry several files (multi-file scoring); each is held to the per-file limit
 # by the Score page, the request as a whole to this many of them.
 MAX_FILES_PER_REQUEST = 10
-
-
-def max_upload_mb() -> float:
-    raw = os.environ.get("CXR_MAX_UPLOAD_MB", "")
-    try:
-        value = float(raw) if raw else DEFAULT_MAX_UPLOAD_MB
-    except ValueError:
-        log.warning("CXR_MAX_UPLOAD_MB=%r is not a number; using %s", raw, DEFAULT_MAX_UPLOAD_MB)
-        value = DEFAULT_MAX_UPLOAD_MB
-    return value if value > 0 else DEFAULT_MAX_UPLOAD_MB
 
 
 def _request_too_large(_error: Exception):  # noqa: ANN202 - Flask handler

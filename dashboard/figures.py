@@ -12,6 +12,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
+from db.models import LABEL_NAMES
+
 TEMPLATE = "plotly_white"
 PALETTE = ("#0d6efd", "#d63384", "#198754", "#fd7e14", "#6f42c1", "#20c997", "#dc3545",
            "#0dcaf0", "#6c757d", "#ffc107")
@@ -147,7 +149,7 @@ def class_balance(balance: pd.DataFrame) -> go.Figure:
         return empty_figure("This split has no images")
     frame = balance.groupby(["subset", "label"], as_index=False)["images"].sum()
     figure = go.Figure()
-    for label, name, color in ((0, "NORMAL", PALETTE[0]), (1, "PNEUMONIA", PALETTE[6])):
+    for label, name, color in ((0, LABEL_NAMES[0], PALETTE[0]), (1, LABEL_NAMES[1], PALETTE[6])):
         part = frame[frame.label == label].set_index("subset").reindex(["train", "val", "test"])
         figure.add_bar(x=part.index, y=part.images.fillna(0), name=name, marker_color=color,
                        text=part.images.fillna(0).astype(int), textposition="auto")

@@ -23,7 +23,7 @@ RUNS_CALIBRATION_TABLE = "runs-calibration-table"
 ERR_RUN = "errors-run"
 ERR_SPLIT = "errors-split"
 ERR_THRESHOLD = "errors-threshold"
-ERR_PRESET = "errors-preset"  # pattern: {"type": ERR_PRESET, "rule": "0.5" | "youden" | "sens95"}
+ERR_PRESET = "errors-preset"  # pattern: {"type": ERR_PRESET, "rule": a threshold rule}
 ERR_RUN_BADGES = "errors-run-badges"
 ERR_ROC = "errors-roc"
 ERR_METRICS = "errors-metrics"
@@ -67,3 +67,16 @@ CMP_ATTENTION_SUMMARY = "compare-attention-summary"
 # Dataset
 DS_DATASET = "dataset-dataset"
 DS_BODY = "dataset-body"
+
+# Score
+SCORE_RUNS = "score-runs"
+SCORE_UPLOAD = "score-upload"
+SCORE_RESULTS = "score-results"
+SCORE_HISTORY = "score-history"
+SCORE_ANALYST = "score-analyst"
+SCORE_LABEL = "score-label"  # pattern: {"type": SCORE_LABEL, "upload": upload_id}
+SCORE_LABEL_STATUS = "score-label-status"
+SCORE_BROWSER_ERROR = "score-browser-error"
+SCORE_LIMIT = "score-limit"
+SCORE_GUARD = "score-guard"
+SCORE_FORCE = "score-force"  # "Score anyway": override the input checks

@@ -5,18 +5,18 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from db.models import LABEL_NAMES
 from db.runs import RunInfo
 from db.uploads import UploadInfo, UploadScoreInfo
-from engine.uploads import UploadResult
+from engine.uploads import UploadResult, disagreement
 
-LABELS = {0: "NORMAL", 1: "PNEUMONIA"}
 LABEL_COLORS = {0: "success", 1: "danger"}
 
 
 def label_badge(label: int | None) -> dbc.Badge | str:
     if label is None:
         return "–"
-    return dbc.Badge(LABELS[label], color=LABEL_COLORS[label], className="score-label")
+    return dbc.Badge(LABEL_NAMES[label], color=LABEL_COLORS[label], className="score-label")
 
 
 def run_options(runs: list[RunInfo]) -> list[dict]:
@@ -111,7 +111,7 @@ def history_table(history: list[tuple[UploadInfo, list[UploadScoreInfo]]],
         "#", "File", "Format", "Uploaded", "Scores (P(pneumonia), label)", "Agree", "True label")]))
     rows = []
     for upload, scores in history:
-        disagree = len({s.predicted_label for s in scores}) > 1
+        disagree = disagreement(scores)
         rows.append(html.Tr([
             html.Td(upload.id),
             html.Td(html.A(upload.original_name, href=f"/files/upload/{upload.id}",
@@ -125,7 +125,7 @@ def history_table(history: list[tuple[UploadInfo, list[UploadScoreInfo]]],
             html.Td("no" if disagree else "yes"),
             html.Td(dcc.Dropdown(
                 id={"type": label_id, "upload": upload.id}, value=upload.true_label,
-                options=[{"label": name, "value": value} for value, name in LABELS.items()],
+                options=[{"label": name, "value": value} for value, name in enumerate(LABEL_NAMES)],
                 placeholder="unknown", clearable=True, style={"minWidth": "9rem"})),
         ]))
     return dbc.Table([head, html.Tbody(rows)], size="sm", striped=True, hover=True,

@@ -11,6 +11,7 @@ from dashboard.serve_access import check_serve_access
 from db.errors import UserError
 from db.migrate import init_db
 from db.session import dispose_engines
+from engine.uploads import max_upload_mb
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     engine's CLI never imports the dashboard. A refused start is a one-line error, exit 2."""
     args = _parser().parse_args(argv)
     try:
+        max_upload_mb()  # a bad CXR_MAX_UPLOAD_MB is refused here, not in each worker
         if args.check_only:
             check_serve_access(args.host, args.no_auth, args.https)
             return 0

@@ -7,9 +7,8 @@ import pandas as pd
 from dash import html
 
 from dashboard import ids
-from db.models import REVIEW_VERDICTS
+from db.models import LABEL_NAMES, REVIEW_VERDICTS
 
-LABELS = {0: "NORMAL", 1: "PNEUMONIA"}
 CELL_TITLES = {"tn": "True negative", "fp": "False positive", "fn": "False negative",
                "tp": "True positive"}
 CELL_COLORS = {"tn": "success", "fp": "warning", "fn": "danger", "tp": "success"}
@@ -140,7 +139,7 @@ def other_runs_table(predictions: pd.DataFrame, current_run: int | None) -> dbc.
                                                     else "")),
             html.Td(row.split), html.Td(f"{row.probability:.3f}"),
             html.Td(f"{row.threshold:.3f}"),
-            html.Td(dbc.Badge(row.predicted, color="danger" if row.predicted == "PNEUMONIA"
+            html.Td(dbc.Badge(row.predicted, color="danger" if row.predicted == LABEL_NAMES[1]
                               else "success")),
         ]))
     return dbc.Table([html.Thead(html.Tr([html.Th(h) for h in (
@@ -161,12 +160,13 @@ def image_panel(info, prediction, predictions: pd.DataFrame, reviews: list,
         predicted = int(prediction.probability >= threshold)
         verdict = html.Span([
             f"P(pneumonia) {prediction.probability:.4f} at threshold {threshold:.3f} → ",
-            dbc.Badge(LABELS[predicted], color="danger" if predicted else "success"),
+            dbc.Badge(LABEL_NAMES[predicted], color="danger" if predicted else "success"),
             " " if predicted == info.label else "  ",
             dbc.Badge("correct" if predicted == info.label else "wrong",
                       color="secondary" if predicted == info.label else "dark")])
     meta = [("Image id", info.id), ("Patient", info.patient_id),
-            ("Label", LABELS.get(info.label, info.label)), ("Subtype", info.subtype or "–"),
+            ("Label", LABEL_NAMES[info.label] if info.label in (0, 1) else info.label),
+            ("Subtype", info.subtype or "–"),
             ("File", info.rel_path), ("Dataset", info.dataset),
             ("Size", f"{info.width}×{info.height}" if info.width else "–")]
     return dbc.Card([

@@ -1,4 +1,4 @@
-"""Read side for CAM metrics: run-level summaries of where a model looked."""
+"""Read side for attention metrics: run-level summaries of where a model looked."""
 
 from __future__ import annotations
 
@@ -98,9 +98,9 @@ def aggregate_attention(session: Session, evaluation_id: int) -> list[list]:
             for row in session.execute(_attention_query(evaluation_id)).all()]
 
 
-# (database url, evaluation id) -> CAM figures. A completed evaluation's CAM metrics never change,
-# except ROAD scores that `cxr road` adds later; clear_attention_cache() re-reads them. Bounded
-# by the evaluations a dashboard worker has shown (one small dict each).
+# (database url, evaluation id) -> CAM figures. A completed evaluation's attention metrics never
+# change, except ROAD scores that `cxr road` adds later; clear_attention_cache() re-reads them.
+# Bounded by the evaluations a dashboard worker has shown (one small dict each).
 _FIGURES: dict[tuple[str, int], dict] = {}
 
 

@@ -53,6 +53,7 @@ class PredictionRow:
     lesion_hit: bool | None = None
     typicality: float | None = None  # distance / the run's threshold (engine/typicality.py)
     outside_population: bool | None = None
+    lung_outline: dict | None = None  # the measured lung mask's polygons (engine/lungmask.py)
 
 
 def _prediction_dicts(evaluation_id: int, rows: list[PredictionRow]) -> list[dict]:
@@ -63,7 +64,8 @@ def _prediction_dicts(evaluation_id: int, rows: list[PredictionRow]) -> list[dic
              "border_share": _finite(r.border_share), "lung_share": _finite(r.lung_share),
              "peak_in_lung": r.peak_in_lung, "lesion_share": _finite(r.lesion_share),
              "lesion_hit": r.lesion_hit, "typicality": _finite(r.typicality),
-             "outside_population": r.outside_population} for r in rows]
+             "outside_population": r.outside_population, "lung_outline": r.lung_outline}
+            for r in rows]
 
 
 def insert_predictions(evaluation_id: int, rows: list[PredictionRow]) -> None:
@@ -91,7 +93,7 @@ def evaluation_rows(evaluation_id: int) -> list[PredictionRow]:
 
 def complete_evaluation(evaluation_id: int, rows: list[PredictionRow],
                         metrics: dict[str, MetricValues], roc: dict | None,
-                        seconds: float, cam_metrics_seconds: float | None = None,
+                        seconds: float, attention_seconds: float | None = None,
                         ece_uncalibrated: float | None = None) -> None:
     """Write every prediction and metric of an evaluation in one transaction."""
     with session_scope(write=True) as session:
@@ -107,11 +109,18 @@ def complete_evaluation(evaluation_id: int, rows: list[PredictionRow],
         evaluation.n_images = total
         evaluation.seconds = seconds
         evaluation.roc_curve = roc
-        evaluation.cam_metrics_seconds = cam_metrics_seconds
+        evaluation.attention_seconds = attention_seconds
         evaluation.ece_uncalibrated = ece_uncalibrated
         evaluation.outside_share = _outside_share(session, evaluation_id)
         session.flush()
         evaluation.attention = aggregate_attention(session, evaluation_id)
+
+
+def outside_share(evaluation_id: int) -> tuple[float | None, int]:
+    """(share of an evaluation's images flagged outside the training population, its images)."""
+    with session_scope() as session:
+        evaluation = session.get(Evaluation, evaluation_id)
+        return evaluation.outside_share, evaluation.n_images
 
 
 def _outside_share(session: Session, evaluation_id: int) -> float | None:
@@ -201,13 +210,21 @@ def prediction_cam_path(prediction_id: int) -> str | None:
         return session.scalar(select(Prediction.cam_path).where(Prediction.id == prediction_id))
 
 
-def prediction_cam_files(prediction_id: int) -> tuple[int, str | None, str | None] | None:
-    """(image id, overlay PNG path, raw CAM path) of a prediction; paths relative to artifacts."""
-    query = select(Prediction.image_id, Prediction.cam_path, Prediction.cam_raw_path).where(
+@dataclass(frozen=True)
+class OutlinedCam:
+    """A prediction's CAM overlay and the outline of the lung mask measured with it."""
+
+    cam_path: str | None  # overlay PNG, relative to the artifacts root
+    # {"height", "width", "polygons"} in CAM pixels; None: evaluated before outlines were kept
+    lung_outline: dict | None
+
+
+def prediction_outline(prediction_id: int) -> OutlinedCam | None:
+    query = select(Prediction.cam_path, Prediction.lung_outline).where(
         Prediction.id == prediction_id)
     with session_scope() as session:
         row = session.execute(query).first()
-    return (row[0], row[1], row[2]) if row else None
+    return OutlinedCam(row[0], row[1]) if row else None
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ class GalleryItem:
     probability: float
     true_label: int
     has_cam: bool
-    # Where the model looked (None where the evaluation stored no CAM metrics).
+    # Where the model looked (None where the evaluation stored no attention metrics).
     lung_share: float | None = None
     border_share: float | None = None
     peak_in_lung: bool | None = None
@@ -74,7 +74,7 @@ def _cell_filter(evaluation_id: int, cell: str, threshold: float,
     """Rows of one gallery: a confusion cell, or "suspects" (every correct prediction).
 
     With `min_outside` > 0 only predictions with at least that share of CAM energy outside the
-    lungs (lung share <= 1 - min_outside) remain; predictions without CAM metrics drop out.
+    lungs (lung share <= 1 - min_outside) remain; predictions without attention metrics drop out.
     With `population` "outside" (or "inside") only images the typicality check flagged (or
     passed) remain; predictions of a run without the check drop out of both.
     """
@@ -96,7 +96,7 @@ def _cell_filter(evaluation_id: int, cell: str, threshold: float,
 
 
 def _gallery_order(cell: str, sort: str, threshold: float) -> list:
-    if sort == "outside_lungs_first":  # least lung share first; no CAM metrics last
+    if sort == "outside_lungs_first":  # least lung share first; no attention metrics last
         return [Prediction.lung_share.is_(None), Prediction.lung_share.asc(),
                 Prediction.probability.desc()]
     if cell == SUSPECTS and sort in ("confident_first", "borderline_first"):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from db.models import Dataset, Evaluation, Image, Prediction, Run
+from db.models import LABEL_NAMES, Dataset, Evaluation, Image, Prediction, Run
 from db.runs import CLEAN_SPLITS
 from db.session import session_scope
 
@@ -64,5 +64,6 @@ def image_predictions(image_id: int) -> pd.DataFrame:
     if frame.empty:
         return frame
     frame = frame.drop_duplicates(["run_id", "split"], keep="last").reset_index(drop=True)
-    frame["predicted"] = np.where(frame.probability >= frame.threshold, "PNEUMONIA", "NORMAL")
+    frame["predicted"] = np.where(frame.probability >= frame.threshold, LABEL_NAMES[1],
+                                  LABEL_NAMES[0])
     return frame

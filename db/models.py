@@ -35,6 +35,12 @@ NAMING_CONVENTION = {
 
 RUN_STATUSES = ("queued", "running", "completed", "failed")
 SUBSETS = ("train", "val", "test")
+LABEL_NAMES = ("NORMAL", "PNEUMONIA")  # images.label, predicted_label, true_label: 0, 1
+# The threshold-rule vocabulary (runs.threshold_rule, run_metrics.threshold_rule, config,
+# --threshold-rule, the Errors page's presets) is engine/thresholds.py's: "youden",
+# "youden-middle", "sensitivity:0.95" and this fixed threshold, a run's operating point until a
+# rule chose one (and the 0.5 row every evaluation stores).
+FIXED_THRESHOLD_RULE = "fixed:0.5"
 
 
 def utcnow() -> datetime:
@@ -70,7 +76,7 @@ class Image(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
     rel_path: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
-    label: Mapped[int] = mapped_column(Integer)  # 0 = NORMAL, 1 = PNEUMONIA
+    label: Mapped[int] = mapped_column(Integer)  # an index into LABEL_NAMES
     source_folder: Mapped[str] = mapped_column(String(20))  # train / val / test / "" (flat root)
     patient_id: Mapped[str] = mapped_column(String(100), index=True)
     subtype: Mapped[str | None] = mapped_column(String(20))  # bacteria / virus / None
@@ -141,9 +147,9 @@ class Run(Base):
     # Checkpoint paths are relative to the artifacts root.
     checkpoint_path: Mapped[str | None] = mapped_column(Text)
     last_checkpoint_path: Mapped[str | None] = mapped_column(Text)
-    # Operating threshold on P(pneumonia) and the rule that chose it (e.g. "youden on val").
+    # Operating threshold on P(pneumonia), chosen on val by this rule (e.g. "youden").
     threshold: Mapped[float] = mapped_column(Float, default=0.5)
-    threshold_rule: Mapped[str] = mapped_column(String(100), default="fixed 0.5")
+    threshold_rule: Mapped[str] = mapped_column(String(100), default=FIXED_THRESHOLD_RULE)
     # Calibration, used everywhere: P = sigmoid((logit - logit_offset) / temperature). The offset
     # undoes the prior shift of the class-weighted loss (log of the positive-class weight); the
     # temperature is then fitted on val.
@@ -202,9 +208,9 @@ class Evaluation(Base):
     seconds: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     roc_curve: Mapped[dict | None] = mapped_column(JSON)  # {"fpr": [...], "tpr": [...], ...}
-    cam_metrics_seconds: Mapped[float | None] = mapped_column(Float)
+    attention_seconds: Mapped[float | None] = mapped_column(Float)
     ece_uncalibrated: Mapped[float | None] = mapped_column(Float)  # before temperature scaling
-    # Pre-aggregated CAM metrics per correct/wrong group (db/attention.py), written with the
+    # Pre-aggregated attention metrics per correct/wrong group (db/attention.py), written with the
     # predictions, so the Runs table never rescans millions of prediction rows.
     attention: Mapped[list | None] = mapped_column(JSON)
     # Share of this evaluation's images flagged as outside the training population.
@@ -235,9 +241,12 @@ class Prediction(Base):
     correct: Mapped[bool] = mapped_column(Boolean)
     cam_path: Mapped[str | None] = mapped_column(Text)  # overlay PNG, relative to artifacts
     cam_raw_path: Mapped[str | None] = mapped_column(Text)  # raw CAM (.npy), relative
-    # Where the model looked (engine/cam_metrics.py), computed in the same pass as the CAM.
+    # Where the model looked (engine/attention.py), computed in the same pass as the CAM.
     border_share: Mapped[float | None] = mapped_column(Float)
     lung_share: Mapped[float | None] = mapped_column(Float)
+    # The outline of the lung mask lung_share was measured against (engine/lungmask.py):
+    # {"height", "width", "polygons": [[x0, y0, x1, y1, ...], ...]}; the dashboard draws it.
+    lung_outline: Mapped[dict | None] = mapped_column(JSON)
     peak_in_lung: Mapped[bool | None] = mapped_column(Boolean)
     lesion_share: Mapped[float | None] = mapped_column(Float)  # synthetic data only
     lesion_hit: Mapped[bool | None] = mapped_column(Boolean)  # synthetic data only
@@ -258,7 +267,9 @@ class RunMetric(Base):
     evaluation_id: Mapped[int] = mapped_column(
         ForeignKey("evaluations.id", ondelete="CASCADE"), index=True
     )
-    threshold_rule: Mapped[str] = mapped_column(String(50))  # "0.5" / "youden"
+    # The rule whose threshold these metrics are at: FIXED_THRESHOLD_RULE, or the run's own
+    # threshold_rule (its operating point).
+    threshold_rule: Mapped[str] = mapped_column(String(50))
     threshold: Mapped[float] = mapped_column(Float)
     accuracy: Mapped[float] = mapped_column(Float)
     precision: Mapped[float] = mapped_column(Float)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 from sqlalchemy import func, select
 
@@ -32,12 +34,13 @@ def runs_signature() -> tuple:
         return tuple(session.execute(query).one())
 
 
-def runs_table(run_ids: list[int] | None = None, threshold_rule: str = "youden") -> pd.DataFrame:
-    """One row per run: identity, config, status, timings, and val/test metrics."""
-    return pd.DataFrame.from_records(run_records(run_ids, threshold_rule))
+def runs_table(run_ids: list[int] | None = None) -> pd.DataFrame:
+    """One row per run: identity, config, status, timings, and val/test metrics at the run's
+    operating point."""
+    return pd.DataFrame.from_records(run_records(run_ids))
 
 
-def run_records(run_ids: list[int] | None = None, threshold_rule: str = "youden") -> list[dict]:
+def run_records(run_ids: list[int] | None = None) -> list[dict]:
     """runs_table() as plain dicts (None where a value is missing), in run id order.
 
     Plain column selects (no ORM objects), and no DataFrame: the dashboard's runs table sends
@@ -52,7 +55,9 @@ def run_records(run_ids: list[int] | None = None, threshold_rule: str = "youden"
                            RunMetric.threshold_rule,
                            *[getattr(RunMetric, column) for column in METRIC_COLUMNS],
                            Evaluation.ece_uncalibrated)
-                    .join(RunMetric, RunMetric.evaluation_id == Evaluation.id)
+                    .join(Run, Run.id == Evaluation.run_id)
+                    .join(RunMetric, (RunMetric.evaluation_id == Evaluation.id)
+                          & (RunMetric.threshold_rule == Run.threshold_rule))
                     .where(Evaluation.status == "completed", Evaluation.split.in_(("val", "test")))
                     .order_by(Evaluation.id))
     if run_ids is not None:
@@ -61,14 +66,8 @@ def run_records(run_ids: list[int] | None = None, threshold_rule: str = "youden"
     with session_scope() as session:
         runs = session.execute(query).all()
         metric_rows = session.execute(metric_query).all()
-    # Newest completed evaluation per (run, split); within it, the requested rule, else 0.5.
-    chosen: dict[tuple[int, str], tuple] = {}
-    for row in metric_rows:
-        key = (row[0], row[1])
-        current = chosen.get(key)
-        if (current is None or row[2] > current[2]
-                or (row[2] == current[2] and row[3] == threshold_rule)):
-            chosen[key] = row
+    # Newest completed evaluation per (run, split), at the run's operating point.
+    chosen = {(row[0], row[1]): row for row in metric_rows}  # ordered by evaluation id
     records = []
     for (run_id, name, arch, status, dataset, synthetic, config, seed, best_epoch, started,
          finished, threshold, failure, rule, temperature, warning) in runs:
@@ -110,3 +109,26 @@ def ensemble_members_text(config: dict) -> str | None:
 def health_badge(warning: str | None) -> str | None:
     """"⚠ constant predictions" for a run's health warning (its words before the colon)."""
     return f"⚠ {warning.partition(':')[0]}" if warning else None
+
+
+@dataclass(frozen=True)
+class RunTiming:
+    """Where a run's wall time went (bench/bench_train.py's end-to-end report)."""
+
+    status: str
+    device: str
+    train_seconds: float
+    images_per_second: float | None  # mean over its epochs
+    evaluations: list[tuple[str, float | None, int]]  # (split, seconds, images), by split
+
+
+def run_timing(run_id: int) -> RunTiming:
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        evaluations = session.execute(
+            select(Evaluation.split, Evaluation.seconds, Evaluation.n_images)
+            .where(Evaluation.run_id == run_id).order_by(Evaluation.split)).all()
+        rate = session.scalar(select(func.avg(Epoch.images_per_second))
+                              .where(Epoch.run_id == run_id))
+        return RunTiming(run.status, run.device, run.train_seconds or 0.0, rate,
+                         [tuple(row) for row in evaluations])

@@ -96,9 +96,10 @@ def external_evaluations(run_id: int) -> pd.DataFrame:
                     Evaluation.n_images, RunMetric.roc_auc, RunMetric.accuracy,
                     RunMetric.specificity, RunMetric.sensitivity, RunMetric.ece,
                     Evaluation.outside_share, Evaluation.drift_psi, Evaluation.drift_ks)
+             .join(Run, Run.id == Evaluation.run_id)
              .outerjoin(Dataset, Dataset.id == Evaluation.dataset_id)
              .outerjoin(RunMetric, (RunMetric.evaluation_id == Evaluation.id)
-                        & (RunMetric.threshold_rule == "youden"))
+                        & (RunMetric.threshold_rule == Run.threshold_rule))
              .where(Evaluation.run_id == run_id, Evaluation.status == "completed",
                     Evaluation.split.in_(("val", "external")))
              .order_by(Evaluation.id.desc()))

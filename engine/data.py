@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from db.datasets import ImageRecord, dataset_id_at, register_images
+from db.models import LABEL_NAMES
 from db.session import retry_on_conflict
 from engine.decode import IMAGE_EXTENSIONS, DecodeError, decode_image_file, is_dicom
 from engine.errors import UserError
 from engine.input_checks import input_problems
 
-CLASS_NAMES = ("NORMAL", "PNEUMONIA")
 SOURCE_FOLDERS = ("train", "val", "test")
 SYNTHETIC_MARKER = "SYNTHETIC.txt"
 
@@ -52,7 +52,7 @@ def parse_patient(file_name: str) -> tuple[str, str | None]:
 
 
 def _has_classes(folder: Path) -> bool:
-    return all((folder / name).is_dir() for name in CLASS_NAMES)
+    return all((folder / name).is_dir() for name in LABEL_NAMES)
 
 
 def discover(root: str | Path) -> list[FileEntry]:
@@ -72,7 +72,7 @@ def discover(root: str | Path) -> list[FileEntry]:
         )
     entries = []
     for source_folder, folder in sources:
-        for label, class_name in enumerate(CLASS_NAMES):
+        for label, class_name in enumerate(LABEL_NAMES):
             for path in sorted((folder / class_name).iterdir()):
                 if path.is_file() and _looks_like_image(path):
                     rel = path.relative_to(root).as_posix()

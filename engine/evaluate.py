@@ -10,10 +10,11 @@ import torch
 
 from db import evaluations, runs
 from db import shift as shift_store
+from db.models import FIXED_THRESHOLD_RULE
 from db.session import artifacts_root
 from db.splits import SplitImage, dataset_images, split_images
+from engine.attention import attention_metrics
 from engine.calibration import Calibration
-from engine.cam_metrics import cam_metrics
 from engine.data import dataset_for_root
 from engine.decode import DecodeError
 from engine.devices import rank_device, resolve_device
@@ -67,25 +68,17 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
     failed, deletes every row of the evaluation and marks it failed.
     """
     run = runs.get_run(run_id)
-    if run.status not in ("completed", "running"):
-        raise UserError(f"run {run_id} is {run.status}; only completed runs can be evaluated")
     device = rank_device(resolve_device(device), rank.distributed)  # fail before any row
-    if shift is not None and shift not in SHIFTS:
-        raise UserError(f"unknown shift {shift!r}; choose one of {', '.join(SHIFTS)} or all")
-    images, dataset_id, split_name = images_for(run, "val" if shift else split, data_dir,
-                                                dataset_id)
-    if shift:
-        split_name = "val-shift"
-    if not images:
-        raise UserError(f"no usable images to evaluate for run {run_id} ({split_name})")
+    images, dataset_id, split_name = _images_to_evaluate(run, split, data_dir, dataset_id,
+                                                         shift)
     evaluation_id = rank.broadcast(
         evaluations.start_evaluation(run_id, split_name, dataset_id, shift)
         if rank.is_main else None)
     start = time.perf_counter()
     error: str | None = None
     try:
-        rows, metrics_seconds = _explain_shard(run, rank.shard(images), evaluation_id, shift,
-                                               batch_size, device)
+        rows, attention_seconds = _explain_shard(run, rank.shard(images), evaluation_id, shift,
+                                                 batch_size, device)
         if rank.distributed:
             evaluations.insert_predictions(evaluation_id, rows)
     except BaseException as exc:
@@ -102,23 +95,8 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
     if not rank.is_main:
         return evaluation_id
     try:
-        if rank.distributed:
-            rows = evaluations.evaluation_rows(evaluation_id)
-        probabilities = np.array([row.probability for row in rows])
-        labels = np.array([row.true_label for row in rows])
-        # "youden" holds the run's operating threshold (its rule is runs.threshold_rule).
-        metrics = {"0.5": binary_metrics(labels, probabilities, 0.5)}
-        if run.threshold != 0.5 or run.threshold_rule != "fixed 0.5":
-            metrics["youden"] = binary_metrics(labels, probabilities, run.threshold)
-        evaluations.complete_evaluation(
-            evaluation_id, [] if rank.distributed else rows, metrics,
-            roc_points(labels, probabilities), time.perf_counter() - start, metrics_seconds,
-            ece_uncalibrated=expected_calibration_error(
-                labels, Calibration(run.logit_offset, run.temperature).uncalibrate(
-                    probabilities)))
-        if split_name != "val":  # how far these scores sit from val's (the shift view)
-            shift_store.store_drift(evaluation_id, *drift(
-                shift_store.val_probabilities(run_id), probabilities))
+        _complete(run, evaluation_id, split_name, None if rank.distributed else rows,
+                  time.perf_counter() - start, attention_seconds)
     except BaseException as exc:
         if rank.distributed:
             evaluations.delete_predictions(evaluation_id)
@@ -126,6 +104,44 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
               fail_run_on_error)
         raise
     return evaluation_id
+
+
+def _images_to_evaluate(run: runs.RunInfo, split: str, data_dir: str | None,
+                        dataset_id: int | None, shift: str | None) -> tuple[
+                            list[SplitImage], int | None, str]:
+    """(images, their dataset, the split name stored), or a UserError naming what is wrong."""
+    if run.status not in ("completed", "running"):
+        raise UserError(f"run {run.id} is {run.status}; only completed runs can be evaluated")
+    if shift is not None and shift not in SHIFTS:
+        raise UserError(f"unknown shift {shift!r}; choose one of {', '.join(SHIFTS)} or all")
+    images, dataset_id, split_name = images_for(run, "val" if shift else split, data_dir,
+                                                dataset_id)
+    if shift:
+        split_name = "val-shift"
+    if not images:
+        raise UserError(f"no usable images to evaluate for run {run.id} ({split_name})")
+    return images, dataset_id, split_name
+
+
+def _complete(run: runs.RunInfo, evaluation_id: int, split_name: str,
+              rows: list[evaluations.PredictionRow] | None, seconds: float,
+              attention_seconds: float) -> None:
+    """Metrics over every prediction (`rows`, or those the ranks stored when None), stored in
+    one transaction with the rows; then the drift of a non-val split against val."""
+    stored = rows if rows is not None else evaluations.evaluation_rows(evaluation_id)
+    probabilities = np.array([row.probability for row in stored])
+    labels = np.array([row.true_label for row in stored])
+    # Metrics at 0.5 and at the run's operating point, each under the rule that set it.
+    metrics = {FIXED_THRESHOLD_RULE: binary_metrics(labels, probabilities, 0.5)}
+    if run.threshold_rule != FIXED_THRESHOLD_RULE:
+        metrics[run.threshold_rule] = binary_metrics(labels, probabilities, run.threshold)
+    evaluations.complete_evaluation(
+        evaluation_id, rows or [], metrics, roc_points(labels, probabilities), seconds,
+        attention_seconds, ece_uncalibrated=expected_calibration_error(
+            labels, Calibration(run.logit_offset, run.temperature).uncalibrate(probabilities)))
+    if split_name != "val":  # how far these scores sit from val's (the shift view)
+        shift_store.store_drift(evaluation_id, *drift(
+            shift_store.val_probabilities(run.id), probabilities))
 
 
 def _fail(run_id: int, evaluation_id: int, split_name: str, reason: str,
@@ -138,7 +154,7 @@ def _fail(run_id: int, evaluation_id: int, split_name: str, reason: str,
 def _explain_shard(run: runs.RunInfo, images: list[SplitImage], evaluation_id: int,
                    shift: str | None, batch_size: int, device: torch.device) -> tuple[
                        list[evaluations.PredictionRow], float]:
-    """Probabilities, Grad-CAM files and CAM metrics for these images (one rank's share)."""
+    """Probabilities, Grad-CAM files and attention metrics for these images (one rank's share)."""
     predictor = predictor_for(run, device)
     size = predictor.size
     store, failures = load_store([image.path for image in images], size)
@@ -146,7 +162,7 @@ def _explain_shard(run: runs.RunInfo, images: list[SplitImage], evaluation_id: i
     kept = [i for i in range(len(images)) if i not in failed]
     cam_dir = artifacts_root() / "runs" / str(run.id) / f"eval-{evaluation_id}"
     rows: list[evaluations.PredictionRow] = []
-    metrics_seconds = 0.0
+    attention_seconds = 0.0
     writer = CamWriter()
     try:
         for offset in range(0, len(kept), batch_size):
@@ -162,7 +178,7 @@ def _explain_shard(run: runs.RunInfo, images: list[SplitImage], evaluation_id: i
             tick = time.perf_counter()
             for index, gray, cam, probability, distance in zip(
                     chunk, batch, cams, probabilities, typicality, strict=True):
-                looked = cam_metrics(gray, cam, _lesion_mask(images[index], size))
+                looked = attention_metrics(gray, cam, _lesion_mask(images[index], size))
                 png = cam_dir / f"{images[index].image_id}.png"
                 rows.append(evaluations.PredictionRow(
                     image_id=images[index].image_id, probability=float(probability),
@@ -173,14 +189,14 @@ def _explain_shard(run: runs.RunInfo, images: list[SplitImage], evaluation_id: i
                         artifacts_root()).as_posix(),
                     border_share=looked.border_share, lung_share=looked.lung_share,
                     peak_in_lung=looked.peak_in_lung, lesion_share=looked.lesion_share,
-                    lesion_hit=looked.lesion_hit,
+                    lesion_hit=looked.lesion_hit, lung_outline=looked.lung_outline,
                     typicality=None if distance is None else float(distance),
                     outside_population=outside(distance)))
-            metrics_seconds += time.perf_counter() - tick
+            attention_seconds += time.perf_counter() - tick
     finally:
         writer.wait()
         predictor.close()
-    return rows, metrics_seconds
+    return rows, attention_seconds
 
 
 def _evaluate_worker(rank: Rank, run_id: int, split: str, data_dir: str | None,

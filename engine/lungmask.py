@@ -61,6 +61,24 @@ def lung_mask(gray: np.ndarray) -> np.ndarray:
     return mask.astype(bool)
 
 
+# Outline polygons are simplified to within this many pixels of the mask's edge (at the CAM's
+# size), which keeps a prediction's outline to a few hundred bytes.
+OUTLINE_TOLERANCE_PX = 0.75
+
+
+def lung_outline(mask: np.ndarray) -> dict:
+    """The outline of a lung mask, stored with the prediction and drawn by the dashboard:
+    {"height", "width", "polygons": one [x0, y0, x1, y1, ...] per lung field, in the mask's
+    pixels}."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    polygons = [cv2.approxPolyDP(contour, OUTLINE_TOLERANCE_PX, closed=True)
+                for contour in contours]
+    return {"height": int(mask.shape[0]), "width": int(mask.shape[1]),
+            "polygons": [polygon.reshape(-1).astype(int).tolist() for polygon in polygons
+                         if len(polygon) >= 3]}
+
+
 def area_fraction(mask: np.ndarray) -> float:
     return float(mask.mean())
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from db import runs
+from db.models import LABEL_NAMES
 from db.session import artifacts_root, database_url
 from engine.decode import decode_bytes, decode_file
 from engine.devices import resolve_device
@@ -54,7 +55,7 @@ class RunScore:
 
     @property
     def label_name(self) -> str:
-        return "PNEUMONIA" if self.predicted_label else "NORMAL"
+        return LABEL_NAMES[self.predicted_label]
 
     def overlay(self) -> np.ndarray:
         """RGB uint8 Grad-CAM overlay on the model's input."""
@@ -144,7 +145,3 @@ def to_gray(image: ImageInput, name: str = "image") -> np.ndarray:
         return decode_bytes(image, name)
     return decode_file(image)
 
-
-def disagreement(scores: list[RunScore]) -> bool:
-    """True when the runs fall on different sides of their own thresholds."""
-    return len({score.predicted_label for score in scores}) > 1

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.data import CLASS_NAMES, SYNTHETIC_MARKER
+from db.models import LABEL_NAMES
+from engine.data import SYNTHETIC_MARKER
 
 
 def _ellipse(yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, ry: float,
@@ -68,7 +69,7 @@ def generate(root: str | Path, n_per_class: int = 60, size: int = 128, seed: int
     root = Path(root)
     rng = np.random.default_rng(seed)
     patients = patients_per_class or max(n_per_class // 2, 1)
-    for label, class_name in enumerate(CLASS_NAMES):
+    for label, class_name in enumerate(LABEL_NAMES):
         folder = root / class_name
         folder.mkdir(parents=True, exist_ok=True)
         for index in range(n_per_class):

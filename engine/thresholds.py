@@ -1,13 +1,16 @@
 """Operating thresholds, chosen on val by a named rule (`--threshold-rule`).
 
-Rules (the config string -> the string stored in runs.threshold_rule, kept as before):
-- "youden": the highest threshold maximising sensitivity + specificity - 1 ("youden on val").
+One vocabulary: the rule is stored as it is spelt here, in runs.threshold_rule, in
+run_metrics.threshold_rule (the rule whose threshold a metric row is at), in a run's config and
+as the Errors page's presets.
+- "youden": the highest threshold maximising sensitivity + specificity - 1.
   When val ranks almost perfectly (val AUC 0.999) many thresholds tie and this takes the edge
   of the tie next to the positives: fragile once the scores shift.
 - "youden-middle": the middle, in logit space, of the range of thresholds tied at the best
-  Youden J ("youden middle of tie on val").
-- "sensitivity:0.97": the highest threshold keeping val sensitivity at least 0.97
-  ("sensitivity >= 0.97 on val").
+  Youden J.
+- "sensitivity:0.97": the highest threshold keeping val sensitivity at least 0.97.
+- "fixed:0.5": that threshold, whatever val says (a run's operating point until a rule chose
+  one; every evaluation also stores its metrics at it).
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_curve
 
+from db.models import FIXED_THRESHOLD_RULE
 from engine.calibration import logit, sigmoid
 from engine.errors import UserError
 from engine.metrics import sensitivity_threshold, youden_threshold
 
-RULES = ("youden", "youden-middle", "sensitivity:0.95")
+RULES = ("youden", "youden-middle", "sensitivity:0.95", FIXED_THRESHOLD_RULE)
 
 
 def parse_threshold_rule(rule: str) -> tuple[str, float | None]:
@@ -31,9 +35,9 @@ def parse_threshold_rule(rule: str) -> tuple[str, float | None]:
         target = float(value)
     except ValueError:
         target = -1.0
-    if name != "sensitivity" or not 0 < target <= 1:
-        raise UserError(f"unknown --threshold-rule {rule!r}; use youden, youden-middle or "
-                        "sensitivity:0.95")
+    if name not in ("sensitivity", "fixed") or not 0 < target <= 1:
+        raise UserError(f"unknown --threshold-rule {rule!r}; use youden, youden-middle, "
+                        "sensitivity:0.95 or fixed:0.5")
     return name, target
 
 
@@ -66,7 +70,9 @@ def choose_threshold(rule: str, labels: np.ndarray, probability: np.ndarray) -> 
     """(threshold, the rule as stored on the run) for these val labels and probabilities."""
     name, target = parse_threshold_rule(rule)
     if name == "youden":
-        return youden_threshold(labels, probability), "youden on val"
+        return youden_threshold(labels, probability), rule
     if name == "youden-middle":
-        return youden_middle_threshold(labels, probability), "youden middle of tie on val"
-    return sensitivity_threshold(labels, probability, target), f"sensitivity >= {target} on val"
+        return youden_middle_threshold(labels, probability), rule
+    if name == "fixed":
+        return target, f"fixed:{target}"
+    return sensitivity_threshold(labels, probability, target), f"sensitivity:{target}"

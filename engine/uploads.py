@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ from PIL import Image
 from db import runs as runs_db
 from db import uploads as upload_db
 from db.audit import Actor, cli_actor
+from db.models import LABEL_NAMES
 from db.session import artifacts_root
 from engine.decode import DecodeError, decode_image
 from engine.deid import deidentify
@@ -131,7 +133,7 @@ class ScoredRun:
 
     @property
     def label_name(self) -> str:
-        return "PNEUMONIA" if self.predicted_label else "NORMAL"
+        return LABEL_NAMES[self.predicted_label]
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,14 @@ class UploadResult:
 
     @property
     def disagreement(self) -> bool:
-        return len({score.predicted_label for score in self.scores}) > 1
+        return disagreement(self.scores)
+
+
+def disagreement(scores: Iterable[RunScore | ScoredRun | upload_db.UploadScoreInfo]) -> bool:
+    """True when the runs fall on different sides of their own thresholds: each score's
+    predicted_label is at its own run's threshold. The one definition, for the CLI, the Score
+    page's results and its history."""
+    return len({score.predicted_label for score in scores}) > 1
 
 
 def scoring_run_ids(run_ids: list[int] | None) -> list[int]:

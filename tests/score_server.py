@@ -11,13 +11,15 @@ from contextlib import contextmanager
 import requests
 from werkzeug.serving import make_server
 
-# The Score page's component ids (dashboard/pages/score.py). Dash imports page modules under
-# its own names, so importing the page here would register it a second time.
-SCORE_UPLOAD = "score-upload"
-SCORE_RESULTS = "score-results"
-SCORE_HISTORY = "score-history"
-SCORE_RUNS = "score-runs"
-SCORE_FORCE = "score-force"
+# The Score page's component ids, from dashboard/ids.py (the page module itself is never
+# imported here: Dash imports pages under its own names, so it would register a second time).
+from dashboard.ids import (  # noqa: E402, F401 - re-exported for the Score tests
+    SCORE_FORCE,
+    SCORE_HISTORY,
+    SCORE_RESULTS,
+    SCORE_RUNS,
+    SCORE_UPLOAD,
+)
 
 
 @contextmanager

@@ -64,9 +64,10 @@ def test_youden_middle_sits_inside_the_tie() -> None:
     # logit-space middle of 0.10 and 0.90 is 0.5; val is still perfectly split there.
     assert middle == pytest.approx(0.5, abs=1e-6)
     assert choose_threshold("youden-middle", labels, probability) == (
-        pytest.approx(0.5, abs=1e-6), "youden middle of tie on val")
-    assert choose_threshold("sensitivity:0.97", labels, probability)[1] == (
-        "sensitivity >= 0.97 on val")
+        pytest.approx(0.5, abs=1e-6), "youden-middle")
+    # The rule is stored as it is spelt on the command line (one vocabulary).
+    assert choose_threshold("sensitivity:0.97", labels, probability)[1] == "sensitivity:0.97"
+    assert choose_threshold("fixed:0.5", labels, probability) == (0.5, "fixed:0.5")
 
 
 def test_unknown_threshold_rule_names_it() -> None:

@@ -73,3 +73,19 @@ def test_unusable_home_is_a_clear_error(tmp_path: Path) -> None:
     result = cxr("runs", home=blocker / "home")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "not writable" in result.stderr and str(blocker / "home") in result.stderr
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("twenty", "CXR_MAX_UPLOAD_MB='twenty' is not a number of megabytes"),
+    ("-1", "CXR_MAX_UPLOAD_MB='-1' must be positive")])
+def test_a_bad_upload_limit_is_refused_before_serving(tmp_path: Path, value: str,
+                                                     message: str) -> None:
+    """One parser of CXR_MAX_UPLOAD_MB (engine/uploads.py) and one behaviour: the server's
+    start-up check (what `cxr serve` and `cxr demo` run first) refuses it as `cxr score` does,
+    instead of serving with a default the user did not ask for."""
+    environment = {**os.environ, "CXR_HOME": str(tmp_path), "CXR_MAX_UPLOAD_MB": value}
+    environment.pop("CXR_DATABASE_URL", None)
+    result = subprocess.run([sys.executable, "-m", "dashboard.server", "--check-only"],
+                            capture_output=True, text=True, env=environment, timeout=120)
+    assert result.returncode == 2 and f"cxr: error: {message}" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -14,8 +14,13 @@ from db.models import Dataset, Evaluation, Image, Prediction, Upload, UploadScor
 from db.session import session_scope
 from engine.cli import main as cxr
 from engine.decode import DecodeError
-from engine.scoring import RunScore, disagreement, get_scorer
-from engine.uploads import decode_data_url, read_upload_file, score_upload_bytes
+from engine.scoring import RunScore, get_scorer
+from engine.uploads import (
+    decode_data_url,
+    disagreement,
+    read_upload_file,
+    score_upload_bytes,
+)
 
 
 def _counts() -> tuple[int, int]:

@@ -66,7 +66,8 @@ def test_small_cnn_epoch_leaves_a_complete_run(cxr_home: Path, real_subset: Path
                 assert raw.shape == (64, 64) and 0 <= raw.min() and raw.max() <= 1.001
             rules = {m.threshold_rule for m in session.scalars(select(RunMetric).where(
                 RunMetric.evaluation_id == evaluation.id))}
-            assert rules == {"0.5", "youden"}
+            # One vocabulary: each metric row names the rule whose threshold it is at.
+            assert rules == {"fixed:0.5", "youden"} and run.threshold_rule == "youden"
 
 
 def test_same_seed_gives_same_metrics(cxr_home: Path, real_subset: Path) -> None:

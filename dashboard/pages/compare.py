@@ -12,6 +12,7 @@ from dashboard import figures, ids, stats, views
 from dashboard.url_state import pick_run
 from db import evaluations
 from db import runs as runs_db
+from db.models import LABEL_NAMES
 
 dash.register_page(__name__, path="/compare", name="Compare", order=2,
                    title="CXR Lens · Compare", role="viewer")
@@ -157,7 +158,7 @@ def flips(cell: str, run_a: int, run_b: int, split: str):
                          height=120)),
         html.Td(html.Img(src=f"/attention/lung-outline/{int(row.prediction_id_b)}",
                          height=120)),
-        html.Td([html.Div(f"#{row.image_id} · {views.LABELS[int(row.true_label)]}"),
+        html.Td([html.Div(f"#{row.image_id} · {LABEL_NAMES[int(row.true_label)]}"),
                  html.Div(f"A: P = {row.probability_a:.3f}{_lung(row.lung_share_a)}"),
                  html.Div(f"B: P = {row.probability_b:.3f}{_lung(row.lung_share_b)}"),
                  dcc.Link("open in Errors", href=f"/errors?run={run_a}&split={split}"

@@ -16,12 +16,8 @@ from db import runs as runs_db
 from db.reviews import ReviewError, add_review
 from db.session import database_url
 from engine.errors import UserError
-from engine.metrics import (
-    binary_metrics,
-    sensitivity_threshold,
-    threshold_free_metrics,
-    youden_threshold,
-)
+from engine.metrics import binary_metrics, threshold_free_metrics
+from engine.thresholds import choose_threshold, parse_threshold_rule
 
 dash.register_page(__name__, path="/errors", name="Errors", order=1, title="CXR Lens · Errors",
                    role="viewer")
@@ -35,7 +31,9 @@ SORT_OPTIONS = [
     {"label": "Probability ↓", "value": "probability_desc"},
     {"label": "Most attention outside the lungs first", "value": "outside_lungs_first"},
 ]
-PRESETS = (("0.5", "0.5"), ("youden", "Youden on val"), ("sens95", "Sensitivity ≥ 0.95 on val"))
+# Threshold rules, spelt as everywhere else (engine/thresholds.py), with their button labels.
+PRESETS = (("fixed:0.5", "0.5"), ("youden", "Youden on val"),
+           ("sensitivity:0.95", "Sensitivity ≥ 0.95 on val"))
 POPULATION_OPTIONS = [
     {"label": "All images", "value": "all"},
     {"label": "Outside the training population", "value": "outside"},
@@ -159,14 +157,14 @@ def apply_preset(_clicks: list, run_id: int) -> float:
     if not ctx.triggered or not ctx.triggered[0]["value"]:
         raise PreventUpdate
     rule = ctx.triggered_id["rule"]
-    if rule == "0.5":
-        return 0.5
+    name, value = parse_threshold_rule(rule)
+    if name == "fixed":
+        return value
     evaluation_id = evaluations.evaluation_id_for(run_id, "val")
     if evaluation_id is None:
         raise UserError(f"run {run_id} has no val evaluation to choose a threshold on")
     probability, labels = evaluations.evaluation_arrays(evaluation_id)
-    chosen = (youden_threshold(labels, probability) if rule == "youden"
-              else sensitivity_threshold(labels, probability, 0.95))
+    chosen, _ = choose_threshold(rule, labels, probability)
     return round(chosen, 4)
 
 

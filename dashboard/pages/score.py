@@ -14,10 +14,11 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import auth
+from dashboard import auth, ids
 from dashboard.score_views import error_card, history_table, result_card, run_options
 from db import runs as runs_db
 from db import uploads as upload_db
+from db.models import LABEL_NAMES
 from engine.decode import DecodeError
 from engine.errors import UserError
 from engine.uploads import decode_data_url, max_upload_bytes, max_upload_mb, score_upload_bytes
@@ -27,18 +28,6 @@ log = logging.getLogger(__name__)
 dash.register_page(__name__, path="/score", name="Score", order=4, title="CXR Lens · Score",
                    role="uploader")
 
-# Component ids (page-prefixed; kept here so the shell's ids.py stays theirs).
-SCORE_RUNS = "score-runs"
-SCORE_UPLOAD = "score-upload"
-SCORE_RESULTS = "score-results"
-SCORE_HISTORY = "score-history"
-SCORE_ANALYST = "score-analyst"
-SCORE_LABEL = "score-label"  # pattern: {"type": SCORE_LABEL, "upload": upload_id}
-SCORE_LABEL_STATUS = "score-label-status"
-SCORE_BROWSER_ERROR = "score-browser-error"
-SCORE_LIMIT = "score-limit"
-SCORE_GUARD = "score-guard"
-SCORE_FORCE = "score-force"  # "Score anyway": override the input checks
 HISTORY_ROWS = 50
 
 
@@ -58,16 +47,16 @@ def layout(runs: str | None = None, **_query: str) -> html.Div:
         dbc.Card(dbc.CardBody([
             dbc.Row([
                 dbc.Col([dbc.Label("Runs"), dcc.Dropdown(
-                    id=SCORE_RUNS, multi=True, options=run_options(completed),
+                    id=ids.SCORE_RUNS, multi=True, options=run_options(completed),
                     value=_chosen_runs(runs, completed),
                     placeholder="every completed run")], md=8),
                 dbc.Col([dbc.Label("Signed in as"), html.Div(
-                    auth.current_actor().name, id=SCORE_ANALYST, className="fw-bold")], md=4),
+                    auth.current_actor().name, id=ids.SCORE_ANALYST, className="fw-bold")], md=4),
             ], className="mb-3"),
             dbc.Alert("No completed runs yet: train one with `cxr train` or `cxr demo`.",
                       color="warning", is_open=not completed),
             dcc.Upload(
-                id=SCORE_UPLOAD, multiple=True, max_size=max_upload_bytes(),
+                id=ids.SCORE_UPLOAD, multiple=True, max_size=max_upload_bytes(),
                 children=html.Div([
                     "Drop X-rays here or ", html.A("choose files", href="#"),
                     html.Div(f"JPEG, PNG or DICOM (.dcm or no extension), at most "
@@ -76,22 +65,22 @@ def layout(runs: str | None = None, **_query: str) -> html.Div:
                 className="score-upload border border-2 rounded p-4 text-center",
                 style={"borderStyle": "dashed", "cursor": "pointer"}),
             dbc.Checkbox(
-                id=SCORE_FORCE, value=False, className="mt-2",
+                id=ids.SCORE_FORCE, value=False, className="mt-2",
                 label="Score anyway: files that fail the input checks (under 64 px on a side, "
                       "aspect beyond 3:1, DICOM that is not CR/DX or not the chest) are scored "
                       "and stored as forced"),
-            dbc.Alert(id=SCORE_BROWSER_ERROR, color="danger", is_open=False, dismissable=True,
+            dbc.Alert(id=ids.SCORE_BROWSER_ERROR, color="danger", is_open=False, dismissable=True,
                       className="mt-2 score-error"),
-            dcc.Store(id=SCORE_LIMIT, data={"bytes": max_upload_bytes(), "mb": limit_mb,
-                                             "upload": SCORE_UPLOAD,
-                                             "error": SCORE_BROWSER_ERROR}),
-            dcc.Store(id=SCORE_GUARD),
+            dcc.Store(id=ids.SCORE_LIMIT, data={"bytes": max_upload_bytes(), "mb": limit_mb,
+                                             "upload": ids.SCORE_UPLOAD,
+                                             "error": ids.SCORE_BROWSER_ERROR}),
+            dcc.Store(id=ids.SCORE_GUARD),
         ]), className="cxr-card mb-3"),
-        dcc.Loading(html.Div(id=SCORE_RESULTS), type="dot"),
+        dcc.Loading(html.Div(id=ids.SCORE_RESULTS), type="dot"),
         html.H4("History", className="mt-4"),
-        html.Div(id=SCORE_LABEL_STATUS, className="small mb-2"),
-        html.Div(history_table(upload_db.upload_history(HISTORY_ROWS), SCORE_LABEL),
-                 id=SCORE_HISTORY),
+        html.Div(id=ids.SCORE_LABEL_STATUS, className="small mb-2"),
+        html.Div(history_table(upload_db.upload_history(HISTORY_ROWS), ids.SCORE_LABEL),
+                 id=ids.SCORE_HISTORY),
     ])
 
 
@@ -110,10 +99,11 @@ def _score_one(contents: str | None, name: str, run_ids: list[int] | None,
                           "the details are in the server log")
 
 
-@callback(Output(SCORE_RESULTS, "children"), Output(SCORE_HISTORY, "children"),
-          Output(SCORE_UPLOAD, "contents"),
-          Input(SCORE_UPLOAD, "contents"), State(SCORE_UPLOAD, "filename"),
-          State(SCORE_RUNS, "value"), State(SCORE_FORCE, "value"), prevent_initial_call=True)
+@callback(Output(ids.SCORE_RESULTS, "children"), Output(ids.SCORE_HISTORY, "children"),
+          Output(ids.SCORE_UPLOAD, "contents"),
+          Input(ids.SCORE_UPLOAD, "contents"), State(ids.SCORE_UPLOAD, "filename"),
+          State(ids.SCORE_RUNS, "value"), State(ids.SCORE_FORCE, "value"),
+          prevent_initial_call=True)
 def score_files(contents: list | str | None, filenames: list | str | None,
                 run_ids: list[int] | None, force: bool | None = False):
     if not contents:
@@ -126,11 +116,11 @@ def score_files(contents: list | str | None, filenames: list | str | None,
     cards = [_score_one(content, str(name or "upload")[:255], chosen, force=bool(force))
              for content, name in zip(contents, filenames, strict=True)]
     # Clearing the contents lets the same file be uploaded again.
-    return cards, history_table(upload_db.upload_history(HISTORY_ROWS), SCORE_LABEL), None
+    return cards, history_table(upload_db.upload_history(HISTORY_ROWS), ids.SCORE_LABEL), None
 
 
-@callback(Output(SCORE_LABEL_STATUS, "children"),
-          Input({"type": SCORE_LABEL, "upload": ALL}, "value"), prevent_initial_call=True)
+@callback(Output(ids.SCORE_LABEL_STATUS, "children"),
+          Input({"type": ids.SCORE_LABEL, "upload": ALL}, "value"), prevent_initial_call=True)
 def record_label(_values: list):
     trigger = ctx.triggered_id
     if not isinstance(trigger, dict) or not ctx.triggered:
@@ -142,7 +132,7 @@ def record_label(_values: list):
     if label not in (0, 1, None) or upload.true_label == label:
         raise PreventUpdate  # re-rendered pickers fire with the stored value: nothing to do
     upload_db.set_true_label(upload_id, label, auth.current_actor().name)
-    shown = {0: "NORMAL", 1: "PNEUMONIA", None: "unknown"}[label]
+    shown = "unknown" if label is None else LABEL_NAMES[label]
     return dbc.Alert(f"Upload #{upload_id} ({upload.original_name}): true label {shown}.",
                      color="success", className="py-1 score-label-saved")
 
@@ -174,5 +164,5 @@ clientside_callback(
         return window.dash_clientside.no_update;
     }
     """,
-    Output(SCORE_GUARD, "data"), Input(SCORE_LIMIT, "data"),
+    Output(ids.SCORE_GUARD, "data"), Input(ids.SCORE_LIMIT, "data"),
 )

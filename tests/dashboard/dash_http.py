@@ -107,10 +107,11 @@ def cell_counts(response: dict) -> dict[str, int]:
 
 
 def preset_body(deps: list[dict], run_id: int, rule: str) -> dict:
-    """Click one threshold preset button ("0.5", "youden" or "sens95")."""
+    """Click one threshold preset button (a threshold rule: "fixed:0.5", "youden" or
+    "sensitivity:0.95")."""
     output = next(d["output"] for d in deps if d["output"].startswith(ids.ERR_THRESHOLD + ".")
                   and any(ids.ERR_PRESET in json.dumps(i["id"]) for i in d["inputs"]))
-    rules = ("0.5", "youden", "sens95")
+    rules = ("fixed:0.5", "youden", "sensitivity:0.95")
     buttons = [{"id": _pattern(ids.ERR_PRESET, "rule", r), "property": "n_clicks",
                 "value": 1 if r == rule else None} for r in rules]
     changed = json.dumps(_pattern(ids.ERR_PRESET, "rule", rule), sort_keys=True,

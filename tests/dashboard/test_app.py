@@ -85,7 +85,10 @@ def test_presets_and_callback_errors(client, trained_home: dict,
     assert abs(body["response"][ids.ERR_THRESHOLD]["value"] - runs.find_run(
         run_id).threshold) < 1e-3  # Youden on val is the run's own operating threshold
     # A run with no val evaluation: the callback raises; the user sees a message, not a 500.
-    status, body = dash_http.post(client, dash_http.preset_body(deps, 10**6, "sens95"))
+    status, body = dash_http.post(client, dash_http.preset_body(deps, run_id, "fixed:0.5"))
+    assert status == 200 and body["response"][ids.ERR_THRESHOLD]["value"] == 0.5
+    status, body = dash_http.post(client, dash_http.preset_body(deps, 10**6,
+                                                                "sensitivity:0.95"))
     assert status == 200
     message = body["sideUpdate"][ids.ERROR_ALERT]
     assert message["is_open"] and "no val evaluation" in message["children"]

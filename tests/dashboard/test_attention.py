@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from dashboard import attention_files, figures, stats, views
 from db import attention, evaluations, gallery, images
-from db.session import artifacts_root
-from engine.cam_metrics import energy_share
+from db.models import Prediction
+from db.session import artifacts_root, session_scope
+from engine.attention import energy_share
 from engine.decode import decode_file, resize
 from engine.lungmask import lung_mask
+from engine.shifts import apply_shift
 
 
 @pytest.fixture
@@ -133,23 +136,44 @@ def test_compare_attention_scatter(trained_home: dict) -> None:
     assert "Mean lung share A" in str(views.attention_difference(pairs))
 
 
-def test_lung_outline_is_the_mask_the_lung_share_was_measured_against(
+def _cam_files(prediction_id: int) -> tuple[int, str]:
+    """(image id, raw CAM path) of a prediction, read straight from the store."""
+    with session_scope() as session:
+        prediction = session.get(Prediction, prediction_id)
+        return prediction.image_id, prediction.cam_raw_path
+
+
+def _filled(outline: dict) -> np.ndarray:
+    """The stored outline's polygons filled back into a mask at the CAM's size."""
+    mask = np.zeros((outline["height"], outline["width"]), np.uint8)
+    cv2.fillPoly(mask, [np.asarray(polygon, np.int32).reshape(-1, 1, 2)
+                        for polygon in outline["polygons"]], 1)
+    return mask.astype(bool)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def test_lung_outline_is_stored_with_the_lung_share_it_was_measured_for(
         client, test_evaluation: int) -> None:
     item = next(item for item in _everything(test_evaluation, "tp", 0.0)
                 if item.lung_share is not None)
-    image_id, cam_path, cam_raw_path = evaluations.prediction_cam_files(item.prediction_id)
+    image_id, cam_raw_path = _cam_files(item.prediction_id)
+    stored = evaluations.prediction_outline(item.prediction_id)
     root, relative = images.image_location(image_id)
-    cam = np.load(artifacts_root() / cam_raw_path)
+    cam = np.load(artifacts_root() / cam_raw_path).astype(np.float32)
     gray = resize(decode_file(f"{root}/{relative}"), cam.shape[0])
-    # The stored lung share is the CAM's energy inside this very mask (the raw CAM is stored
-    # as float16, hence the tolerance).
-    assert np.isclose(energy_share(cam.astype(np.float32), lung_mask(gray)), item.lung_share,
-                      atol=1e-3)
+    # The evaluation kept the outline of the very mask it measured the lung share against.
+    assert (stored.lung_outline["height"], stored.lung_outline["width"]) == cam.shape
+    assert _iou(_filled(stored.lung_outline), lung_mask(gray)) > 0.95
+    assert np.isclose(energy_share(cam, _filled(stored.lung_outline)), item.lung_share,
+                      atol=0.03)
     response = client.get(f"/attention/lung-outline/{item.prediction_id}")
     assert response.status_code == 200 and response.mimetype == "image/png"
     served = np.asarray(Image.open(io.BytesIO(response.data)).convert("RGB"))
-    overlay = np.asarray(Image.open(artifacts_root() / cam_path).convert("RGB"))
-    assert np.array_equal(served, attention_files.outline_overlay(gray, overlay))
+    overlay = np.asarray(Image.open(artifacts_root() / stored.cam_path).convert("RGB"))
+    assert np.array_equal(served, attention_files.outline_overlay(overlay, stored.lung_outline))
     cyan = (served[..., 0] < 60) & (served[..., 1] > 200) & (served[..., 2] > 200)
     assert cyan.sum() > 50  # the outline is drawn
     assert client.get("/attention/lung-outline/999999999").status_code == 404
@@ -157,6 +181,25 @@ def test_lung_outline_is_the_mask_the_lung_share_was_measured_against(
                                   images.image_predictions(image_id), [], None, 0.5))
     assert f"/attention/lung-outline/{item.prediction_id}" in panel
     assert f"lung share {item.lung_share:.0%}" in panel
+
+
+def test_a_shifted_evaluation_keeps_the_outline_of_the_pixels_it_measured(
+        quality_home: dict) -> None:
+    """Under a shift the model saw (and the lung share was measured on) the shifted image;
+    recomputing the mask from the file on disk would outline another region."""
+    evaluation_id = quality_home["shift_evaluation"]
+    items = [item for cell in gallery.CELLS for item in _everything(evaluation_id, cell, 0.0)]
+    checked = 0
+    for item in items[:12]:
+        image_id, cam_raw_path = _cam_files(item.prediction_id)
+        root, relative = images.image_location(image_id)
+        size = np.load(artifacts_root() / cam_raw_path).shape[0]
+        gray = resize(decode_file(f"{root}/{relative}"), size)
+        shifted = apply_shift("blur", gray[None], seed=image_id)[0]
+        outline = evaluations.prediction_outline(item.prediction_id).lung_outline
+        assert _iou(_filled(outline), lung_mask(shifted)) > 0.95
+        checked += 1
+    assert checked > 0
 
 
 def test_gallery_tiles_show_attention_outside_the_lungs(test_evaluation: int) -> None:

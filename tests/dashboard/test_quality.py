@@ -17,7 +17,8 @@ def test_shift_evaluations_stay_out_of_the_val_and_test_views(quality_home: dict
     assert runs.latest_evaluation_ids([run_id]) == {
         (run_id, "val"): clean_val, (run_id, "test"): evaluations.evaluation_id_for(run_id, "test")}
     row = run_table.runs_table([run_id]).iloc[0]
-    metrics = evaluations.evaluation_metrics(clean_val).set_index("threshold_rule").loc["youden"]
+    metrics = evaluations.evaluation_metrics(clean_val).set_index("threshold_rule").loc[
+        runs.get_run(run_id).threshold_rule]
     assert row.val_roc_auc == metrics.roc_auc and row.val_accuracy == metrics.accuracy
     # Every run's probability for a val image: the clean val only, never the shifted copy.
     image_id = gallery.cell_images(clean_val, "tn", 1.01, limit=1)[1][0].image_id
@@ -46,7 +47,7 @@ def test_calibration_and_threshold_rule_are_in_the_table(quality_home: dict) -> 
     table = run_table.runs_table().set_index("run_id")
     for run_id in quality_home["run_ids"]:
         row = table.loc[run_id]
-        assert row.threshold_rule == "youden on val" and row.temperature > 0
+        assert row.threshold_rule == "youden" and row.temperature > 0
         assert 0 <= row.val_ece_uncalibrated <= 1 and 0 <= row.val_ece <= 1
         assert row.recipe is None and not row.tta
     rendered = str(views.calibration_table(table.reset_index()))

@@ -49,7 +49,7 @@ def write_evaluation(run_id: int, dataset_id: int, image_ids: list[int], labels:
         cam_raw_path=f"runs/{run_id}/bulk/{image_id}.npy", border_share=0.1, lung_share=0.8,
         peak_in_lung=True) for image_id, p, label in zip(image_ids, probability, labels,
                                                            strict=True)]
-    metrics = {"0.5": binary_metrics(labels, probability, 0.5)}
+    metrics = {"fixed:0.5": binary_metrics(labels, probability, 0.5)}
     roc = roc_points(labels, probability)
     evaluation_id = evaluations.start_evaluation(run_id, "external", dataset_id)
     begin = time.time()

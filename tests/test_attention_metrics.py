@@ -1,4 +1,4 @@
-"""CAM metrics: border share, lung share, pointing game, lung-mask plausibility."""
+"""Attention metrics: border share, lung share, pointing game, lung-mask plausibility."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import select
 from db.attention import aggregate_attention, attention_summary
 from db.models import Evaluation, Image, Prediction
 from db.session import session_scope
-from engine.cam_metrics import border_band, cam_metrics, energy_share
+from engine.attention import attention_metrics, border_band, energy_share
 from engine.lungmask import check_masks, lung_mask
 from engine.pixels import load_store
 from engine.synthetic import generate
@@ -23,10 +23,10 @@ def test_corner_cam_has_border_share_near_one() -> None:
     cam = np.zeros((128, 128), np.float32)
     cam[:10, :10] = 1.0  # a hot spot where the side marker sits
     gray = np.full((128, 128), 120, np.uint8)
-    assert cam_metrics(gray, cam).border_share == pytest.approx(1.0)
+    assert attention_metrics(gray, cam).border_share == pytest.approx(1.0)
     centre = np.zeros_like(cam)
     centre[54:74, 54:74] = 1.0
-    assert cam_metrics(gray, centre).border_share == 0.0
+    assert attention_metrics(gray, centre).border_share == 0.0
     uniform = np.ones_like(cam)
     band = border_band(128, 128)
     assert energy_share(uniform, band) == pytest.approx(band.mean())
@@ -40,7 +40,7 @@ def test_lung_share_and_peak() -> None:
     region[30:60, 10:40] = True
     assert energy_share(cam, region) == 1.0
     assert energy_share(np.zeros_like(cam), region) != energy_share(np.zeros_like(cam), region)
-    assert cam_metrics(gray, cam, lesion=region).lesion_hit is True
+    assert attention_metrics(gray, cam, lesion=region).lesion_hit is True
 
 
 def test_lung_mask_is_plausible_on_real_images() -> None:

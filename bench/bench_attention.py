@@ -1,6 +1,6 @@
-"""Cost of the per-prediction CAM metrics against the evaluation pass they ride on, and ROAD.
+"""Cost of the per-prediction attention metrics against the evaluation pass they ride on, and ROAD.
 
-    python bench/bench_cam_metrics.py [--arch resnet18] [--size 128] [--images 1000]
+    python bench/bench_attention.py [--arch resnet18] [--size 128] [--images 1000]
 
 Baseline: the batched evaluation pass (probability + Grad-CAM + overlay files). Measured: the
 same pass plus lung mask, border share, lung share and peak-in-lung for every image. Goal: the
@@ -21,7 +21,7 @@ from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Timer, machine, real_store, seeded_model  # noqa: E402
-from engine.cam_metrics import cam_metrics  # noqa: E402
+from engine.attention import attention_metrics  # noqa: E402
 from engine.explain import CamExplainer, CamWriter  # noqa: E402
 from engine.pixels import to_input  # noqa: E402
 from engine.road import ROAD_PERCENTILES  # noqa: E402
@@ -37,7 +37,7 @@ def evaluation_pass(explainer: CamExplainer, store: torch.Tensor, batch: int,
             for offset, (gray, cam) in enumerate(zip(chunk, cams, strict=True)):
                 writer.submit(gray, cam, Path(folder) / f"{start + offset}.png")
                 if with_metrics:
-                    cam_metrics(gray, cam)
+                    attention_metrics(gray, cam)
         writer.wait()
     return timer.seconds
 
@@ -64,7 +64,7 @@ def main() -> None:
     with Timer() as road, torch.no_grad():
         ROADCombined(percentiles=list(ROAD_PERCENTILES))(to_input(sample), cams, targets, model)
     print(f"  evaluation pass (Grad-CAM + files):      {base:6.2f}s")
-    print(f"  ... plus CAM metrics and lung masks:     {with_metrics:6.2f}s")
+    print(f"  ... plus attention metrics and lung masks:     {with_metrics:6.2f}s")
     print(f"  ratio with metrics / without: {with_metrics / base:.3f}x (goal <= 1.20x)")
     print(f"  ROAD combined: {road.seconds / len(sample):.2f}s per image "
           f"(default sample of 100 images: ~{100 * road.seconds / len(sample) / 60:.1f} min); "
