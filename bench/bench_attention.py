@@ -10,7 +10,6 @@ image on a small sample: it is the optional sampled pass (`cxr road`).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -20,7 +19,7 @@ from pytorch_grad_cam.metrics.road import ROADCombined
 from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Timer, machine, real_store, seeded_model  # noqa: E402
+from bench.common import Timer, machine, model_bench_parser, real_store, seeded_model  # noqa: E402
 from engine.attention import attention_metrics  # noqa: E402
 from engine.explain import CamExplainer, CamWriter  # noqa: E402
 from engine.pixels import to_input  # noqa: E402
@@ -43,11 +42,7 @@ def evaluation_pass(explainer: CamExplainer, store: torch.Tensor, batch: int,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="resnet18")
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--images", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=64)
+    parser = model_bench_parser(__doc__)
     parser.add_argument("--road-sample", type=int, default=8)
     args = parser.parse_args()
     store = real_store(args.images, args.size)

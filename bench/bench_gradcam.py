@@ -10,7 +10,6 @@ no_grad; pytorch-grad-cam used the textbook way, one image at a time.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 from pytorch_grad_cam import GradCAM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Timer, machine, real_store, seeded_model  # noqa: E402
+from bench.common import Timer, machine, model_bench_parser, real_store, seeded_model  # noqa: E402
 from engine.explain import CamExplainer, CamWriter, PredictedClassTarget  # noqa: E402
 from engine.models import cam_target_layer, create_model  # noqa: E402
 from engine.pixels import to_input  # noqa: E402
@@ -27,11 +26,7 @@ from engine.predictor import predict  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="resnet18")
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--images", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=64)
+    parser = model_bench_parser(__doc__)
     parser.add_argument("--per-image-sample", type=int, default=200,
                         help="images timed for the per-image baseline (extrapolated)")
     args = parser.parse_args()

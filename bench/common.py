@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import random
@@ -11,6 +12,16 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def model_bench_parser(doc: str) -> argparse.ArgumentParser:
+    """The options of a bench that times one model over real images (its docstring's title)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--arch", default="resnet18")
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=64)
+    return parser
 
 
 def data_root() -> Path:

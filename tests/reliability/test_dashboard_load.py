@@ -108,6 +108,24 @@ def _remove_bulk_rows(dataset_id: int | None) -> None:
         session.execute(delete(Dataset).where(Dataset.id == dataset_id))
 
 
+def _report_latencies(results: list[tuple], writer: Writer) -> list[float]:
+    """Print the load's latencies; return those of requests overlapping a write."""
+    during = [latency for start, latency, *_ in results
+              if writer.writing_at(start) or writer.writing_at(start + latency)]
+    all_latencies = [latency for _, latency, *_ in results]
+    span = max(s + lat for s, lat, *_ in results) - min(s for s, *_ in results)
+    in_transaction = sum(w["end"] - w["begin"] for w in writer.writes)
+    print(f"\n{REQUESTS} callback requests, {CLIENTS} clients, {span:.1f} s "
+          f"({REQUESTS / span:.0f} req/s); writer: {len(writer.writes)} evaluations x "
+          f"{BULK_IMAGES:,} predictions, {in_transaction:.1f} s inside write transactions")
+    print(f"latency, all requests: p50 {_percentile(all_latencies, 0.5) * 1000:.0f} ms, "
+          f"p95 {_percentile(all_latencies, 0.95) * 1000:.0f} ms")
+    print(f"latency, {len(during)} requests overlapping a write transaction: "
+          f"p50 {_percentile(during, 0.5) * 1000:.0f} ms, "
+          f"p95 {_percentile(during, 0.95) * 1000:.0f} ms")
+    return during
+
+
 def test_callbacks_during_a_large_evaluation_write(served: Served, trained_home: dict,
                                                    tmp_path: Path) -> None:
     reader_run, writer_run = trained_home["run_ids"]
@@ -157,19 +175,7 @@ def test_callbacks_during_a_large_evaluation_write(served: Served, trained_home:
         assert {row[0] for row in written if row[1] == "completed"} == finished
         assert all(row[2] == BULK_IMAGES for row in written if row[0] in finished)
 
-        during = [latency for start, latency, *_ in results
-                  if writer.writing_at(start) or writer.writing_at(start + latency)]
-        all_latencies = [latency for _, latency, *_ in results]
-        span = max(s + lat for s, lat, *_ in results) - min(s for s, *_ in results)
-        in_transaction = sum(w["end"] - w["begin"] for w in writer.writes)
-        print(f"\n{REQUESTS} callback requests, {CLIENTS} clients, {span:.1f} s "
-              f"({REQUESTS / span:.0f} req/s); writer: {len(writer.writes)} evaluations x "
-              f"{BULK_IMAGES:,} predictions, {in_transaction:.1f} s inside write transactions")
-        print(f"latency, all requests: p50 {_percentile(all_latencies, 0.5) * 1000:.0f} ms, "
-              f"p95 {_percentile(all_latencies, 0.95) * 1000:.0f} ms")
-        print(f"latency, {len(during)} requests overlapping a write transaction: "
-              f"p50 {_percentile(during, 0.5) * 1000:.0f} ms, "
-              f"p95 {_percentile(during, 0.95) * 1000:.0f} ms")
+        during = _report_latencies(results, writer)
         assert len(during) >= REQUESTS // 10, "the load and the write hardly overlapped"
     finally:
         _remove_bulk_rows(dataset_id)

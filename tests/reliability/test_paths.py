@@ -112,6 +112,55 @@ def _escape_variants(root: Path, secret: Path, link_dir: Path, link_rel: str) ->
     }
 
 
+def _plant(run_id: int, dataset_root: Path, image_rows: dict, artifact_rows: dict,
+           run_image_ids: list[int], secret: Path) -> dict:
+    """The tampered rows, written; their ids by kind (and by case)."""
+    artifacts = artifacts_root()
+    with session_scope(write=True) as session:
+        dataset_id = session.execute(insert(Dataset).returning(Dataset.id), [{
+            "name": "tampered", "root": str(dataset_root)}]).scalar_one()
+        image_ids = {case: session.execute(insert(Image).returning(Image.id), [{
+            "dataset_id": dataset_id, "rel_path": rel, "sha256": f"tampered-{case}",
+            "label": 0, "source_folder": "", "patient_id": f"tampered-{case}"}]).scalar_one()
+            for case, rel in image_rows.items()}
+        # Status "failed": the dashboard's pages never list it, only the file routes see it.
+        evaluation_id = session.execute(insert(Evaluation).returning(Evaluation.id), [{
+            "run_id": run_id, "split": "external", "dataset_id": dataset_id,
+            "status": "failed"}]).scalar_one()
+        prediction_ids = {case: session.execute(insert(Prediction).returning(Prediction.id), [{
+            "evaluation_id": evaluation_id, "image_id": image_id, "probability": 0.5,
+            "predicted_label": 1, "true_label": 0, "correct": False,
+            "cam_path": artifact_rows[case]}]).scalar_one()
+            for case, image_id in zip(artifact_rows, run_image_ids, strict=False)}
+        upload_ids = {case: session.execute(insert(Upload).returning(Upload.id), [{
+            "sha256": uuid.uuid4().hex, "stored_path": path if path is not None else "",
+            "original_name": "../../etc/passwd", "file_format": "PNG",
+            "size_bytes": 1}]).scalar_one() for case, path in artifact_rows.items()}
+        dicom_upload = session.execute(insert(Upload).returning(Upload.id), [{
+            "sha256": uuid.uuid4().hex, "stored_path": os.path.relpath(secret, artifacts),
+            "original_name": "x.dcm", "file_format": "DICOM", "size_bytes": 1}]).scalar_one()
+        score_ids = {case: session.execute(insert(UploadScore).returning(UploadScore.id), [{
+            "upload_id": upload_ids["ok"], "run_id": run_id, "probability": 0.5,
+            "predicted_label": 1, "threshold": 0.5, "cam_path": path,
+            "inference_ms": 1.0}]).scalar_one() for case, path in artifact_rows.items()}
+    return {"dataset": dataset_id, "evaluation": evaluation_id, "images": image_ids,
+            "predictions": prediction_ids, "uploads": upload_ids, "dicom": dicom_upload,
+            "scores": score_ids}
+
+
+def _unplant(planted: dict) -> None:
+    with session_scope(write=True) as session:
+        session.execute(delete(UploadScore).where(
+            UploadScore.id.in_(planted["scores"].values())))
+        session.execute(delete(Upload).where(
+            Upload.id.in_([*planted["uploads"].values(), planted["dicom"]])))
+        session.execute(delete(Prediction).where(
+            Prediction.evaluation_id == planted["evaluation"]))
+        session.execute(delete(Evaluation).where(Evaluation.id == planted["evaluation"]))
+        session.execute(delete(Image).where(Image.dataset_id == planted["dataset"]))
+        session.execute(delete(Dataset).where(Dataset.id == planted["dataset"]))
+
+
 @pytest.fixture(scope="module")
 def tampered(trained_home: dict, tmp_path_factory: pytest.TempPathFactory,
              ) -> Iterator[Tampered]:
@@ -145,33 +194,9 @@ def tampered(trained_home: dict, tmp_path_factory: pytest.TempPathFactory,
                      "null": None,
                      **_escape_variants(artifacts, secret, planted, planted.name)}
 
-    with session_scope(write=True) as session:
-        dataset_id = session.execute(insert(Dataset).returning(Dataset.id), [{
-            "name": "tampered", "root": str(dataset_root)}]).scalar_one()
-        image_ids = {case: session.execute(insert(Image).returning(Image.id), [{
-            "dataset_id": dataset_id, "rel_path": rel, "sha256": f"tampered-{case}",
-            "label": 0, "source_folder": "", "patient_id": f"tampered-{case}"}]).scalar_one()
-            for case, rel in image_rows.items()}
-        # Status "failed": the dashboard's pages never list it, only the file routes see it.
-        evaluation_id = session.execute(insert(Evaluation).returning(Evaluation.id), [{
-            "run_id": run_id, "split": "external", "dataset_id": dataset_id,
-            "status": "failed"}]).scalar_one()
-        prediction_ids = {case: session.execute(insert(Prediction).returning(Prediction.id), [{
-            "evaluation_id": evaluation_id, "image_id": image_id, "probability": 0.5,
-            "predicted_label": 1, "true_label": 0, "correct": False,
-            "cam_path": artifact_rows[case]}]).scalar_one()
-            for case, image_id in zip(artifact_rows, run_image_ids, strict=False)}
-        upload_ids = {case: session.execute(insert(Upload).returning(Upload.id), [{
-            "sha256": uuid.uuid4().hex, "stored_path": path if path is not None else "",
-            "original_name": "../../etc/passwd", "file_format": "PNG",
-            "size_bytes": 1}]).scalar_one() for case, path in artifact_rows.items()}
-        dicom_upload = session.execute(insert(Upload).returning(Upload.id), [{
-            "sha256": uuid.uuid4().hex, "stored_path": os.path.relpath(secret, artifacts),
-            "original_name": "x.dcm", "file_format": "DICOM", "size_bytes": 1}]).scalar_one()
-        score_ids = {case: session.execute(insert(UploadScore).returning(UploadScore.id), [{
-            "upload_id": upload_ids["ok"], "run_id": run_id, "probability": 0.5,
-            "predicted_label": 1, "threshold": 0.5, "cam_path": path,
-            "inference_ms": 1.0}]).scalar_one() for case, path in artifact_rows.items()}
+    rows = _plant(run_id, dataset_root, image_rows, artifact_rows, run_image_ids, secret)
+    image_ids, prediction_ids = rows["images"], rows["predictions"]
+    upload_ids, dicom_upload, score_ids = rows["uploads"], rows["dicom"], rows["scores"]
     assert len(prediction_ids) == len(artifact_rows)  # enough images for one row per case
 
     urls = {
@@ -186,14 +211,7 @@ def tampered(trained_home: dict, tmp_path_factory: pytest.TempPathFactory,
     try:
         yield Tampered(urls, outside, secret)
     finally:
-        with session_scope(write=True) as session:
-            session.execute(delete(UploadScore).where(UploadScore.id.in_(score_ids.values())))
-            session.execute(delete(Upload).where(
-                Upload.id.in_([*upload_ids.values(), dicom_upload])))
-            session.execute(delete(Prediction).where(Prediction.evaluation_id == evaluation_id))
-            session.execute(delete(Evaluation).where(Evaluation.id == evaluation_id))
-            session.execute(delete(Image).where(Image.dataset_id == dataset_id))
-            session.execute(delete(Dataset).where(Dataset.id == dataset_id))
+        _unplant(rows)
         shutil.rmtree(planted, ignore_errors=True)
         # Thumbnails are cached by id; ids of deleted rows can come back on SQLite.
         for thumb in (f"image-{image_ids['ok']}", f"cam-{prediction_ids['ok']}"):
