@@ -18,6 +18,8 @@ RUNS_LUNG_HISTOGRAM = "runs-lung-histogram"
 RUNS_SHIFT = "runs-shift"
 RUNS_SHIFT_TABLES = "runs-shift-tables"
 RUNS_CALIBRATION_TABLE = "runs-calibration-table"
+RUNS_EXTERNAL_HISTOGRAM = "runs-external-histogram"
+RUNS_EXTERNAL_TABLES = "runs-external-tables"
 
 # Errors
 ERR_RUN = "errors-run"

@@ -7,12 +7,14 @@ from dash.dash_table.Format import Format, Scheme
 
 from db import attention, run_table
 from db.session import database_url
+from db.shift import run_origins
 
 METRIC_LABELS = {"accuracy": "acc", "roc_auc": "AUC", "f1": "F1", "sensitivity": "sens",
                  "specificity": "spec", "ece": "ECE"}
 BASE_COLUMNS = (("run_id", "Run", None), ("name", "Name", None), ("arch", "Architecture", None),
                 ("members", "Ensemble of", None), ("recipe", "Recipe", None),
                 ("status", "Status", None), ("health", "Health", None),
+                ("origin", "Origin", None),
                 ("dataset", "Dataset", None),
                 ("data_kind", "Data", None), ("image_size", "Image px", None),
                 ("batch_size", "Batch", None), ("schedule", "LR schedule", None),
@@ -59,11 +61,13 @@ def table_records(records: list[dict], cam_split: str = "test") -> list[dict]:
     cam = attention.evaluations_attention([e for e in evaluation_ids if e is not None])
     empty = dict.fromkeys(key for key, _ in CAM_LABELS)
     shown = [column["id"] for column in table_columns(cam_split)
-             if column["id"] not in empty and column["id"] != "data_kind"]
+             if column["id"] not in empty and column["id"] not in ("data_kind", "origin")]
+    origins = run_origins([record["run_id"] for record in records])
     # Only what the table shows (and exports): the response is the dashboard's largest.
     return [{"id": record["run_id"], **{key: record[key] for key in shown},
              "data_kind": "SYNTHETIC" if record["synthetic"] else "real",
              "health_warning": record["health_warning"],
+             "origin": origins[record["run_id"]].label if record["run_id"] in origins else "",
              **{key: figures_.get(key) for key in empty}}
             for record, figures_ in zip(records, (cam.get(e, empty) if e is not None else empty
                                                   for e in evaluation_ids), strict=True)]

@@ -47,10 +47,17 @@ class RunInfo:
     typicality_path: str | None = None  # relative to the artifacts root (engine/typicality.py)
     dataset: str | None = None  # the dataset's name
     synthetic: bool = False
+    # Set for a run made by `cxr adapt`: it has seen its new site's images (transductive).
+    adapted_from_run_id: int | None = None
+
+    @property
+    def transductive(self) -> bool:
+        return self.adapted_from_run_id is not None
 
     @property
     def label(self) -> str:
-        return f"#{self.id} {self.name} ({self.arch})"
+        marker = ", adapted: transductive" if self.transductive else ""
+        return f"#{self.id} {self.name} ({self.arch}{marker})"
 
     @property
     def is_ensemble(self) -> bool:
@@ -66,7 +73,7 @@ def _run_info(run: Run, dataset: str | None, synthetic: bool | None) -> RunInfo:
     return RunInfo(run.id, run.name, run.arch, run.status, dict(run.config or {}), run.seed,
                    run.dataset_id, run.split_id, run.checkpoint_path, run.last_checkpoint_path,
                    run.threshold, run.threshold_rule, run.temperature, run.logit_offset,
-                   run.typicality_path, dataset, bool(synthetic))
+                   run.typicality_path, dataset, bool(synthetic), run.adapted_from_run_id)
 
 
 def _run_infos(query: Select) -> list[RunInfo]:

@@ -8,7 +8,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, ctx, dash_table, dcc, html
 from sklearn.metrics import roc_auc_score
 
-from dashboard import figures, ids, stats, views
+from dashboard import figures, ids, shift_view, stats, views
 from dashboard.runs_table import (
     SPLITS,
     cached_table_rows,
@@ -17,7 +17,7 @@ from dashboard.runs_table import (
     table_columns,
 )
 from dashboard.url_state import parse_int
-from db import attention, evaluations, robustness, run_table
+from db import attention, evaluations, robustness, run_table, shift
 from db import runs as runs_db
 from engine.metrics import expected_calibration_error
 
@@ -56,7 +56,7 @@ def layout(runs: str | None = None, split: str | None = None, **_query: str) -> 
                      "backgroundColor": "#eef4ff"},
                     {"if": {"filter_query": '{data_kind} = "SYNTHETIC"', "column_id":
                             "data_kind"}, "backgroundColor": "#fff3cd"},
-                    {"if": {"filter_query": "{health} is not blank", "column_id": "health"},
+                    {"if": {"filter_query": '{health} contains "⚠"', "column_id": "health"},
                      "backgroundColor": "#fff3cd", "color": "#8a5300", "fontWeight": 600}],
                 tooltip_duration=None,
             ),
@@ -78,6 +78,11 @@ def layout(runs: str | None = None, split: str | None = None, **_query: str) -> 
             dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_SHIFT), className="cxr-card"), lg=12),
             dbc.Col(dbc.Card(dbc.CardBody(html.Div(id=ids.RUNS_SHIFT_TABLES)),
                              className="cxr-card"), lg=12),
+            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_EXTERNAL_HISTOGRAM), className="cxr-card"),
+                    lg=6),
+            dbc.Col(dbc.Card(dbc.CardBody([html.H6("External data beside val"),
+                                           html.Div(id=ids.RUNS_EXTERNAL_TABLES)]),
+                             className="cxr-card"), lg=6),
         ], className="g-3 mt-1"),
     ])
 
@@ -165,6 +170,27 @@ def quality_of_selected(selected: list[int] | None, split: str):
     table = run_table.runs_table(run_ids) if run_ids else pd.DataFrame()
     return (figures.lung_share_histogram(shares), figures.shift_chart(tables), shift_tables,
             views.calibration_table(table))
+
+
+@callback(Output(ids.RUNS_EXTERNAL_HISTOGRAM, "figure"),
+          Output(ids.RUNS_EXTERNAL_TABLES, "children"), Input(ids.RUNS_TABLE, "selected_row_ids"))
+def external_of_selected(selected: list[int] | None):
+    """The shift view: val beside external evaluations, histograms of the first three runs."""
+    run_ids = sorted(selected or [])[:MAX_OVERLAID]
+    names = {run.id: run.label for run in runs_db.run_summaries(only_evaluated=False)}
+    origins = shift.run_origins(run_ids)
+    series, tables = [], []
+    for run_id in run_ids:
+        table = shift.external_evaluations(run_id)
+        tables.append(shift_view.external_table(
+            names.get(run_id, f"run {run_id}"), table,
+            origins[run_id].label if run_id in origins else ""))
+        if len(series) < 6 and (table.split == "external").any():
+            series += [{"name": f"#{run_id} " + ("val" if row.split == "val" else row.dataset),
+                        "values": shift.evaluation_scores(row.evaluation_id).probability}
+                       for row in table.itertuples()]
+    return shift_view.probability_histograms(series), tables or html.Div(
+        "Select runs to see them on external data.", className="text-muted")
 
 
 clientside_callback(

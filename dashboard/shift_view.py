@@ -1,0 +1,64 @@
+"""The shift view: how far an evaluation on an external folder sits from val.
+
+Pure builders (no queries): the probability histograms of val and each external set overlaid,
+and a table of val beside the external evaluations with the share of images outside the
+training population and the drift statistics (PSI, KS) stored per evaluation.
+"""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from dash import html
+
+from dashboard.figures import empty_figure
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+
+def probability_histograms(series: list[dict]) -> go.Figure:
+    """Overlaid histograms of P(pneumonia), each series {"name", "values"}, as shares."""
+    series = [item for item in series if len(item["values"])]
+    if not series:
+        return empty_figure("No external evaluation yet: cxr evaluate RUN --data DIR")
+    figure = go.Figure()
+    for index, item in enumerate(series):
+        figure.add_trace(go.Histogram(
+            x=np.asarray(item["values"], dtype=float), name=item["name"], opacity=0.55,
+            histnorm="probability", xbins={"start": 0.0, "end": 1.0, "size": 0.05},
+            marker_color=PALETTE[index % len(PALETTE)]))
+    figure.update_layout(barmode="overlay", height=320, margin={"l": 50, "r": 20, "t": 40,
+                                                                  "b": 40},
+                         title="P(pneumonia): val against external data",
+                         xaxis_title="P(pneumonia)", yaxis_title="share of images",
+                         legend={"orientation": "h", "y": -0.25})
+    return figure
+
+
+def _format(value: object, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def external_table(name: str, table: pd.DataFrame, origin: str = "") -> html.Div:
+    """One run's val beside its external evaluations (drift is NULL for val itself)."""
+    title = [html.H6(name, className="mt-2 d-inline")]
+    if origin:
+        title.append(dbc.Badge(origin, color="warning", className="ms-2 transductive-badge"))
+    if table.empty or not (table.split == "external").any():
+        return html.Div([*title, html.Div("no external evaluation yet (cxr evaluate RUN --data "
+                                          "DIR)", className="text-muted small")])
+    rows = [html.Tr([
+        html.Td("val" if row.split == "val" else f"external: {row.dataset}",
+                className="fw-semibold" if row.split == "val" else None),
+        html.Td(str(row.n_images)), html.Td(_format(row.auc)), html.Td(_format(row.specificity)),
+        html.Td(_format(row.sensitivity)), html.Td(_format(row.ece)),
+        html.Td(_format(row.outside_share)), html.Td(_format(row.drift_psi)),
+        html.Td(_format(row.drift_ks))]) for row in table.itertuples()]
+    head = html.Thead(html.Tr([html.Th(h) for h in (
+        "Data", "Images", "AUC", "Spec", "Sens", "ECE", "Outside population", "PSI", "KS")]))
+    return html.Div([*title, dbc.Table([head, html.Tbody(rows)], size="sm", striped=True,
+                                       className="external-table mb-2")])
