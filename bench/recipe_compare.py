@@ -1,7 +1,8 @@
 """Recipes and generalisation levers, judged by what transfers to other hospitals.
 
     python bench/recipe_compare.py [--variants best levers reference] [--seeds 0 1 2]
-        [--epochs N] [--image-size PX] [--home /tmp/cxr-recipe] [--summary-only]
+        [--epochs N] [--image-size PX] [--per-class N] [--home /tmp/cxr-recipe]
+        [--summary-only]
 
 Per variant and seed: train on the shared data (our own patient-level split), evaluate val
 under every acquisition shift (`--shift all`, including crop-0.7, jpeg-q50, downscale-*), and
@@ -25,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import REPO, data_root  # noqa: E402
 
-NIH = REPO.parent / "shared" / "data" / "external" / "nih_cxr8"
+NIH = Path(os.environ.get("CXR_NIH") or REPO.parent / "shared" / "data" / "external" / "nih_cxr8")
 LEVERS = ["--crop-scale-min", "0.25", "--shear-degrees", "8", "--jpeg-share", "0.5",
           "--acquisition", "0.3"]
 VARIANTS = {
@@ -49,6 +50,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--epochs", type=int, help="override the recipes' epochs (a proxy)")
     parser.add_argument("--image-size", type=int, help="override the image size (a proxy)")
+    parser.add_argument("--per-class", type=int,
+                        help="a proxy: train on this many images per class (symlinked subset)")
     parser.add_argument("--home", default="/tmp/cxr-recipe")
     parser.add_argument("--summary-only", action="store_true",
                         help="train nothing: print the summary of what the home holds")
@@ -69,6 +72,8 @@ def train_and_check(args: argparse.Namespace) -> None:
     from db.run_table import runs_table
 
     data = str(data_root().parent if data_root().name == "train" else data_root())
+    if args.per_class:
+        data = str(_subset(Path(args.home) / f"subset-{args.per_class}", args.per_class))
     init_db()
     table = runs_table()
     done = set(table.name[table.status == "completed"]) if not table.empty else set()
@@ -85,6 +90,23 @@ def train_and_check(args: argparse.Namespace) -> None:
             cxr("evaluate", run_id, "--shift", "all")
             if NIH.is_dir():
                 cxr("evaluate", run_id, "--data", str(NIH))
+
+
+def _subset(folder: Path, per_class: int) -> Path:
+    """A fixed random subset of the training folder, as symlinks (patients kept whole by the
+    split as usual; the same files every time)."""
+    import random
+
+    for name in ("NORMAL", "PNEUMONIA"):
+        target = folder / name
+        if target.is_dir():
+            continue
+        target.mkdir(parents=True)
+        files = sorted((data_root() / name).iterdir())
+        random.Random(0).shuffle(files)
+        for path in files[:per_class]:
+            (target / path.name).symlink_to(path)
+    return folder
 
 
 def _median_range(values) -> str:  # noqa: ANN001
