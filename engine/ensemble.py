@@ -96,4 +96,4 @@ def _calibrate(run_id: int, split_id: int, threshold_rule: str, batch_size: int,
     runs.update_run(run_id, temperature=calibration.temperature,
                        logit_offset=calibration.offset, threshold=threshold,
                        threshold_rule=rule, train_seconds=0.0,
-                       health_warning=constant_predictions_warning(probability, labels))
+                       health_warning=constant_predictions_warning(logits, labels))

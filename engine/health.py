@@ -18,8 +18,14 @@ from tqdm import tqdm
 from db import runs
 from engine.errors import UserError
 
-# The middle 90% of val P(pneumonia) spans less than this: the predictions are constant.
-CONSTANT_SPREAD = 0.01
+# Constant predictions: the middle 90% of the val images' raw logits spans less than
+# COLLAPSED_SPREAD (one logit for every image: efficientnet_b0's collapse), or less than
+# NARROW_SPREAD (0.01 in probability around 0.5) while val AUC is below NARROW_MIN_AUC. Raw
+# logits, not calibrated probabilities, and the ranking too: early in training a working model
+# can have tiny logits that still rank val well (a small CNN at val AUC 0.99 spanned 0.03).
+COLLAPSED_SPREAD = 1e-3
+NARROW_SPREAD = 0.04
+NARROW_MIN_AUC = 0.6
 CONSTANT_TAG = "constant predictions"  # the warning's first words, shown as its badge
 
 
@@ -33,23 +39,25 @@ def batches_per_epoch(n_images: int, batch_size: int) -> int:
                     f"{batch_size} (--batch-size): no optimiser step could run; {fix}")
 
 
-def constant_predictions_warning(probability: np.ndarray, labels: np.ndarray) -> str | None:
-    """A warning when the val probabilities are (nearly) all the same, else None."""
-    probability = np.asarray(probability, dtype=float)
-    if len(probability) < 2:
+def constant_predictions_warning(logits: np.ndarray, labels: np.ndarray) -> str | None:
+    """A warning when the val images' raw logits are (nearly) all the same, else None."""
+    logits = np.asarray(logits, dtype=float)
+    if len(logits) < 2:
         return None
-    low, high = np.percentile(probability, [5, 95])
-    if high - low >= CONSTANT_SPREAD:
+    low, high = np.percentile(logits, [5, 95])
+    if high - low >= NARROW_SPREAD:
         return None
     labels = np.asarray(labels)
-    auc = (f"{roc_auc_score(labels, probability):.3f}" if len(set(labels.tolist())) == 2
-           else "n/a")
-    return (f"{CONSTANT_TAG}: 90% of the {len(probability)} val images get P(pneumonia) "
-            f"between {low:.3f} and {high:.3f} (val AUC {auc}), so the model does not tell "
-            "them apart; train longer or on more images, or try another --arch or --pretrained")
+    auc = roc_auc_score(labels, logits) if len(set(labels.tolist())) == 2 else None
+    if high - low >= COLLAPSED_SPREAD and (auc is None or auc >= NARROW_MIN_AUC):
+        return None
+    auc = "n/a" if auc is None else f"{auc:.3f}"
+    return (f"{CONSTANT_TAG}: 90% of the {len(logits)} val images get a raw logit between "
+            f"{low:.4f} and {high:.4f} (val AUC {auc}), so the model does not tell them "
+            "apart; train longer or on more images, or try another --arch or --pretrained")
 
 
-def review_training(run_id: int, probability: np.ndarray, labels: np.ndarray) -> str | None:
+def review_training(run_id: int, logits: np.ndarray, labels: np.ndarray) -> str | None:
     """After training: fail a run that took no optimiser step; flag constant val predictions.
 
     Records the warning (or clears an old one, on resume), prints it and returns it.
@@ -58,7 +66,7 @@ def review_training(run_id: int, probability: np.ndarray, labels: np.ndarray) ->
     if steps == 0:
         raise UserError(f"run {run_id} took no optimiser step in any epoch, so it never "
                         "trained; check the train split's size against --batch-size")
-    warning = constant_predictions_warning(probability, labels)
+    warning = constant_predictions_warning(logits, labels)
     runs.update_run(run_id, health_warning=warning)
     if warning:
         tqdm.write(f"warning: run {run_id}: {warning}")

@@ -208,7 +208,7 @@ def _calibrate(run_id: int, config: TrainConfig, loop: fitting.Loop, val_store: 
     calibration = (choose_calibration(logits, val_labels, float(np.log(loop.pos_weight)))
                    if config.calibrate else Calibration())
     probability = calibration.apply(logits)
-    health.review_training(run_id, probability, val_labels)
+    health.review_training(run_id, logits, val_labels)
     threshold, rule = choose_threshold(config.threshold_rule, val_labels, probability)
     runs.update_run(run_id, temperature=calibration.temperature,
                        logit_offset=calibration.offset, threshold=threshold, threshold_rule=rule)
