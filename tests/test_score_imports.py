@@ -13,12 +13,16 @@ from tests.conftest import REPO
 # The dashboard's stack and pandas are never needed to score a file. pytorch-grad-cam (and the
 # torchvision, scikit-learn, SciPy and Matplotlib its package import pulls) is: the CAM comes
 # from the library, not from a copy of its arithmetic (STYLE.md), which costs about 4 s.
-HEAVY = ("dash", "plotly", "flask", "pandas", "gunicorn", "dash_bootstrap_components")
+# Nor are the dashboard, training or evaluation modules of our own.
+HEAVY = ("dash", "plotly", "flask", "gunicorn", "dash_bootstrap_components", "dashboard",
+         "engine.train", "engine.fitting", "engine.evaluate",
+         "db.run_table", "db.gallery")
 RUN_SCORE = """
 import json, sys
 from engine.cli import main
 code = main(sys.argv[1:])
-heavy = sorted({name.split(".")[0] for name in sys.modules} & set(json.loads(sys.stdin.read())))
+unwanted = set(json.loads(sys.stdin.read()))
+heavy = sorted(name for name in sys.modules if name in unwanted or name.split(".")[0] in unwanted)
 print("HEAVY " + json.dumps(heavy), file=sys.stderr)
 sys.exit(code)
 """

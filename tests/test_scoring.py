@@ -137,7 +137,7 @@ def test_cli_scores_good_files_and_reports_bad_ones(trained_home: dict, tmp_path
     out, _ = capsys.readouterr()
     assert f"run {run_id}" in out and "P(pneumonia)=" in out and "overlay" in out
     assert cxr(["score", str(good), "--run", "999"]) == 2
-    assert "run(s) 999 are not completed" in capsys.readouterr().err
+    assert "run(s) 999 cannot score: only completed runs" in capsys.readouterr().err
 
 
 def test_labelled_uploads_evaluate_as_external_dataset(trained_home: dict,
