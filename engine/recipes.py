@@ -25,11 +25,21 @@ RECIPES: dict[str, dict] = {
     # cores (see README "Recipe"): stronger intensity/geometry jitter, per-image histogram
     # equalisation, label smoothing, weight decay, an EMA of the weights, one-cycle schedule,
     # calibration and TTA.
+    # Issue 13 (README "Other hospitals"): random resized crops (area 0.25-1) with an 8 degree
+    # shear, because the official test is framed tighter than our train and crop/zoom was the
+    # worst shift (crop-0.7 specificity 0.20 -> 0.80 in the proxy); JPEG q30-95 re-encoding of
+    # half of each batch and downscale/blur/gamma on 30% of the images, because the official
+    # files are compressed and resized otherwise (downscale-0.3 specificity 0.55 -> 0.69). The
+    # proxy (1 seed, 64 px, 4 epochs, 500 images per class) lost own-split accuracy (0.94 ->
+    # 0.89) and barely moved the NIH AUC (0.561 -> 0.572). Mixup and a test-time centre crop
+    # were not measured, so are not on. The threshold stays Youden: the middle of the tie did
+    # no better under the shifts, sensitivity 0.97 much worse.
     "best": {"arch": "resnet18", "image_size": 128, "epochs": 10, "batch_size": 32,
              "schedule": "onecycle", "max_lr": 2e-3, "weight_decay": 1e-4,
              "augment_strength": 1.6, "label_smoothing": 0.05, "ema_decay": 0.995,
              "intensity_norm": "equalize", "patience": 10, "calibrate": True, "tta": True,
-             "threshold_rule": "youden"},
+             "threshold_rule": "youden", "crop_scale_min": 0.25, "shear_degrees": 8.0,
+             "jpeg_share": 0.5, "acquisition": 0.3},
 }
 
 
