@@ -126,3 +126,15 @@ def test_run_with_every_lever_completes_and_calibration_never_hurts_val(
             RunMetric.evaluation_id == val.id, RunMetric.threshold_rule == run.threshold_rule))
         # Calibration fitted on val is kept only where it lowers val ECE.
         assert metric.ece <= val.ece_uncalibrated + 1e-9
+
+
+def test_best_recipe_carries_the_levers_and_trains(cxr_home, real_subset) -> None:  # noqa: ANN001
+    from db import runs
+    from engine.recipes import recipe_settings
+    from engine.train import main
+
+    settings = {**recipe_settings("best"), "epochs": 1, "image_size": 64, "batch_size": 16,
+                "data": str(real_subset)}
+    assert settings["crop_scale_min"] < 1 and settings["jpeg_share"] > 0
+    run = runs.get_run(main(TrainConfig(**settings)))
+    assert run.status == "completed" and run.config["acquisition"] == 0.3
