@@ -28,6 +28,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from unittest.mock import patch
 
 import torch
 from PIL import Image
@@ -280,9 +281,9 @@ def recipe_wall_time(args: argparse.Namespace, device: torch.device) -> None:
     from engine.train import main as train
 
     settings = {**recipe_settings("best"), "epochs": args.recipe_epochs, "device": str(device)}
-    saved = {key: os.environ.get(key) for key in ("CXR_HOME", "CXR_DATABASE_URL")}
-    with tempfile.TemporaryDirectory(prefix="cxr-bench-recipe-") as folder:
-        os.environ["CXR_HOME"] = str(Path(folder) / "home")
+    # A private home and SQLite store for the run; patch.dict restores the environment after.
+    with (tempfile.TemporaryDirectory(prefix="cxr-bench-recipe-") as folder,
+          patch.dict(os.environ, {"CXR_HOME": str(Path(folder) / "home")})):
         os.environ.pop("CXR_DATABASE_URL", None)
         root = (_copy_subset(Path(folder) / "data", args.recipe_per_class)
                 if args.recipe_per_class else data_root())
@@ -305,11 +306,6 @@ def recipe_wall_time(args: argparse.Namespace, device: torch.device) -> None:
             _recipe_report(run_id, wall.seconds, device)
         finally:
             dispose_engines()
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def main() -> None:

@@ -18,13 +18,13 @@ from tqdm import tqdm
 from db import runs
 from db import shift as shift_store
 from db.session import artifacts_root
-from db.splits import dataset_images, split_images
+from db.splits import dataset_images
 from engine.augmentation import center_crop
 from engine.calibration import Calibration, choose_calibration, logit
 from engine.data import dataset_for_root
 from engine.devices import resolve_device
 from engine.errors import UserError
-from engine.evaluate import evaluate_run
+from engine.evaluate import evaluate_derived_run
 from engine.fitting import checkpoint_dir, save_atomically
 from engine.pixels import load_store, normalize_intensity, to_input
 from engine.predictor import ENSEMBLE_ARCH, load_run_model, predict_logits
@@ -90,19 +90,10 @@ def adapt_run(run_id: int, data_dir: str, prior: bool = False, name: str | None 
                              source.seed, str(resolved), source.dataset_id, source.split_id,
                              code_version=code_version())
     shift_store.set_origin(new_id, run_id, dataset_id)
-    runs.mark_running(new_id)
-    try:
-        _adapt(new_id, source, dataset_id, prior, batch_size, resolved)
-        for subset in ("val", "test"):
-            if split_images(source.split_id, subset):
-                evaluate_run(new_id, subset, batch_size=batch_size, device=resolved,
-                             fail_run_on_error=True)
-        evaluate_run(new_id, data_dir=data_dir, batch_size=batch_size, device=resolved,
-                     fail_run_on_error=True)
-        runs.finish_run(new_id, "completed")
-    except BaseException as exc:
-        runs.finish_run(new_id, "failed", f"{type(exc).__name__}: {exc}")
-        raise
+    evaluate_derived_run(
+        new_id, source.split_id,
+        lambda: _adapt(new_id, source, dataset_id, prior, batch_size, resolved),
+        batch_size, resolved, external_data=data_dir)
     return new_id
 
 

@@ -74,12 +74,7 @@ def detect_format(head: bytes) -> str | None:
 
 def decode_file(path: str | Path) -> np.ndarray:
     """Decode `path` to a 2-D uint8 array (grayscale)."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DecodeError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
-    return decode_bytes(data, path.name)
+    return decode_image_file(path).gray
 
 
 def decode_bytes(data: bytes, name: str) -> np.ndarray:

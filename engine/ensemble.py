@@ -19,7 +19,7 @@ from db.splits import split_images
 from engine.calibration import choose_calibration, logit
 from engine.devices import resolve_device
 from engine.errors import UserError
-from engine.evaluate import evaluate_run
+from engine.evaluate import evaluate_derived_run
 from engine.health import constant_predictions_warning
 from engine.pixels import load_store
 from engine.predictor import ENSEMBLE_ARCH, EnsemblePredictor
@@ -60,17 +60,10 @@ def create_ensemble(run_ids: list[int], name: str | None = None, combine: str = 
         name or "ensemble-" + "+".join(str(run_id) for run_id in run_ids), ENSEMBLE_ARCH,
         config, seed=members[0].seed, device=str(resolved), dataset_id=members[0].dataset_id,
         split_id=members[0].split_id, code_version=code_version())
-    runs.mark_running(run_id)
-    try:
-        _calibrate(run_id, members[0].split_id, threshold_rule, batch_size, resolved)
-        for subset in ("val", "test"):
-            if split_images(members[0].split_id, subset):
-                evaluate_run(run_id, subset, batch_size=batch_size, fail_run_on_error=True,
-                             device=resolved)
-        runs.finish_run(run_id, "completed")
-    except BaseException as exc:
-        runs.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
-        raise
+    evaluate_derived_run(
+        run_id, members[0].split_id,
+        lambda: _calibrate(run_id, members[0].split_id, threshold_rule, batch_size, resolved),
+        batch_size, resolved)
     return run_id
 
 

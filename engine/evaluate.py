@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,28 @@ def images_for(run: runs.RunInfo, split: str, data_dir: str | None,
         raise UserError(f"unknown split {split!r}; use val or test, or --data DIR")
     images = split_images(run.split_id, split)
     return images, run.dataset_id, split
+
+
+def evaluate_derived_run(run_id: int, split_id: int, prepare: Callable[[], None],
+                         batch_size: int, device: torch.device,
+                         external_data: str | None = None) -> None:
+    """A run made from other runs (an ensemble, an adapted run): `prepare` fits what it needs
+    (calibration, threshold), then it is evaluated on its split's val and test (and an external
+    folder) and completed; any failure marks it failed, never completed."""
+    runs.mark_running(run_id)
+    try:
+        prepare()
+        for subset in ("val", "test"):
+            if split_images(split_id, subset):
+                evaluate_run(run_id, subset, batch_size=batch_size, device=device,
+                             fail_run_on_error=True)
+        if external_data is not None:
+            evaluate_run(run_id, data_dir=external_data, batch_size=batch_size, device=device,
+                         fail_run_on_error=True)
+        runs.finish_run(run_id, "completed")
+    except BaseException as exc:
+        runs.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
+        raise
 
 
 def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,

@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -116,15 +117,23 @@ def chromium_driver():
     return driver
 
 
-@pytest.fixture(scope="session")
-def browser(live_server: str) -> Iterator:
-    """Chromium signed in to the live server as the test admin, through the sign-in page."""
+@contextmanager
+def signed_in_chromium(url: str) -> Iterator:
+    """Chromium signed in to the server at `url` as the test admin, through the sign-in page;
+    quit and its profile removed on exit."""
     from tests.auth_helpers import sign_in_browser
 
     driver = chromium_driver()
     try:
-        sign_in_browser(driver, live_server)
+        sign_in_browser(driver, url)
         yield driver
     finally:
         driver.quit()
         shutil.rmtree(driver.profile_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser(live_server: str) -> Iterator:
+    """Chromium signed in to the live server as the test admin, through the sign-in page."""
+    with signed_in_chromium(live_server) as driver:
+        yield driver

@@ -5,9 +5,7 @@ adapted run marked transductive. Builders as plain functions; the page in headle
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -71,17 +69,11 @@ def shift_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.fixture
 def signed_in_browser(live_server: str, shift_store: dict,
                       monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    from tests.auth_helpers import sign_in_browser
-    from tests.dashboard.conftest import _point_at, chromium_driver
+    from tests.dashboard.conftest import _point_at, signed_in_chromium
 
     _point_at(monkeypatch, shift_store["home"], shift_store["url"])
-    driver = chromium_driver()
-    try:
-        sign_in_browser(driver, live_server)
+    with signed_in_chromium(live_server) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(Path(driver.profile_dir), ignore_errors=True)
 
 
 def _text(browser, element_id: str) -> str:  # noqa: ANN001
