@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
 from dashboard.serve_access import check_serve_access
@@ -43,18 +42,30 @@ def serve(host: str = "127.0.0.1", port: int = 8050, workers: int = 2,
             self.cfg.set("timeout", 120)
             self.cfg.set("accesslog", None)
             self.cfg.set("errorlog", "-")
+            # The app is built once, here, and the workers are forked from it: their start-up
+            # checks cannot race each other, and a worker boots in milliseconds instead of
+            # importing the dashboard again. Nothing has run a torch operation at this point
+            # (cxr demo trains in another process), so no used thread pool is inherited.
+            self.cfg.set("preload_app", True)
+            self.cfg.set("post_fork", _worker_ready)
 
-        def load(self):  # noqa: ANN202 - gunicorn calls this in each worker
+        def load(self):  # noqa: ANN202 - gunicorn calls this once, before forking
             from dashboard.app import create_server
 
             server = create_server(auth_enabled=not no_auth)
-            log.info("worker %d ready", os.getpid())
+            # No pooled database connection may cross the fork (two workers on one
+            # PostgreSQL socket corrupt its protocol stream): each worker opens its own.
+            dispose_engines()
             return server
 
     print(f"CXR Lens dashboard on http://{host}:{port}/ ({workers} workers, Ctrl-C to stop)",
           flush=True)
     DashboardApplication().run()
     return 0
+
+
+def _worker_ready(_server: object, worker: object) -> None:
+    log.info("worker %d ready", worker.pid)
 
 
 def _parser() -> argparse.ArgumentParser:
