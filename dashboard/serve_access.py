@@ -33,8 +33,8 @@ def check_serve_access(host: str, no_auth: bool, https: bool = False) -> str:
             raise UserError(f"--no-auth serves every image and result without sign-in, so it "
                             f"only binds a loopback address (127.0.0.1), not {host}; drop "
                             "--no-auth and create users with `cxr users add NAME --role ROLE`")
-        return (f"SIGN-IN IS OFF (--no-auth): anyone who can open http://{host}/ on this "
-                "machine sees every image and result. For a local demo only.")
+        return (f"SIGN-IN IS OFF (--no-auth): bound to {host}, so anyone on this machine who "
+                "opens the dashboard sees every image and result. For a local demo only.")
     if not admin_exists():
         if not is_loopback(host):
             raise UserError(f"no admin user exists, and {host} can be reached from the "
