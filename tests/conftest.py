@@ -18,6 +18,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "chest_xray"
+# The external NIH sample sits beside the training data (shared/data/external/nih_cxr8): found
+# from CXR_DATA where that is set, so a checkout anywhere finds it; CXR_NIH overrides.
+NIH = Path(os.environ.get("CXR_NIH")
+           or Path(os.environ.get("CXR_DATA") or DEFAULT_DATA).parent / "external" / "nih_cxr8")
 
 os.environ.setdefault("CXR_NO_PROGRESS", "1")
 

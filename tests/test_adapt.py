@@ -16,9 +16,7 @@ from sqlalchemy import select
 from db import runs
 from db.models import Evaluation, Prediction, Run
 from db.session import artifacts_root, session_scope
-from tests.conftest import REPO, copy_subset, cxr_environment
-
-NIH = REPO.parent / "shared" / "data" / "external" / "nih_cxr8"
+from tests.conftest import NIH, copy_subset, cxr_environment
 
 
 def _new_site(destination: Path, per_class: int = 16) -> Path:
