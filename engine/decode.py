@@ -226,10 +226,6 @@ def _to_unit_range(values: np.ndarray, dataset: object) -> np.ndarray:
     return np.clip((values - low) / (high - low), 0.0, 1.0)
 
 
-def decode_dicom(data: bytes, name: str) -> np.ndarray:
-    return decode_dicom_image(data, name).gray
-
-
 def _text_tag(dataset: object, keyword: str) -> str | None:
     value = str(dataset.get(keyword, "") or "").strip()
     return value or None
