@@ -40,10 +40,14 @@ def reestimate_batchnorm(model: nn.Module, store: torch.Tensor, device: torch.de
     """AdaBN: replace every BatchNorm's running statistics by those of `store`. Returns the
     number of BatchNorm layers re-estimated (0: the model has none, nothing changed)."""
     layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    # Only the BatchNorm layers go to training mode: in model.train() EfficientNet's stochastic
+    # depth and dropout would also switch on, and the statistics would be those of randomly
+    # thinned activations, different at each call.
+    model.eval()
     for layer in layers:
         layer.reset_running_stats()
         layer.momentum = None  # a cumulative average over the whole pass
-    model.train()
+        layer.train()
     for start in range(0, len(store), batch_size):
         model(to_input(store[start:start + batch_size]).to(device))
     model.eval()

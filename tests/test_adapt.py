@@ -164,3 +164,23 @@ def test_prior_option_moves_the_offset(adapted: dict) -> None:
     assert shifted.config["adapt_prior"] is True
     assert shifted.threshold == pytest.approx(plain.threshold)
     assert abs(shifted.logit_offset - plain.logit_offset) > 1e-3
+
+
+def test_batchnorm_reestimate_is_deterministic_with_stochastic_depth() -> None:
+    """EfficientNet-B0 has stochastic depth and dropout: AdaBN must re-estimate BatchNorm on
+    the model's inference path, so two passes over the same images agree exactly."""
+    from engine.adapt import reestimate_batchnorm
+    from engine.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("efficientnet_b0")
+    store = torch.randint(0, 256, (12, 64, 64), dtype=torch.uint8)
+    passes = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)  # a different draw of any randomness left on
+        assert reestimate_batchnorm(model, store, torch.device("cpu"), batch_size=4) > 0
+        passes.append([m.running_var.clone() for m in model.modules()
+                       if isinstance(m, torch.nn.BatchNorm2d)])
+    assert not model.training
+    for first, second in zip(*passes, strict=True):
+        torch.testing.assert_close(first, second)
