@@ -82,14 +82,27 @@ def train_and_check(args: argparse.Namespace) -> None:
     for variant in args.variants:
         for seed in args.seeds:
             name = f"{variant}-seed{seed}"
-            if name in done:
-                continue
-            cxr("train", *VARIANTS[variant], *proxy, "--data", data, "--seed", str(seed),
-                "--name", name)
-            run_id = str(int(runs_table().query("name == @name").run_id.max()))
-            cxr("evaluate", run_id, "--shift", "all")
-            if NIH.is_dir():
-                cxr("evaluate", run_id, "--data", str(NIH))
+            if name not in done:
+                cxr("train", *VARIANTS[variant], *proxy, "--data", data, "--seed", str(seed),
+                    "--name", name)
+            run_id = int(runs_table().query("name == @name").run_id.max())
+            _check(run_id)
+
+
+def _check(run_id: int) -> None:
+    """The shift checks and the NIH evaluation, each only where the run lacks it (an
+    interrupted compare resumes where it stopped)."""
+    from db.robustness import shift_table
+    from db.shift import external_evaluations
+    from engine.shifts import SHIFTS
+
+    checked = set(shift_table(run_id).get("shift", []))
+    for shift in SHIFTS:
+        if shift not in checked:
+            cxr("evaluate", str(run_id), "--shift", shift)
+    external = external_evaluations(run_id)
+    if NIH.is_dir() and not (external.split == "external").any():
+        cxr("evaluate", str(run_id), "--data", str(NIH))
 
 
 def _subset(folder: Path, per_class: int) -> Path:
