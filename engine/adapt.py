@@ -3,8 +3,10 @@
 The new site's images are used unlabelled: every BatchNorm layer's running mean and variance is
 re-estimated on them (a cumulative average over one pass, the weights untouched), and, with
 `prior=True`, the class prior is re-estimated by EM on the adapted scores (Saerens et al.,
-2002) and folded into the logit offset. The result is a new run, "adapted from RUN on DATASET",
-with its own checkpoint, calibration on the source's val, threshold, typicality and Grad-CAMs.
+2002) and folded into the logit offset. That assumes the sites differ only in class balance, so
+it is refused where too many of the site's images lie outside the source's training population.
+The result is a new run, "adapted from RUN on DATASET", with its own checkpoint, calibration on
+the source's val, threshold, typicality and Grad-CAMs.
 It has seen the images it is then evaluated on, so it is transductive, and is shown as such.
 """
 
@@ -31,7 +33,14 @@ from engine.predictor import ENSEMBLE_ARCH, load_run_model, predict_logits
 from engine.provenance import code_version
 from engine.thresholds import choose_threshold
 from engine.train import load_subset
-from engine.typicality import fit_run_typicality
+from engine.typicality import extract_features, fit_run_typicality, load_run_stats
+
+# `--prior` assumes the sites differ only in class balance (label shift). Where more of the new
+# site's images than this lie outside the source run's training population (val: 1% by
+# construction, our own test split 3%, the NIH adult sample 40%), the images differ too and the
+# EM estimate is not to be trusted: on the NIH sample it ran to P(pneumonia) 0.997 and called
+# every image pneumonia.
+PRIOR_MAX_OUTSIDE = 0.10
 
 
 @torch.no_grad()
@@ -88,6 +97,8 @@ def adapt_run(run_id: int, data_dir: str, prior: bool = False, name: str | None 
     resolved = resolve_device(device)
     dataset_id = dataset_for_root(data_dir)
     site = shift_store.dataset_name(dataset_id)
+    if prior:
+        _require_label_shift(source, dataset_id, data_dir, batch_size, resolved)
     config = {**source.config, "adapted_from": run_id, "adapted_on": site, "adapt_prior": prior,
               "transductive": True}
     new_id = runs.create_run(name or f"{source.name} adapted on {site}", source.arch, config,
@@ -99,6 +110,31 @@ def adapt_run(run_id: int, data_dir: str, prior: bool = False, name: str | None 
         lambda: _adapt(new_id, source, dataset_id, prior, batch_size, resolved),
         batch_size, resolved, external_data=data_dir)
     return new_id
+
+
+def outside_share(source: runs.RunInfo, store: torch.Tensor, device: torch.device,
+                  batch_size: int = 64) -> float:
+    """The share of `store` outside the source run's training population (its typicality)."""
+    stats = load_run_stats(source)
+    if stats is None:
+        raise UserError(f"run {source.id} has no typicality stats (trained before they "
+                        "existed), so --prior cannot check that the new site differs only in "
+                        "class balance; adapt without --prior, or retrain the run")
+    model = load_run_model(source, device)
+    features = extract_features(model, source.arch, store.to(device), device, batch_size)
+    return float(np.mean(stats.ratio(features) > 1.0))
+
+
+def _require_label_shift(source: runs.RunInfo, dataset_id: int, data_dir: str, batch_size: int,
+                         device: torch.device) -> None:
+    store = _site_store(dataset_id, int(source.config["image_size"]), source.config)
+    share = outside_share(source, store, device, batch_size)
+    if share > PRIOR_MAX_OUTSIDE:
+        raise UserError(
+            f"--prior refused: {share:.0%} of the {len(store)} images in {data_dir} lie outside "
+            f"run {source.id}'s training population (the limit is {PRIOR_MAX_OUTSIDE:.0%}). "
+            "Re-estimating the class prior assumes the sites differ only in class balance; "
+            "these images differ too, so the estimate cannot be trusted. Adapt without --prior.")
 
 
 def _adapt(new_id: int, source: runs.RunInfo, dataset_id: int, prior: bool, batch_size: int,

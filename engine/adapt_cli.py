@@ -12,7 +12,8 @@ def add_adapt_command(commands: argparse._SubParsersAction, device_help: str) ->
     adapt.add_argument("--data", required=True, metavar="NEW_SITE_DIR",
                        help="the new site's images (labels, if any, are used only to evaluate)")
     adapt.add_argument("--prior", action="store_true",
-                       help="also re-estimate the class prior on the new site (EM)")
+                       help="also re-estimate the class prior on the new site (EM); refused where "
+                       "over 10%% of its images lie outside the training population")
     adapt.add_argument("--name", help="default: '<run name> adapted on <dataset>'")
     adapt.add_argument("--batch-size", type=int, default=64)
     adapt.add_argument("--device", help=device_help)

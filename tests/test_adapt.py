@@ -66,7 +66,7 @@ def adapted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         before = (_digest(checkpoint), _source_row(source_id))
         source_external = evaluate_run(source_id, data_dir=str(site), device="cpu")
         adapted_id = adapt_run(source_id, str(site), device="cpu")
-        yield {"home": home, "source": source_id, "adapted": adapted_id, "site": site,
+        yield {"home": home, "source": source_id, "adapted": adapted_id, "site": site, "data": data,
                "before": before, "checkpoint": checkpoint, "source_external": source_external}
 
 
@@ -155,15 +155,50 @@ def test_adapt_on_cuda_matches_cpu(adapted: dict) -> None:
         torch.testing.assert_close(cpu, gpu.cpu(), atol=1e-4, rtol=1e-3)
 
 
-def test_prior_option_moves_the_offset(adapted: dict) -> None:
+def _skewed_site(data: Path, destination: Path, pneumonia: int = 6) -> Path:
+    """The source's own population with another class balance (pure label shift): its NORMAL
+    training images and a few of its PNEUMONIA ones."""
+    for name, count in (("NORMAL", None), ("PNEUMONIA", pneumonia)):
+        (destination / name).mkdir(parents=True)
+        for path in sorted((data / name).iterdir())[:count]:
+            shutil.copy2(path, destination / name / path.name)
+    return destination
+
+
+def test_prior_option_moves_the_offset(adapted: dict, tmp_path: Path) -> None:
     from engine.adapt import adapt_run
 
-    with_prior = adapt_run(adapted["source"], str(adapted["site"]), prior=True, device="cpu",
+    site = _skewed_site(adapted["data"], tmp_path / "skewed")
+    plain_id = adapt_run(adapted["source"], str(site), device="cpu", name="plain")
+    with_prior = adapt_run(adapted["source"], str(site), prior=True, device="cpu",
                            name="with-prior")
-    plain, shifted = runs.get_run(adapted["adapted"]), runs.get_run(with_prior)
+    plain, shifted = runs.get_run(plain_id), runs.get_run(with_prior)
     assert shifted.config["adapt_prior"] is True
     assert shifted.threshold == pytest.approx(plain.threshold)
-    assert abs(shifted.logit_offset - plain.logit_offset) > 1e-3
+    # Fewer pneumonias than val: the offset moves the scores down.
+    assert shifted.logit_offset < plain.logit_offset - 1e-3
+
+
+def test_prior_refused_where_the_images_differ_too(adapted: dict, tmp_path: Path) -> None:
+    """Images unlike the training population break the label-shift assumption: --prior is
+    refused with the share and the folder named, and nothing is stored."""
+    import cv2
+
+    from engine.adapt import adapt_run
+    from engine.errors import UserError
+
+    rng = np.random.default_rng(0)
+    for name in ("NORMAL", "PNEUMONIA"):
+        (tmp_path / "odd" / name).mkdir(parents=True)
+        for index in range(8):
+            cv2.imwrite(str(tmp_path / "odd" / name / f"{index}.png"),
+                        rng.integers(0, 256, (224, 224), dtype=np.uint8))
+    with session_scope() as session:
+        before = session.execute(select(Run.id)).all()
+    with pytest.raises(UserError, match=r"--prior refused: 100% of the 16 images in .*odd"):
+        adapt_run(adapted["source"], str(tmp_path / "odd"), prior=True, device="cpu")
+    with session_scope() as session:
+        assert session.execute(select(Run.id)).all() == before
 
 
 def test_batchnorm_reestimate_is_deterministic_with_stochastic_depth() -> None:
