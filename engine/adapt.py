@@ -97,8 +97,9 @@ def adapt_run(run_id: int, data_dir: str, prior: bool = False, name: str | None 
     resolved = resolve_device(device)
     dataset_id = dataset_for_root(data_dir)
     site = shift_store.dataset_name(dataset_id)
+    site_store = _site_store(dataset_id, int(source.config["image_size"]), source.config)
     if prior:
-        _require_label_shift(source, dataset_id, data_dir, batch_size, resolved)
+        _require_label_shift(source, site_store, data_dir, batch_size, resolved)
     config = {**source.config, "adapted_from": run_id, "adapted_on": site, "adapt_prior": prior,
               "transductive": True}
     new_id = runs.create_run(name or f"{source.name} adapted on {site}", source.arch, config,
@@ -107,7 +108,7 @@ def adapt_run(run_id: int, data_dir: str, prior: bool = False, name: str | None 
     shift_store.set_origin(new_id, run_id, dataset_id)
     evaluate_derived_run(
         new_id, source.split_id,
-        lambda: _adapt(new_id, source, dataset_id, prior, batch_size, resolved),
+        lambda: _adapt(new_id, source, site_store, prior, batch_size, resolved),
         batch_size, resolved, external_data=data_dir)
     return new_id
 
@@ -125,9 +126,8 @@ def outside_share(source: runs.RunInfo, store: torch.Tensor, device: torch.devic
     return float(np.mean(stats.ratio(features) > 1.0))
 
 
-def _require_label_shift(source: runs.RunInfo, dataset_id: int, data_dir: str, batch_size: int,
-                         device: torch.device) -> None:
-    store = _site_store(dataset_id, int(source.config["image_size"]), source.config)
+def _require_label_shift(source: runs.RunInfo, store: torch.Tensor, data_dir: str,
+                         batch_size: int, device: torch.device) -> None:
     share = outside_share(source, store, device, batch_size)
     if share > PRIOR_MAX_OUTSIDE:
         raise UserError(
@@ -137,14 +137,14 @@ def _require_label_shift(source: runs.RunInfo, dataset_id: int, data_dir: str, b
             "these images differ too, so the estimate cannot be trusted. Adapt without --prior.")
 
 
-def _adapt(new_id: int, source: runs.RunInfo, dataset_id: int, prior: bool, batch_size: int,
-           device: torch.device) -> None:
+def _adapt(new_id: int, source: runs.RunInfo, site_store: torch.Tensor, prior: bool,
+           batch_size: int, device: torch.device) -> None:
     """Re-estimate BatchNorm, save the checkpoint, calibrate and threshold on the source's val,
     refit typicality."""
     config, size = source.config, int(source.config["image_size"])
     model = load_run_model(source, device)
-    if not reestimate_batchnorm(model, _site_store(dataset_id, size, config).to(device), device,
-                                batch_size):
+    site_store = site_store.to(device)
+    if not reestimate_batchnorm(model, site_store, device, batch_size):
         raise UserError(f"run {source.id} ({source.arch}) has no BatchNorm layers to adapt")
     best = checkpoint_dir(new_id) / "best.pt"
     save_atomically(model.state_dict(), best)
@@ -161,8 +161,8 @@ def _adapt(new_id: int, source: runs.RunInfo, dataset_id: int, prior: bool, batc
     threshold, rule = choose_threshold(config.get("threshold_rule", "youden"), labels,
                                        calibration.apply(logits))
     if prior:
-        site_logits = predict_logits(model, _site_store(dataset_id, size, config).to(device),
-                                     device, batch_size, tta=bool(config.get("tta")))
+        site_logits = predict_logits(model, site_store, device, batch_size,
+                                     tta=bool(config.get("tta")))
         val_prior = float(np.clip(labels.mean(), 1e-3, 1 - 1e-3))
         site_prior = estimate_prior(calibration.apply(site_logits), val_prior)
         shift = float(logit(site_prior) - logit(val_prior))
