@@ -84,8 +84,7 @@ def test_users_and_audit_migration_down_and_up_with_data(store_url: str) -> None
         session.flush()
         image = Image(dataset_id=dataset.id, rel_path="a.jpeg", sha256="0" * 64, label=1,
                       source_folder="", patient_id="p1")
-        user = User(name="ana", password_hash="scrypt:x", role="reviewer", active=True,
-                    failed_signins=0)
+        user = User(name="ana", password_hash="scrypt:x", role="reviewer", active=True)
         session.add_all([image, user])
         session.flush()
         session.add_all([
