@@ -17,8 +17,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from db.audit import Actor, recent
-from db.users import (FREE_FAILURES, UNKNOWN_NAME_PREFIX, add_user, failed_sign_ins,
-                      reset_password, set_active, set_role, sign_in)
+from db.users import (
+    FREE_FAILURES,
+    UNKNOWN_NAME_PREFIX,
+    add_user,
+    failed_sign_ins,
+    reset_password,
+    set_active,
+    set_role,
+    sign_in,
+)
 from tests.auth_helpers import form_token, post_login, sign_in_client
 
 REPO = Path(__file__).resolve().parents[2]
