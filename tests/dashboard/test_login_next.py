@@ -23,18 +23,15 @@ from db.users import add_user, list_users
 HOST = "this-host"
 NAME, PASSWORD = "next-tester", "a-long-enough-password"
 DANGEROUS = st.sampled_from([
-    "/", "//", "\\", "\t", "\n", "\r", " ", "\x00", "\x0b", "\x0c", "\x7f", "%09", "%0a", "%0d",
-    "%2F", "%2f", "%5C", "%5c", "%25", "%2509", "%252F", "@", ":", ".", "..", "?", "#", "&",
-    "=", "evil.example", "http", "https:", "javascript:", "data:", "\u3000", "\u00a0",
-    "\u2028", "\uff0f", "\uff3c", "\u2044", "é", "\U0001f600", "next=", ";",
+    "/", "//", "\\", "\t", "\n", "\r", " ", "\x00", "\x7f", "%09", "%0a", "%0d", "%2F", "%5C",
+    "%25", "@", ":", ".", "?", "#", "evil.example", "https:", "javascript:", "\u3000", "\u2028",
+    "\uff0f", "\uff3c", "é",
 ])
-# Mostly strings built from the dangerous alphabet; some start with "/" as real targets do.
-NEXT_VALUES = st.one_of(
-    st.lists(DANGEROUS, max_size=10).map("".join),
-    st.lists(DANGEROUS, max_size=10).map(lambda parts: "/" + "".join(parts)),
-    st.text(max_size=30),
-)
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+# Mostly strings built from the dangerous alphabet, most starting with "/" as real targets do.
+_PIECES = st.lists(DANGEROUS, max_size=8).map("".join)
+NEXT_VALUES = st.one_of(_PIECES.map(lambda rest: "/" + rest), _PIECES.map(lambda rest: "/" + rest),
+                        _PIECES, st.text(max_size=30))
+SETTINGS = settings(max_examples=100, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
