@@ -60,21 +60,22 @@ def requires(role: str) -> Callable[[F], F]:
 
 
 class SignedInUser(UserMixin):
-    def __init__(self, user_id: int, name: str, role: str, session_stamp: str) -> None:
+    def __init__(self, user_id: int, name: str, role: str, session_version: int) -> None:
         self.user_id, self.name, self.role = user_id, name, role
-        # Flask-Login keeps this id in the session: a password reset changes the stamp, so
-        # every older session stops loading.
-        self.id = f"{user_id}:{session_stamp}"
+        # Flask-Login keeps this id in the session and loads it on every request: sign-out,
+        # disable, enable, a role change and a password reset raise the user's version, so
+        # every older session (and any copy of its cookie) stops loading.
+        self.id = f"{user_id}:{session_version}"
 
 
 def _load_user(token: str) -> SignedInUser | None:
-    user_id, _, stamp = (token or "").partition(":")
+    user_id, _, version = (token or "").partition(":")
     if not user_id.isdigit():
         return None
     user = get_user(int(user_id))
-    if user is None or not user.active or user.session_stamp != stamp:
+    if user is None or not user.active or str(user.session_version) != version:
         return None
-    return SignedInUser(user.id, user.name, user.role, user.session_stamp)
+    return SignedInUser(user.id, user.name, user.role, user.session_version)
 
 
 def auth_enabled() -> bool:

@@ -366,9 +366,19 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    # Per-user back-off of repeated failed sign-ins (shared by every server worker).
-    failed_signins: Mapped[int] = mapped_column(Integer, default=0)
-    last_failed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Part of every session of this user: raised by sign-out, disable, enable, a role change
+    # and a password reset, so every session made before stops loading.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class SignInFailure(Base):
+    """Failed sign-ins per name tried, known or not: the back-off every server worker shares."""
+
+    __tablename__ = "sign_in_failures"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failed_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
 class AuditEvent(Base):

@@ -6,27 +6,34 @@ logged in clear. Users are never deleted, only disabled: the audit trail names t
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from db.audit import Actor, add_event
-from db.models import USER_ROLES, User, utcnow
+from db.models import USER_ROLES, SignInFailure, User, utcnow
 from db.session import session_scope
 
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 256
+MAX_NAME_CHARS = 100
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+# The audit actor of a sign-in under a name no user has: no real name (NAME_PATTERN) contains
+# ":", and command line actors are "cli:<login>", so neither can be mistaken for it.
+UNKNOWN_NAME_PREFIX = "unknown:"
 # Failures allowed before the back-off starts; then each retry waits 2, 4, 8, ... seconds
-# after the last failure, up to MAX_BACKOFF_SECONDS.
+# after the last failure, up to MAX_BACKOFF_SECONDS. Counted per name tried, known or not.
 FREE_FAILURES = 3
 MAX_BACKOFF_SECONDS = 900
+# A name's count is forgotten this long after its last failure (so guessed names do not pile up).
+FORGET_FAILURES_AFTER = timedelta(days=1)
 HASH_METHOD = "scrypt"
-# Checked against when the name is unknown, so a miss costs as long as a wrong password.
+# Checked against when the name is unknown or throttled, so every answer costs one check.
 _DUMMY_HASH = generate_password_hash("not-a-password", method=HASH_METHOD)
 
 
@@ -41,9 +48,9 @@ class UserInfo:
     role: str
     active: bool
     created_at: datetime
-    # Changes whenever the password does: part of the session id, so a reset signs out
-    # every session of that user.
-    session_stamp: str
+    # Part of the session id: raised by sign-out, disable, enable, role change and password
+    # reset, so every older session of the user stops loading.
+    session_version: int
 
 
 @dataclass(frozen=True)
@@ -56,13 +63,16 @@ def role_rank(role: str) -> int:
     return USER_ROLES.index(role)
 
 
-def _stamp(password_hash: str) -> str:
-    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
-
-
 def _info(row: User) -> UserInfo:
     return UserInfo(row.id, row.name, row.role, bool(row.active), row.created_at,
-                    _stamp(row.password_hash))
+                    row.session_version)
+
+
+def _end_sessions(session: Session, row: User) -> None:
+    """Every session made before now stops loading (one atomic increment: none is lost)."""
+    row.session_version = User.session_version + 1
+    session.flush()
+    session.refresh(row, ["session_version"])
 
 
 def _check_role(role: str) -> None:
@@ -97,7 +107,7 @@ def add_user(name: str, role: str, password: str, actor: Actor) -> UserInfo:
             raise UserAdminError(f"user {name!r} already exists; change it with "
                                  "`cxr users set-role` or `cxr users reset-password`")
         row = User(name=name, role=role, password_hash=password_hash, active=True,
-                   failed_signins=0)
+                   session_version=0)
         session.add(row)
         session.flush()
         add_event(session, actor, "user added", name, f"role {role}")
@@ -120,6 +130,7 @@ def set_role(name: str, role: str, actor: Actor) -> UserInfo:
     with session_scope(write=True) as session:
         row = _existing(session, name)
         previous, row.role = row.role, role
+        _end_sessions(session, row)
         add_event(session, actor, "role changed", name, f"{previous} -> {role}")
         return _info(row)
 
@@ -128,6 +139,7 @@ def set_active(name: str, active: bool, actor: Actor) -> UserInfo:
     with session_scope(write=True) as session:
         row = _existing(session, name)
         row.active = active
+        _end_sessions(session, row)
         add_event(session, actor, "user enabled" if active else "user disabled", name)
         return _info(row)
 
@@ -137,7 +149,8 @@ def reset_password(name: str, password: str, actor: Actor) -> UserInfo:
     with session_scope(write=True) as session:
         row = _existing(session, name)
         row.password_hash = password_hash
-        row.failed_signins, row.last_failed_at = 0, None
+        session.execute(delete(SignInFailure).where(SignInFailure.name == name))
+        _end_sessions(session, row)
         add_event(session, actor, "password reset", name)
         return _info(row)
 
@@ -149,32 +162,79 @@ def admin_exists() -> bool:
             User.role == "admin", User.active.is_(True))))
 
 
-def backoff_seconds(failed_signins: int) -> int:
-    if failed_signins < FREE_FAILURES:
+def sign_out(user_id: int, actor: Actor) -> None:
+    """End every session of the user, this one and any copy of its cookie."""
+    with session_scope(write=True) as session:
+        row = session.get(User, user_id)
+        if row is not None:
+            _end_sessions(session, row)
+        add_event(session, actor, "signed out")
+
+
+def backoff_seconds(failures: int) -> int:
+    if failures < FREE_FAILURES:
         return 0
-    return min(2 ** (failed_signins - FREE_FAILURES + 1), MAX_BACKOFF_SECONDS)
+    return min(2 ** (failures - FREE_FAILURES + 1), MAX_BACKOFF_SECONDS)
+
+
+def failed_sign_ins(name: str) -> int:
+    """Failed sign-ins counted for `name` (known or not) since its last success or reset."""
+    with session_scope() as session:
+        return session.scalar(select(SignInFailure.failures).where(
+            SignInFailure.name == name[:MAX_NAME_CHARS])) or 0
+
+
+def _attempt_actor(name: str, row: User | None) -> Actor:
+    if row is not None:
+        return Actor(row.name, row.id)
+    return Actor(UNKNOWN_NAME_PREFIX + ascii(name)[1:-1])  # escaped: one line in `cxr audit`
+
+
+def _wait_seconds(session: Session, key: str, now: datetime) -> int:
+    failure = session.get(SignInFailure, key)
+    if failure is None:
+        return 0
+    ready_at = failure.last_failed_at + timedelta(seconds=backoff_seconds(failure.failures))
+    return max(int((ready_at - now).total_seconds()) + 1, 1) if now < ready_at else 0
+
+
+def _count_failure(session: Session, key: str, now: datetime) -> int:
+    """One more failure for `key` in one statement, so parallel attempts each count."""
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    statement = insert(SignInFailure).values(name=key, failures=1, last_failed_at=now)
+    statement = statement.on_conflict_do_update(
+        index_elements=[SignInFailure.name],
+        set_={"failures": SignInFailure.failures + 1, "last_failed_at": now},
+    ).returning(SignInFailure.failures)
+    session.execute(delete(SignInFailure).where(
+        SignInFailure.last_failed_at < now - FORGET_FAILURES_AFTER))
+    return session.execute(statement).scalar_one()
 
 
 def sign_in(name: str, password: str, client: str = "") -> SignIn:
-    """Check a name and password; record the attempt in the audit. Never says which was wrong."""
-    now = utcnow()
+    """Check a name and password; record the attempt in the audit. Never says which was wrong.
+
+    Known and unknown names take the same path: the same back-off, and one password check
+    each (a throttled or unknown name is checked against a dummy hash), so neither the answer
+    nor its time tells whether a name exists.
+    """
+    key, now = (name or "")[:MAX_NAME_CHARS], utcnow()
+    with session_scope() as session:
+        row = session.scalar(select(User).where(User.name == key))
+        wait = _wait_seconds(session, key, now)
+    actor = _attempt_actor(key, row)
+    checked_hash = row.password_hash if row is not None and not wait else _DUMMY_HASH
+    valid = check_password_hash(checked_hash, password or "") and checked_hash != _DUMMY_HASH
     with session_scope(write=True) as session:
-        row = session.scalar(select(User).where(User.name == (name or "")[:100]))
-        actor = Actor((name or "?")[:100], row.id if row else None)
-        if row is not None and row.last_failed_at is not None:
-            ready_at = row.last_failed_at + timedelta(seconds=backoff_seconds(row.failed_signins))
-            if now < ready_at:
-                wait = max(int((ready_at - now).total_seconds()) + 1, 1)
-                add_event(session, actor, "sign-in refused", client, f"back-off {wait} s")
-                return SignIn(None, wait)
-        valid = check_password_hash(row.password_hash if row else _DUMMY_HASH, password or "")
-        if row is None or not valid or not row.active:
-            if row is not None:
-                row.failed_signins += 1
-                row.last_failed_at = now
+        if wait:
+            add_event(session, actor, "sign-in refused", client, f"back-off {wait} s")
+            return SignIn(None, wait)
+        if not valid or not row.active:
+            _count_failure(session, key, utcnow())
             add_event(session, actor, "sign-in failed", client,
-                      "disabled user" if row is not None and valid else None)
+                      "disabled user" if valid else None)
             return SignIn(None)
-        row.failed_signins, row.last_failed_at = 0, None
+        session.execute(delete(SignInFailure).where(SignInFailure.name == key))
         add_event(session, actor, "signed in", client)
         return SignIn(_info(row))

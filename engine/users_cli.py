@@ -68,7 +68,7 @@ def cmd_users_set_role(args: argparse.Namespace) -> int:
     from db.users import set_role
 
     user = _admin_call(set_role, args.name, args.role)
-    print(f"user {user.name} now has role {user.role}")
+    print(f"user {user.name} now has role {user.role}; their existing sessions are signed out")
     return 0
 
 
@@ -76,8 +76,9 @@ def cmd_users_disable(args: argparse.Namespace) -> int:
     from db.users import set_active
 
     user = _admin_call(set_active, args.name, args.enable)
-    print(f"user {user.name} is {'enabled' if user.active else 'disabled'}"
-          + ("" if user.active else "; their sessions end at their next request"))
+    print(f"user {user.name} is {'enabled' if user.active else 'disabled'}; "
+          + ("they sign in again (sessions from before stay ended)" if user.active
+             else "their sessions end at their next request"))
     return 0
 
 

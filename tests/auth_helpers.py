@@ -6,6 +6,7 @@ The dashboard enforces sign-in by default, so fixtures sign in through the real 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import requests
@@ -24,11 +25,25 @@ def ensure_user(name: str = TEST_ADMIN, role: str = "admin",
         add_user(name, role, password, Actor("tests"))
 
 
+def form_token(html: str) -> str:
+    """The sign-in form's token (it travels with the session cookie the form's page set)."""
+    found = re.search(r'name="csrf_token" value="([^"]*)"', html)
+    assert found, html[:300]
+    return found.group(1)
+
+
+def post_login(client, name: str, password: str, **extra):  # noqa: ANN001, ANN003, ANN201
+    """Open the sign-in page and post its form as a browser would, on a Flask test client."""
+    token = form_token(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"name": name, "password": password,
+                                       "csrf_token": token, **extra})
+
+
 def sign_in_client(client, name: str = TEST_ADMIN, password: str = TEST_PASSWORD):  # noqa: ANN001, ANN201
     """Sign a Flask test client in; returns it."""
     if name == TEST_ADMIN:
         ensure_user()
-    response = client.post("/login", data={"name": name, "password": password})
+    response = post_login(client, name, password)
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
     return client
 
@@ -39,7 +54,9 @@ def signed_in_session(base_url: str, name: str = TEST_ADMIN,
     if name == TEST_ADMIN:
         ensure_user()
     session = requests.Session()
-    response = session.post(f"{base_url}/login", data={"name": name, "password": password},
+    token = form_token(session.get(f"{base_url}/login", timeout=60).text)
+    response = session.post(f"{base_url}/login", data={"name": name, "password": password,
+                                                       "csrf_token": token},
                             allow_redirects=False, timeout=60)
     assert response.status_code == 302, response.text[:300]
     return session

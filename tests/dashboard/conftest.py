@@ -137,3 +137,13 @@ def browser(live_server: str) -> Iterator:
     """Chromium signed in to the live server as the test admin, through the sign-in page."""
     with signed_in_chromium(live_server) as driver:
         yield driver
+
+
+@pytest.fixture(scope="module")
+def empty_app(tmp_path_factory: pytest.TempPathFactory):
+    """The app, sign-in on, over an empty store of its own (no training: sign-in tests)."""
+    from dashboard.app import create_app
+    from tests.conftest import cxr_environment
+
+    with cxr_environment(tmp_path_factory.mktemp("empty-app-home")):
+        yield create_app()

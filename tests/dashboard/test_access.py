@@ -173,9 +173,12 @@ def test_roles_change_and_disable_at_the_next_request(dash_app, ids_in_store: di
     assert client.get("/score").status_code == 403
     set_role("access-viewer", "uploader", Actor("tests"))
     try:
-        assert client.get("/score").status_code == 200
+        assert client.get("/score").status_code == 302  # a role change ends the session
+        client = sign_in_client(client, "access-viewer", PASSWORD)
+        assert client.get("/score").status_code == 200  # and the new one has the new role
     finally:
         set_role("access-viewer", "viewer", Actor("tests"))
+    client = sign_in_client(client, "access-viewer", PASSWORD)
     set_active("access-viewer", False, Actor("tests"))
     try:
         assert client.get("/_dash-layout").status_code == 401

@@ -15,7 +15,7 @@ from sqlalchemy import MetaData, select
 from db.audit import Actor
 from db.session import get_engine
 from db.users import add_user, reset_password
-from tests.auth_helpers import sign_in_client
+from tests.auth_helpers import post_login, sign_in_client
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "same-password-twice"
@@ -88,9 +88,8 @@ def test_repeated_failures_back_off(dash_app) -> None:
     add_user("slow-down", "viewer", "right-password", Actor("tests"))
     client = dash_app.server.test_client()
     for _ in range(3):
-        assert client.post("/login", data={"name": "slow-down", "password": "wrong"}
-                           ).status_code == 401
-    refused = client.post("/login", data={"name": "slow-down", "password": "right-password"})
+        assert post_login(client, "slow-down", "wrong").status_code == 401
+    refused = post_login(client, "slow-down", "right-password")
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
     assert "try again" in refused.get_data(as_text=True)
 

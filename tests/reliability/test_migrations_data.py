@@ -84,8 +84,7 @@ def test_users_and_audit_migration_down_and_up_with_data(store_url: str) -> None
         session.flush()
         image = Image(dataset_id=dataset.id, rel_path="a.jpeg", sha256="0" * 64, label=1,
                       source_folder="", patient_id="p1")
-        user = User(name="ana", password_hash="scrypt:x", role="reviewer", active=True,
-                    failed_signins=0)
+        user = User(name="ana", password_hash="scrypt:x", role="reviewer", active=True)
         session.add_all([image, user])
         session.flush()
         session.add_all([
@@ -110,3 +109,24 @@ def test_users_and_audit_migration_down_and_up_with_data(store_url: str) -> None
         assert (review.reviewer, review.user_id) == ("ana", None)  # the link did not survive
         assert session.scalar(select(func.count(User.id))) == 0
         assert session.scalar(select(Upload.deidentified)) is None
+
+
+def test_sign_in_failures_move_to_their_own_table_and_back(store_url: str) -> None:
+    """Counted failures survive the move from users to sign_in_failures, down and up."""
+    migrate.upgrade(store_url, "0011")
+    with get_engine(store_url).begin() as connection:
+        connection.execute(text(
+            "INSERT INTO users (name, password_hash, role, active, created_at, failed_signins, "
+            "last_failed_at) VALUES ('ana', 'scrypt:x', 'viewer', :yes, '2026-01-01', 4, "
+            "'2026-01-02 03:04:05'), ('bo', 'scrypt:y', 'viewer', :yes, '2026-01-01', 0, NULL)"),
+            {"yes": True})
+    migrate.upgrade(store_url)
+    with get_engine(store_url).connect() as connection:
+        assert connection.execute(text(
+            "SELECT name, failures FROM sign_in_failures")).all() == [("ana", 4)]
+        assert set(connection.execute(text("SELECT session_version FROM users")).scalars()) \
+            == {0}
+    migrate.downgrade(store_url, "0011")
+    with get_engine(store_url).connect() as connection:
+        assert dict(connection.execute(text("SELECT name, failed_signins FROM users")).all()) \
+            == {"ana": 4, "bo": 0}
