@@ -26,6 +26,7 @@ from flask_login import LoginManager, UserMixin, current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from db.audit import Actor
+from db.errors import UserError
 from db.models import USER_ROLES
 from db.users import get_user, role_rank
 
@@ -35,6 +36,7 @@ ROLE_ATTRIBUTE = "cxr_role"
 LOCAL_ACTOR = "local (no sign-in)"
 LOGIN_PATH = "/login"
 DEFAULT_SESSION_HOURS = 12.0
+MIN_SECRET_KEY_BYTES = 32  # a session-signing key any shorter can be guessed offline
 # Library code and styling only: no image, row or result passes through these.
 PUBLIC_ENDPOINTS = frozenset({
     "static", "_dash_assets.static", "/_favicon.ico", "auth.login", "auth.logout",
@@ -175,8 +177,14 @@ def secret_key(home: os.PathLike) -> bytes:
     """CXR_SECRET_KEY, or a key made once in CXR_HOME (0600) that every worker shares."""
     from_env = os.environ.get("CXR_SECRET_KEY")
     if from_env:
+        if len(from_env.encode()) < MIN_SECRET_KEY_BYTES:
+            raise UserError(
+                f"CXR_SECRET_KEY is {len(from_env.encode())} bytes long; it signs every session "
+                f"and must be at least {MIN_SECRET_KEY_BYTES} random bytes. Make one with "
+                "`python -c \"import secrets; print(secrets.token_hex(32))\"`, or unset it to "
+                "use the key kept in CXR_HOME/secret_key")
         return from_env.encode()
-    os.makedirs(home, exist_ok=True)
+    os.makedirs(home, mode=0o700, exist_ok=True)
     path = os.path.join(home, "secret_key")
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

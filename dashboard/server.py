@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from dashboard.serve_access import check_serve_access
+from dashboard.serve_access import BindAddress, check_serve_access, parse_host
 from db.errors import UserError
 from db.migrate import init_db
 from db.session import dispose_engines
@@ -15,29 +15,33 @@ from engine.uploads import max_upload_mb
 log = logging.getLogger(__name__)
 
 
-def serve(host: str = "127.0.0.1", port: int = 8050, workers: int = 2,
+def serve(address: BindAddress, port: int = 8050, workers: int = 2,
           debug: bool = False, no_auth: bool = False, https: bool = False) -> int:
-    """Serve the dashboard until interrupted. Returns the exit code.
+    """Serve the dashboard on `address` (parsed from --host by `parse_host`) until interrupted.
+    Returns the exit code.
 
-    Sign-in is on unless `no_auth` (loopback only); see dashboard/serve_access.py.
+    Sign-in is on unless `no_auth`; `no_auth` and `debug` are loopback only (serve_access.py).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                                                    "%(message)s")
     init_db()  # once here, so the workers never race to migrate
-    print(check_serve_access(host, no_auth, https), flush=True)
+    print(check_serve_access(address, no_auth, https, debug), flush=True)
     # Workers are forked from this process: a pooled database connection must not be shared
     # with them (two workers on one PostgreSQL socket corrupt its protocol stream).
     dispose_engines()
     if debug:
         from dashboard.app import create_app
 
-        create_app(auth_enabled=not no_auth).run(host=host, port=port, debug=True)
+        create_app(auth_enabled=not no_auth).run(host=str(address.address), port=port,
+                                                 debug=True)
         return 0
     from gunicorn.app.base import BaseApplication
 
     class DashboardApplication(BaseApplication):
         def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
+            # The canonical address, never the --host as typed: gunicorn reads "0:0:0:0:0:0:0:1:80"
+            # as host 0 (every interface) and "::1:80" as no port at all.
+            self.cfg.set("bind", address.bind(port))
             self.cfg.set("workers", max(int(workers), 1))
             self.cfg.set("timeout", 120)
             self.cfg.set("accesslog", None)
@@ -58,7 +62,7 @@ def serve(host: str = "127.0.0.1", port: int = 8050, workers: int = 2,
             dispose_engines()
             return server
 
-    print(f"CXR Lens dashboard on http://{host}:{port}/ ({workers} workers, Ctrl-C to stop)",
+    print(f"CXR Lens dashboard on http://{address.bind(port)}/ ({workers} workers, Ctrl-C to stop)",
           flush=True)
     DashboardApplication().run()
     return 0
@@ -87,10 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         max_upload_mb()  # a bad CXR_MAX_UPLOAD_MB is refused here, not in each worker
+        address = parse_host(args.host)
         if args.check_only:
-            check_serve_access(args.host, args.no_auth, args.https)
+            check_serve_access(address, args.no_auth, args.https, args.debug)
             return 0
-        return serve(host=args.host, port=args.port, workers=args.workers, debug=args.debug,
+        return serve(address, port=args.port, workers=args.workers, debug=args.debug,
                      no_auth=args.no_auth, https=args.https)
     except UserError as exc:
         print(f"cxr: error: {exc}", file=sys.stderr)

@@ -79,8 +79,7 @@ def fail_orphaned_runs() -> list[int]:
 def init_db() -> None:
     """Start-up: make CXR_HOME, upgrade to head, and fail runs whose process died."""
     url = database_url()
-    if url.startswith("sqlite"):
-        ensure_home()
+    ensure_home()  # artifacts live there whatever the database
     try:
         upgrade(url)
     except OperationalError as exc:

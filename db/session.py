@@ -2,11 +2,15 @@
 
 `CXR_HOME` (default `~/.cxr`) holds the SQLite store `cxr.db` and the `artifacts/` folder.
 `CXR_DATABASE_URL` chooses another database (PostgreSQL: `postgresql+psycopg2://...`).
+Both hold patients' images and results: the home is made 0700 and a SQLite file 0600, so
+nothing created inside them (runs, uploads, thumbnails, caches) is readable by other users.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,12 +18,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Folders of CXR_HOME that hold images (artifacts: runs and uploads; cache: thumbnails).
+PRIVATE_FOLDERS = ("artifacts", "cache")
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class StorageError(RuntimeError):
@@ -42,10 +49,15 @@ def database_url() -> str:
 
 
 def ensure_home() -> Path:
-    """Create CXR_HOME and its artifacts folder, or explain why that is impossible."""
+    """Create CXR_HOME (0700) and its image folders (0700), or explain why that is impossible;
+    warn if an existing home is open to other users."""
     home = cxr_home()
     try:
-        artifacts_root().mkdir(parents=True, exist_ok=True)
+        if home.is_dir():
+            _warn_if_shared(home)
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for folder in PRIVATE_FOLDERS:
+            (home / folder).mkdir(mode=0o700, exist_ok=True)
         # A probe of this process's own (unique name, created exclusively, removed on close):
         # server workers and other commands check the same home at the same moment.
         with tempfile.TemporaryFile(dir=home, prefix=".write-probe-") as probe:
@@ -57,6 +69,26 @@ def ensure_home() -> Path:
             "Point CXR_HOME at a writable folder with free space."
         ) from exc
     return home
+
+
+@lru_cache(maxsize=8)  # once per home and process, not once per worker's every start-up check
+def _warn_if_shared(home: Path) -> None:
+    mode = stat.S_IMODE(home.stat().st_mode)
+    if mode & 0o077:
+        log.warning("CXR_HOME=%s can be read by other users (mode %o) and holds patients' "
+                    "images and results: restrict it with `chmod -R go-rwx %s`", home, mode, home)
+
+
+def _create_private_sqlite(url: str) -> None:
+    """Create a SQLite database file 0600 before SQLite creates it with the umask (0644);
+    its -wal and -shm files take the same mode."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        pass  # it exists, or its folder does not: SQLite opens it, or says why it cannot
 
 
 def _install_sqlite_pragmas(engine: Engine) -> None:
@@ -87,6 +119,7 @@ def get_engine(url: str | None = None) -> Engine:
     url = url or database_url()
     _engine_urls.add(url)
     if url.startswith("sqlite"):
+        _create_private_sqlite(url)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _install_sqlite_pragmas(engine)
     else:

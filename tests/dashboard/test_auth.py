@@ -116,5 +116,5 @@ def test_secret_key_is_made_once_private_and_reused(tmp_path: Path,
     first = secret_key(tmp_path / "home")
     assert secret_key(tmp_path / "home") == first and len(first) == 64  # workers, restarts
     assert (tmp_path / "home" / "secret_key").stat().st_mode & 0o777 == 0o600
-    monkeypatch.setenv("CXR_SECRET_KEY", "from-the-environment")
-    assert secret_key(tmp_path / "home") == b"from-the-environment"
+    monkeypatch.setenv("CXR_SECRET_KEY", "from-the-environment-" + "k" * 11)  # 32 bytes
+    assert secret_key(tmp_path / "home") == b"from-the-environment-" + b"k" * 11
