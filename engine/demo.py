@@ -63,7 +63,8 @@ def run_demo(data: str | None, epochs: int = 6, serve: bool = True, host: str = 
           f"artifacts {cxr_home() / 'artifacts'}")
     if not serve:
         return 0
-    print(f"dashboard: http://{host}:{port}/ (sign-in off: a local demo on this machine only; "
+    shown = f"[{host.strip('[]')}]" if ":" in host else host  # an IPv6 address needs brackets
+    print(f"dashboard: http://{shown}:{port}/ (sign-in off: a local demo on this machine only; "
           "serve a team with `cxr users add NAME --role admin` and `cxr serve`)", flush=True)
     hand_over_to_server(host, port)
     return 0  # not reached: the process is now `cxr serve`
