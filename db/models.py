@@ -307,7 +307,8 @@ class Review(Base):
 
 
 class Upload(Base):
-    """A file uploaded for live scoring, stored under a generated name, deduplicated by hash."""
+    """A file uploaded for live scoring, stored under a generated name without its metadata,
+    deduplicated by the hash of what is stored. The uploaded file name is never stored."""
 
     __tablename__ = "uploads"
 
@@ -315,7 +316,6 @@ class Upload(Base):
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     # Relative to the artifacts root; a generated name, never the uploaded one.
     stored_path: Mapped[str] = mapped_column(Text)
-    original_name: Mapped[str] = mapped_column(String(255))  # display only, never a path
     file_format: Mapped[str] = mapped_column(String(20))  # JPEG / PNG / DICOM
     size_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
