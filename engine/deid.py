@@ -47,7 +47,8 @@ METHOD = "CXR Lens: PS3.15 basic profile; free text, private tags removed"
 # A dummy per VR for D: valid for the VR, carrying nothing of the original.
 DUMMIES = {"DA": "19000101", "TM": "000000", "DT": "19000101000000", "PN": "Anonymized",
            "AS": "000Y", "DS": "0", "IS": "0", "CS": "ANONYMIZED", "AE": "ANONYMIZED",
-           "UR": "", "OB": b"\0\0", "OW": b"\0\0", "UN": b"\0\0"}
+           "UR": "urn:anonymized", "OB": b"\0\0", "OW": b"\0\0", "UN": b"\0\0",
+           "OF": b"\0" * 8, "OD": b"\0" * 8, "OL": b"\0" * 8, "OV": b"\0" * 8}
 
 
 def _table() -> tuple[dict[int, str], list[tuple[int, int, int, int, str]]]:
