@@ -179,3 +179,55 @@ def test_metadata_only_reupload_deduplicates(trained_home: dict) -> None:
     first = score_upload_bytes(_png(gray), "a.png", [trained_home["run_ids"][0]])
     second = score_upload_bytes(plain.getvalue(), "b.png", [trained_home["run_ids"][0]])
     assert second.upload_id == first.upload_id and second.stored_path == first.stored_path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    from db.session import dispose_engines
+    from tests.conftest import create_postgres_database, postgres_admin_url
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        admin = postgres_admin_url()
+        if not admin:
+            pytest.skip("CXR_TEST_POSTGRES_URL is not set (CI sets it and starts PostgreSQL)")
+        yield create_postgres_database(admin)
+    dispose_engines()
+
+
+def test_migration_forgets_stored_file_names(store_url: str) -> None:
+    """0012 drops uploads.original_name and the names in the "uploaded" audit rows; down gives
+    0011's column the generated name."""
+    from sqlalchemy import inspect, text
+
+    from db import migrate
+    from db.session import get_engine
+
+    migrate.upgrade(store_url, "0011")
+    with get_engine(store_url).begin() as connection:
+        connection.execute(text(
+            "INSERT INTO uploads (sha256, stored_path, original_name, file_format, size_bytes,"
+            " created_at) VALUES (:sha, 'uploads/a.dcm', :name, 'DICOM', 10, :at)"),
+            {"sha": "1" * 64, "name": f"{FILE_STEM}.dcm", "at": "2026-01-01 00:00:00"})
+        for detail in (f"{FILE_STEM}.dcm (DICOM), 2 score(s)", f"odd {FILE_STEM}", None):
+            connection.execute(text(
+                "INSERT INTO audit_events (created_at, actor, action, target, detail) VALUES"
+                " (:at, 'cli:ana', 'uploaded', 'upload 1', :detail)"),
+                {"at": "2026-01-01 00:00:00", "detail": detail})
+        connection.execute(text(
+            "INSERT INTO audit_events (created_at, actor, action, target, detail) VALUES"
+            " (:at, 'ana', 'reviewed', 'image 1', 'kept as it is')"),
+            {"at": "2026-01-01 00:00:00"})
+    migrate.upgrade(store_url)
+    engine = get_engine(store_url)
+    assert "original_name" not in {c["name"] for c in inspect(engine).get_columns("uploads")}
+    with engine.connect() as connection:
+        details = connection.execute(text(
+            "SELECT detail FROM audit_events ORDER BY id")).scalars().all()
+    assert details == ["DICOM, 2 score(s)", None, None, "kept as it is"]
+    migrate.downgrade(store_url, "0011")
+    with get_engine(store_url).connect() as connection:
+        assert connection.execute(text("SELECT original_name FROM uploads")).scalar() == \
+            "upload 1"
+    migrate.upgrade(store_url)
