@@ -313,11 +313,12 @@ class Upload(Base):
     __tablename__ = "uploads"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)  # of the stored file
     # Relative to the artifacts root; a generated name, never the uploaded one.
     stored_path: Mapped[str] = mapped_column(Text)
-    file_format: Mapped[str] = mapped_column(String(20))  # JPEG / PNG / DICOM
-    size_bytes: Mapped[int] = mapped_column(Integer)
+    # What is stored: PNG (a JPEG's or PNG's pixels) or DICOM (de-identified); JPEG before 0012.
+    file_format: Mapped[str] = mapped_column(String(20))
+    size_bytes: Mapped[int] = mapped_column(Integer)  # of the stored file
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     true_label: Mapped[int | None] = mapped_column(Integer)
     labelled_by: Mapped[str | None] = mapped_column(String(100))
