@@ -63,11 +63,19 @@ def deid_note(file_format: str, removed: tuple[str, ...]) -> html.Details | None
     ], className="small mb-2 score-deid")
 
 
+def stored_as(result: UploadResult) -> str:
+    """What the store kept of it: the format, and that metadata and the file name were not."""
+    if result.file_format == "DICOM":
+        return "DICOM, stored de-identified, file name not stored"
+    return (f"{result.uploaded_format or result.file_format}, stored as PNG pixels without "
+            "metadata, file name not stored")
+
+
 def result_card(result: UploadResult) -> dbc.Card:
     """One scored file: the image, then each run's probability, label, time and overlay."""
     original = dbc.Col([
         html.Img(src=f"/files/upload/{result.upload_id}", className="img-fluid score-original",
-                 alt=f"uploaded image {result.name}"),
+                 alt=f"upload {result.upload_id}"),
         html.Div("uploaded image", className="small text-muted text-center"),
     ], xs=6, md=3, lg=2)
     columns = [original]
@@ -84,8 +92,9 @@ def result_card(result: UploadResult) -> dbc.Card:
                      className="small text-muted score-time"),
         ], xs=6, md=3, lg=2, className="score-run"))
     return dbc.Card([
+        # The file name comes from this browser's upload and is shown in this response only.
         dbc.CardHeader([html.Strong(result.name), html.Span(
-            f" {result.file_format} · upload #{result.upload_id}", className="text-muted"),
+            f" {stored_as(result)} · upload #{result.upload_id}", className="text-muted"),
             agreement_badge(result.disagreement), forced_badge(result.input_check)]),
         dbc.CardBody([
             html.Div(f"Input check overridden: {result.input_check}",
@@ -114,7 +123,7 @@ def history_table(history: list[tuple[UploadInfo, list[UploadScoreInfo]]],
         disagree = disagreement(scores)
         rows.append(html.Tr([
             html.Td(upload.id),
-            html.Td(html.A(upload.original_name, href=f"/files/upload/{upload.id}",
+            html.Td(html.A(upload.display_name, href=f"/files/upload/{upload.id}",
                            target="_blank")),
             html.Td(upload.file_format),
             html.Td(upload.created_at.strftime("%Y-%m-%d %H:%M")),

@@ -307,17 +307,18 @@ class Review(Base):
 
 
 class Upload(Base):
-    """A file uploaded for live scoring, stored under a generated name, deduplicated by hash."""
+    """A file uploaded for live scoring, stored under a generated name without its metadata,
+    deduplicated by the hash of what is stored. The uploaded file name is never stored."""
 
     __tablename__ = "uploads"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)  # of the stored file
     # Relative to the artifacts root; a generated name, never the uploaded one.
     stored_path: Mapped[str] = mapped_column(Text)
-    original_name: Mapped[str] = mapped_column(String(255))  # display only, never a path
-    file_format: Mapped[str] = mapped_column(String(20))  # JPEG / PNG / DICOM
-    size_bytes: Mapped[int] = mapped_column(Integer)
+    # What is stored: PNG (a JPEG's or PNG's pixels) or DICOM (de-identified); JPEG before 0012.
+    file_format: Mapped[str] = mapped_column(String(20))
+    size_bytes: Mapped[int] = mapped_column(Integer)  # of the stored file
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     true_label: Mapped[int | None] = mapped_column(Integer)
     labelled_by: Mapped[str | None] = mapped_column(String(100))

@@ -21,8 +21,7 @@ class UploadInfo:
     id: int
     sha256: str
     stored_path: str  # relative to the artifacts root
-    original_name: str
-    file_format: str
+    file_format: str  # what is stored: PNG or DICOM (JPEG for files stored before 0012)
     size_bytes: int
     created_at: datetime
     true_label: int | None
@@ -31,6 +30,11 @@ class UploadInfo:
     input_check: str | None = None  # the failed input check a forced score overrode
     uploaded_by: str | None = None  # the user who first stored it ("cli:<login>" from cxr score)
     deidentified: tuple[str, ...] = ()  # DICOM: attributes the stored copy lost
+
+    @property
+    def display_name(self) -> str:
+        """The generated name shown for it: the uploaded file name is never stored."""
+        return f"upload {self.id}"
 
 
 @dataclass(frozen=True)
@@ -72,9 +76,9 @@ class UploadScoreInfo:
 
 
 def _upload_info(row: Upload) -> UploadInfo:
-    return UploadInfo(row.id, row.sha256, row.stored_path, row.original_name, row.file_format,
-                      row.size_bytes, row.created_at, row.true_label, row.labelled_by,
-                      row.labelled_at, row.input_check, uploaded_by=row.uploaded_by,
+    return UploadInfo(row.id, row.sha256, row.stored_path, row.file_format, row.size_bytes,
+                      row.created_at, row.true_label, row.labelled_by, row.labelled_at,
+                      row.input_check, uploaded_by=row.uploaded_by,
                       deidentified=tuple(json.loads(row.deidentified or "[]")))
 
 
@@ -103,13 +107,15 @@ def _provenance(stored_by: StoredBy) -> dict:
             "deidentified": json.dumps(removed) if removed is not None else None}
 
 
-def record_scores(sha256: str, stored_path: str, original_name: str, file_format: str,
-                  size_bytes: int, scores: list[NewScore],
+def record_scores(sha256: str, stored_path: str, file_format: str, size_bytes: int,
+                  scores: list[NewScore],
                   input_check: str | None = None, stored_by: StoredBy | None = None,
                   ) -> tuple[UploadInfo, list[int]]:
     """Add the upload (unless its hash is known) and its scores in one transaction.
 
-    Returns the upload and the ids of the new score rows. When the hash is already known, the
+    `sha256`, `file_format` and `size_bytes` describe the stored file (no name: the uploaded
+    one is never stored). Returns the upload and the ids of the new score rows. When the hash
+    is already known, the
     existing row (and its stored file) is reused and `stored_path` is ignored. `input_check` is
     the failed input check that forced scores overrode (None when the file passed).
     `stored_by` names who uploads (recorded on a new row and in the audit).
@@ -121,8 +127,8 @@ def record_scores(sha256: str, stored_path: str, original_name: str, file_format
                 upload = session.scalar(select(Upload).where(Upload.sha256 == sha256))
                 if upload is None:
                     upload = Upload(sha256=sha256, stored_path=stored_path,
-                                    original_name=original_name[:255], file_format=file_format,
-                                    size_bytes=size_bytes, **_provenance(stored_by))
+                                    file_format=file_format, size_bytes=size_bytes,
+                                    **_provenance(stored_by))
                     session.add(upload)
                     session.flush()
                 if input_check and not upload.input_check:
@@ -131,7 +137,7 @@ def record_scores(sha256: str, stored_path: str, original_name: str, file_format
                 session.add_all(rows)
                 session.flush()
                 add_event(session, stored_by.actor, "uploaded", f"upload {upload.id}",
-                          f"{original_name[:255]} ({file_format}), {len(rows)} score(s)")
+                          f"{file_format}, {len(rows)} score(s)")
                 return _upload_info(upload), [row.id for row in rows]
         except IntegrityError:
             # Another process stored the same file between our read and insert: reuse it.

@@ -1,4 +1,6 @@
-"""`cxr score FILE...`: score files with trained runs; a bad file is reported, the rest scored."""
+"""`cxr score FILE...`: score files with trained runs; a bad file is reported, the rest scored.
+
+The paths typed are printed back to this terminal only: the store keeps no file name."""
 
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ CHUNK_FILES = 64
 
 def _result_dict(file: str, result: UploadResult) -> dict:
     return {
-        "file": file, "upload_id": result.upload_id, "format": result.file_format,
+        # `file` is the path typed, printed back to this terminal; it is never stored.
+        "file": file, "upload_id": result.upload_id,
+        "format": result.uploaded_format or result.file_format, "stored_as": result.file_format,
         "sha256": result.sha256, "disagreement": result.disagreement,
         "forced": result.forced, "input_check": result.input_check,
         "outside_population": result.outside_population,
@@ -40,7 +44,8 @@ def _result_dict(file: str, result: UploadResult) -> dict:
 
 
 def _print_result(file: str, result: UploadResult) -> None:
-    print(f"{file}  ({result.file_format}, upload {result.upload_id})")
+    print(f"{file}  ({result.uploaded_format or result.file_format}, stored as upload "
+          f"{result.upload_id}: {result.file_format} without metadata or file name)")
     if result.forced:
         print(f"  ! FORCED past the input check: {result.input_check}")
     for score in result.scores:

@@ -1,7 +1,10 @@
 """Uploads: check, decode, score with every chosen run, then store the file, overlays and rows.
 
-Files are stored as `$CXR_HOME/artifacts/uploads/<generated id>.<ext>`, never under the
-uploaded name, and deduplicated by sha256. Nothing is written before the file has decoded and
+What is stored is only what scoring needs: a JPEG or PNG as a PNG of its decoded gray pixels
+with no metadata chunk (no EXIF, comments or text), a DICOM as its de-identified copy
+(engine/deid.py). The bytes as uploaded and the uploaded file name are never stored: the file is
+`$CXR_HOME/artifacts/uploads/<generated id>.<ext>` and the upload is "upload <id>". Uploads are
+deduplicated by the sha256 of what is stored. Nothing is written before the file has decoded and
 every run has scored it, so a bad file leaves no trace.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import os
 import uuid
 from collections.abc import Iterable
@@ -35,7 +39,7 @@ if TYPE_CHECKING:  # engine.scoring imports torch: loaded when something is scor
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
 UPLOADS_DIR = "uploads"
-EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "DICOM": ".dcm"}
+EXTENSIONS = {"PNG": ".png", "DICOM": ".dcm"}
 
 
 class UploadRejected(DecodeError):
@@ -97,16 +101,39 @@ def decode_data_url(contents: str | None, name: str) -> bytes:
 
 @dataclass(frozen=True)
 class DecodedUpload:
-    name: str  # as uploaded: display only, never part of a path
-    data: bytes
-    sha256: str
-    file_format: str  # JPEG / PNG / DICOM
+    """One upload ready to score and store: what will be kept, never the bytes as uploaded."""
+
+    name: str  # as uploaded: messages to the uploader only, never stored
+    stored: bytes  # a PNG of the decoded pixels, or the de-identified DICOM
+    sha256: str  # of `stored`: two uploads that store the same bytes are one upload
+    file_format: str  # what is stored: PNG or DICOM
+    uploaded_format: str  # JPEG / PNG / DICOM, from the content
     gray: np.ndarray  # full resolution
     input_check: str | None = None  # the failed input check that `force` overrode
+    deidentified: tuple[str, ...] = ()  # DICOM: what the stored copy lost (engine/deid.py)
+
+
+def pixels_png(gray: np.ndarray) -> bytes:
+    """The pixels alone, losslessly: a PNG with no ancillary chunk (only IHDR, IDAT, IEND)."""
+    buffer = io.BytesIO()
+    Image.fromarray(gray).save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def _stored_copy(data: bytes, gray: np.ndarray, file_format: str,
+                 name: str) -> tuple[bytes, str, list[str]]:
+    """(bytes to store, their format, what de-identification removed)."""
+    if file_format != "DICOM":
+        return pixels_png(gray), "PNG", []
+    stored, removed = deidentify(data, name)
+    if not np.array_equal(decode_image(stored, name).gray, gray):
+        raise DecodeError(f"{name}: the de-identified copy does not decode to the same image, "
+                          "so it is not stored; convert the file to PNG and upload that")
+    return stored, "DICOM", removed
 
 
 def decode_upload(data: bytes, name: str, force: bool = False) -> DecodedUpload:
-    """Check and decode one upload; raises DecodeError (or UploadRejected) with a clear message.
+    """Check, decode and strip one upload; raises DecodeError (or UploadRejected) saying why.
 
     A file that decodes but fails the input checks (engine/input_checks.py) raises InputRefused
     unless `force`; then the reason is kept and stored with its scores.
@@ -114,8 +141,9 @@ def decode_upload(data: bytes, name: str, force: bool = False) -> DecodedUpload:
     check_size(len(data), name)
     image = decode_image(data, name)
     input_check = check_input(image, name, force)
-    return DecodedUpload(name, data, hashlib.sha256(data).hexdigest(), image.file_format,
-                         image.gray, input_check)
+    stored, file_format, removed = _stored_copy(data, image.gray, image.file_format, name)
+    return DecodedUpload(name, stored, hashlib.sha256(stored).hexdigest(), file_format,
+                         image.file_format, image.gray, input_check, tuple(removed))
 
 
 @dataclass(frozen=True)
@@ -138,7 +166,7 @@ class ScoredRun:
 
 @dataclass(frozen=True)
 class UploadResult:
-    name: str
+    name: str  # as uploaded: shown to the uploader in this response only, never stored
     upload_id: int
     sha256: str
     file_format: str
@@ -146,6 +174,7 @@ class UploadResult:
     scores: list[ScoredRun]
     input_check: str | None = None  # set when scored by force past a failed input check
     deidentified: tuple[str, ...] = ()  # DICOM: what the stored copy lost (engine/deid.py)
+    uploaded_format: str = ""  # JPEG / PNG / DICOM as uploaded; `file_format` is what is stored
 
     @property
     def forced(self) -> bool:
@@ -189,14 +218,6 @@ def _write_new(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def _write_upload(path: Path, upload: DecodedUpload) -> list[str]:
-    """Store the file; a DICOM only as its de-identified copy, so the original never lands."""
-    data, removed = (deidentify(upload.data, upload.name) if upload.file_format == "DICOM"
-                     else (upload.data, []))
-    _write_new(path, data)
-    return removed
-
-
 def _store(upload: DecodedUpload, scores: list[RunScore], actor: Actor) -> UploadResult:
     """Write the file (unless known), the overlays and the rows; undo the files on failure."""
     root = artifacts_root()
@@ -206,10 +227,9 @@ def _store(upload: DecodedUpload, scores: list[RunScore], actor: Actor) -> Uploa
         known = upload_db.find_upload(upload.sha256)
         stored_path = known.stored_path if known else (
             f"{UPLOADS_DIR}/{token}{EXTENSIONS[upload.file_format]}")
-        removed: list[str] = []
         if known is None:
             written.append(root / stored_path)
-            removed = _write_upload(root / stored_path, upload)
+            _write_new(root / stored_path, upload.stored)
         new_scores, cam_paths = [], []
         for score in scores:
             cam_path = f"{UPLOADS_DIR}/cams/{token}-run{score.run_id}.png"
@@ -224,9 +244,9 @@ def _store(upload: DecodedUpload, scores: list[RunScore], actor: Actor) -> Uploa
                 typicality=score.typicality, outside_population=score.outside_population,
                 forced=upload.input_check is not None))
         info, score_ids = upload_db.record_scores(
-            upload.sha256, stored_path, upload.name, upload.file_format, len(upload.data),
-            new_scores, upload.input_check,
-            upload_db.StoredBy(actor, removed if upload.file_format == "DICOM" else None))
+            upload.sha256, stored_path, upload.file_format, len(upload.stored), new_scores,
+            upload.input_check, upload_db.StoredBy(
+                actor, list(upload.deidentified) if upload.file_format == "DICOM" else None))
         if info.stored_path != stored_path:  # lost a race with an identical upload
             (root / stored_path).unlink(missing_ok=True)
     except BaseException:
@@ -240,7 +260,8 @@ def _store(upload: DecodedUpload, scores: list[RunScore], actor: Actor) -> Uploa
                           s.threshold, s.inference_ms, cam_path, s.typicality,
                           s.outside_population)
                 for score_id, s, cam_path in zip(score_ids, scores, cam_paths, strict=True)],
-        input_check=upload.input_check, deidentified=info.deidentified)
+        input_check=upload.input_check, deidentified=info.deidentified,
+        uploaded_format=upload.uploaded_format)
 
 
 def score_uploads(uploads: list[DecodedUpload], run_ids: list[int] | None = None,

@@ -118,11 +118,12 @@ def test_cli_refuses_then_force_stores_flag_and_reason(trained_home: dict, bad_f
         assert result["forced"] is True and expected in result["input_check"]
         assert isinstance(result["scores"][0]["typicality"], float)
         assert isinstance(result["scores"][0]["outside_population"], bool)
+    upload_ids = [result["upload_id"] for result in report["results"]]
     with session_scope() as session:
-        rows = session.execute(select(Upload.original_name, Upload.input_check, UploadScore.forced)
+        rows = session.execute(select(Upload.id, Upload.input_check, UploadScore.forced)
                                .join(UploadScore, UploadScore.upload_id == Upload.id)
-                               .where(Upload.original_name.in_(files))).all()
-    assert {row.original_name for row in rows} == set(files)
+                               .where(Upload.id.in_(upload_ids))).all()
+    assert {row.id for row in rows} == set(upload_ids) and len(set(upload_ids)) == len(files)
     assert all(row.forced and row.input_check for row in rows)
 
     # Plain text output says the score was forced, and why.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -13,11 +14,12 @@ from db import uploads as upload_db
 from db.models import Dataset, Evaluation, Image, Prediction, Upload, UploadScore
 from db.session import session_scope
 from engine.cli import main as cxr
-from engine.decode import DecodeError
+from engine.decode import DecodeError, decode_bytes
 from engine.scoring import RunScore, get_scorer
 from engine.uploads import (
     decode_data_url,
     disagreement,
+    pixels_png,
     read_upload_file,
     score_upload_bytes,
 )
@@ -68,7 +70,11 @@ def test_upload_stored_by_generated_id_and_deduplicated(trained_home: dict) -> N
     data = source.read_bytes()
     first = score_upload_bytes(data, "../../etc/passwd.jpeg")
     stored = home / "artifacts" / first.stored_path
-    assert stored.is_file() and stored.read_bytes() == data
+    # Stored as the decoded pixels only: a PNG, never the bytes as uploaded.
+    assert stored.is_file() and stored.suffix == ".png" and first.file_format == "PNG"
+    assert stored.read_bytes() == pixels_png(decode_bytes(data, "x"))
+    assert first.uploaded_format == "JPEG"
+    assert first.sha256 == hashlib.sha256(stored.read_bytes()).hexdigest()
     assert stored.parent == home / "artifacts" / "uploads"
     assert "passwd" not in first.stored_path and len(stored.stem) == 32
     assert [s.run_id for s in first.scores] == sorted(trained_home["run_ids"])

@@ -94,7 +94,7 @@ def _score_one(contents: str | None, name: str, run_ids: list[int] | None,
     except (DecodeError, UserError) as exc:
         return error_card(str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad file must not fail the others
-        log.exception("scoring %s failed", name)
+        log.exception("scoring an upload failed")  # no file name: logs are stored
         return error_card(f"{name}: could not be scored ({type(exc).__name__}); "
                           "the details are in the server log")
 
@@ -133,7 +133,7 @@ def record_label(_values: list):
         raise PreventUpdate  # re-rendered pickers fire with the stored value: nothing to do
     upload_db.set_true_label(upload_id, label, auth.current_actor().name)
     shown = "unknown" if label is None else LABEL_NAMES[label]
-    return dbc.Alert(f"Upload #{upload_id} ({upload.original_name}): true label {shown}.",
+    return dbc.Alert(f"Upload #{upload_id}: true label {shown}.",
                      color="success", className="py-1 score-label-saved")
 
 

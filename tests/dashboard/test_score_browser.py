@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,15 @@ def test_real_jpeg_corrupt_file_and_dicom_in_the_browser(
     assert all(p.text.startswith("P(pneumonia) = 0.") or p.text.endswith("1.000")
                for p in probabilities)
     WebDriverWait(browser, WAIT_S).until(_overlays_loaded)
-    _wait_text(browser, "#score-history", jpeg.name)
+    # The history names the upload by its number: the file name is not stored, so it is shown
+    # only in this page view's result card, and gone after a reload.
+    header = browser.find_element(By.CSS_SELECTOR, "#score-results .card-header").text
+    upload_id = re.search(r"upload #(\d+)", header).group(1)
+    _wait_text(browser, "#score-history", f"upload {upload_id}")
+    assert jpeg.name not in browser.find_element(By.CSS_SELECTOR, "#score-history").text
+    _open_score_page(browser, live_server)
+    _wait_text(browser, "#score-history", f"upload {upload_id}")
+    assert jpeg.name not in browser.page_source
 
     corrupt = tmp_path / "corrupt.jpeg"
     corrupt.write_bytes(source.read_bytes()[:2000])

@@ -90,7 +90,7 @@ def test_users_and_audit_migration_down_and_up_with_data(store_url: str) -> None
         session.add_all([
             Review(image_id=image.id, verdict="ambiguous", note="", reviewer="ana",
                    user_id=user.id),
-            Upload(sha256="1" * 64, stored_path="uploads/x.dcm", original_name="x.dcm",
+            Upload(sha256="1" * 64, stored_path="uploads/x.dcm",
                    file_format="DICOM", size_bytes=10, uploaded_by_id=user.id,
                    uploaded_by="ana", deidentified='["PatientID (0010,0020): emptied"]'),
             AuditEvent(actor="ana", user_id=user.id, action="reviewed", target="image 1")])

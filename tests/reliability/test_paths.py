@@ -134,11 +134,11 @@ def _plant(run_id: int, dataset_root: Path, image_rows: dict, artifact_rows: dic
             for case, image_id in zip(artifact_rows, run_image_ids, strict=False)}
         upload_ids = {case: session.execute(insert(Upload).returning(Upload.id), [{
             "sha256": uuid.uuid4().hex, "stored_path": path if path is not None else "",
-            "original_name": "../../etc/passwd", "file_format": "PNG",
+            "file_format": "PNG",
             "size_bytes": 1}]).scalar_one() for case, path in artifact_rows.items()}
         dicom_upload = session.execute(insert(Upload).returning(Upload.id), [{
             "sha256": uuid.uuid4().hex, "stored_path": os.path.relpath(secret, artifacts),
-            "original_name": "x.dcm", "file_format": "DICOM", "size_bytes": 1}]).scalar_one()
+            "file_format": "DICOM", "size_bytes": 1}]).scalar_one()
         score_ids = {case: session.execute(insert(UploadScore).returning(UploadScore.id), [{
             "upload_id": upload_ids["ok"], "run_id": run_id, "probability": 0.5,
             "predicted_label": 1, "threshold": 0.5, "cam_path": path,
