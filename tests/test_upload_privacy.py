@@ -197,7 +197,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def test_migration_forgets_stored_file_names(store_url: str) -> None:
-    """0012 drops uploads.original_name and the names in the "uploaded" audit rows; down gives
+    """0013 drops uploads.original_name and the names in the "uploaded" audit rows; down gives
     0011's column the generated name."""
     from sqlalchemy import inspect, text
 

@@ -2,8 +2,8 @@
 patient's name and record number; an upload is shown as "upload <id>"), and the "uploaded"
 audit rows' detail, which repeated the name, keeps only the format and the number of scores
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 
 """
 
@@ -12,12 +12,12 @@ import re
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
-# The detail 0011 and before wrote: "<file name> (<format>), <n> score(s)" (frozen here).
+# The detail 0012 and before wrote: "<file name> (<format>), <n> score(s)" (frozen here).
 OLD_DETAIL = re.compile(r"\((JPEG|PNG|DICOM)\), (\d+) score\(s\)$")
 
 audit_events = sa.table("audit_events", sa.column("id", sa.Integer),
