@@ -316,7 +316,7 @@ class Upload(Base):
     sha256: Mapped[str] = mapped_column(String(64), unique=True)  # of the stored file
     # Relative to the artifacts root; a generated name, never the uploaded one.
     stored_path: Mapped[str] = mapped_column(Text)
-    # What is stored: PNG (a JPEG's or PNG's pixels) or DICOM (de-identified); JPEG before 0012.
+    # What is stored: PNG (a JPEG's or PNG's pixels) or DICOM (de-identified); JPEG before 0013.
     file_format: Mapped[str] = mapped_column(String(20))
     size_bytes: Mapped[int] = mapped_column(Integer)  # of the stored file
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -21,7 +21,7 @@ class UploadInfo:
     id: int
     sha256: str
     stored_path: str  # relative to the artifacts root
-    file_format: str  # what is stored: PNG or DICOM (JPEG for files stored before 0012)
+    file_format: str  # what is stored: PNG or DICOM (JPEG for files stored before 0013)
     size_bytes: int
     created_at: datetime
     true_label: int | None
