@@ -14,6 +14,7 @@ low a role, 403. Neither carries any data.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from db.models import USER_ROLES
 from db.users import get_user, role_rank
 
 F = TypeVar("F", bound=Callable)
+log = logging.getLogger(__name__)
 
 ROLE_ATTRIBUTE = "cxr_role"
 LOCAL_ACTOR = "local (no sign-in)"
@@ -158,6 +160,7 @@ def callback_refusal(app: dash.Dash) -> Response | None:
     try:
         check_shape(key, entry, body)
     except ShapeError as error:
+        log.warning("callback request for %s refused: %s", key[:200], error)
         return _refuse(400, f"{error}: reload the page")
     return None
 
