@@ -9,7 +9,9 @@ itself, so a new page, callback or route cannot be left open by forgetting it:
 - any other route needs the role set on its view with `@requires(...)`; a route without one is
   refused (403) to everyone, and only the endpoints in PUBLIC_ENDPOINTS need no session.
 Without a session, pages redirect to the sign-in page and everything else answers 401; with too
-low a role, 403. Neither carries any data.
+low a role, 403. Neither carries any data. A callback request must also carry exactly its
+callback's declared outputs, inputs and state (dashboard/callback_shape.py), or it is a 400
+before any callback runs, with sign-in off too.
 """
 
 from __future__ import annotations

@@ -128,7 +128,7 @@ def _property_for(dash_app, clients: dict, key: str):  # noqa: ANN202 - a Hypoth
     entry = dash_app.callback_map[key]
     paths = sorted(PAGE_ROLES)
 
-    @settings(max_examples=12, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=25, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     @given(data=st.data())
     def check(data: st.DataObject) -> None:
