@@ -19,13 +19,14 @@ from flask import Blueprint, Response, abort, send_file
 from PIL import Image
 
 from dashboard.auth import requires
-from dashboard.files import CACHE_SECONDS, safe_resolve, thumbs_dir
-from db import evaluations
+from dashboard.files import admitted, audited, no_store, safe_resolve, thumbs_dir
+from db import evaluations, images
 from db.session import artifacts_root
 
 DISPLAY_SIZE = 384  # small CAMs (64-224 px) are scaled up so the outline stays crisp
 OUTLINE_RGB = (0, 255, 255)
 blueprint = Blueprint("attention_files", __name__, url_prefix="/attention")
+blueprint.after_request(no_store)
 
 
 def outline_overlay(overlay: np.ndarray, outline: dict | None,
@@ -74,7 +75,6 @@ def _render(prediction_id: int) -> Path:
 @blueprint.route("/lung-outline/<int:prediction_id>")
 @requires("viewer")
 def lung_outline(prediction_id: int) -> Response:
-    response = send_file(_render(prediction_id), mimetype="image/png", max_age=CACHE_SECONDS,
-                         conditional=True)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    served = admitted(images.served_prediction_image(prediction_id))
+    return audited(f"image {served.image_id}",
+                   send_file(_render(prediction_id), mimetype="image/png", conditional=True))

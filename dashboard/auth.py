@@ -9,11 +9,14 @@ itself, so a new page, callback or route cannot be left open by forgetting it:
 - any other route needs the role set on its view with `@requires(...)`; a route without one is
   refused (403) to everyone, and only the endpoints in PUBLIC_ENDPOINTS need no session.
 Without a session, pages redirect to the sign-in page and everything else answers 401; with too
-low a role, 403. Neither carries any data.
+low a role, 403. Neither carries any data. A callback request must also carry exactly its
+callback's declared outputs, inputs and state (dashboard/callback_shape.py), or it is a 400
+before any callback runs, with sign-in off too.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -21,16 +24,19 @@ from datetime import timedelta
 from typing import TypeVar
 
 import dash
+from dash.exceptions import UnsupportedRelativePath
 from flask import Flask, Response, jsonify, redirect, request
 from flask_login import LoginManager, UserMixin, current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from dashboard.callback_shape import ShapeError, check_shape, declared_outputs
 from db.audit import Actor
 from db.errors import UserError
 from db.models import USER_ROLES
 from db.users import get_user, role_rank
 
 F = TypeVar("F", bound=Callable)
+log = logging.getLogger(__name__)
 
 ROLE_ATTRIBUTE = "cxr_role"
 LOCAL_ACTOR = "local (no sign-in)"
@@ -47,6 +53,7 @@ SHELL_ENDPOINTS = frozenset({"/_dash-layout", "/_dash-dependencies", "/_reload-h
 PAGE_ENDPOINTS = frozenset({"/", "/<path:path>"})
 CALLBACK_ENDPOINT = "/_dash-update-component"
 PAGES_CONTENT = "_pages_content"  # Dash's router callback renders a page's layout into it
+PAGES_LOCATION = "_pages_location"  # and reads the page from this location's pathname
 
 
 def requires(role: str) -> Callable[[F], F]:
@@ -106,30 +113,61 @@ def allowed(role_needed: str) -> bool:
     return role is not None and role_rank(role) >= role_rank(role_needed)
 
 
-def page_role(path: str) -> str:
-    """The role the page at `path` declares; any signed-in user may see the 404 page."""
-    wanted = "/" + path.strip("/")
-    for page in dash.page_registry.values():
-        if page.get("path") == wanted:
-            return page["role"]
-    return USER_ROLES[0]
+def page_role(app: dash.Dash, path: object) -> str | None:
+    """The role of the page Dash's router renders for `path` (any signed-in user may see the
+    404 page); None for a path the router cannot resolve."""
+    from dash._pages import _path_to_page  # the router's own lookup, templates included
+
+    try:
+        page, _ = _path_to_page(app.strip_relative_path(path))
+    except (TypeError, AttributeError, UnsupportedRelativePath):
+        return None  # the router fails on it too: it renders nothing
+    return page.get("role") if page else USER_ROLES[0]
+
+
+def _router_role(app: dash.Dash, entry: dict, body: dict) -> str | None:
+    """The role of the page the router will render: Dash passes it its inputs by position, so
+    the pathname is read at the position the router declares it."""
+    for position, spec in enumerate(entry.get("inputs", [])):
+        if spec == {"id": PAGES_LOCATION, "property": "pathname"}:
+            return page_role(app, body["inputs"][position].get("value"))
+    return None
 
 
 def callback_role(app: dash.Dash, body: dict) -> str | None:
-    """The role a callback request needs; None when the output is no server callback."""
-    entry = app.callback_map.get(str(body.get("output", "")))
+    """The role a callback request needs; None when the output is no server callback.
+
+    `body` has passed `callback_refusal` (its dependencies are the declared ones)."""
+    entry = app.callback_map.get(body.get("output"))
     function = entry.get("callback") if entry else None
     if function is None:
         return None
     declared = getattr(function, ROLE_ATTRIBUTE, None)
     if declared:
         return declared
-    if PAGES_CONTENT in body["output"]:
-        pathname = next((item.get("value") for item in body.get("inputs", [])
-                         if isinstance(item, dict) and item.get("property") == "pathname"), "/")
-        return page_role(str(pathname or "/"))
+    if any(output["id"] == PAGES_CONTENT for output in declared_outputs(entry)):
+        return _router_role(app, entry, body)
     page = dash.page_registry.get(function.__module__)
     return page.get("role") if page else None
+
+
+def callback_refusal(app: dash.Dash) -> Response | None:
+    """400 for a body that is no JSON object or does not match its callback's declaration,
+    403 for an output no server callback serves; None for a well-formed request."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _refuse(400, "a callback request is a JSON object with output, outputs, inputs "
+                            "and state")
+    key = body.get("output")
+    entry = app.callback_map.get(key) if isinstance(key, str) else None
+    if entry is None or entry.get("callback") is None:
+        return _refuse(403, "this request is not served")
+    try:
+        check_shape(key, entry, body)
+    except ShapeError as error:
+        log.warning("callback request for %s refused: %s", key[:200], error)
+        return _refuse(400, f"{error}: reload the page")
+    return None
 
 
 def _required_role(app: dash.Dash) -> str | None:
@@ -137,9 +175,9 @@ def _required_role(app: dash.Dash) -> str | None:
     if endpoint in SHELL_ENDPOINTS:
         return USER_ROLES[0]
     if endpoint in PAGE_ENDPOINTS:
-        return page_role(request.path)
+        return page_role(app, request.path)
     if endpoint == CALLBACK_ENDPOINT:
-        return callback_role(app, request.get_json(silent=True) or {})
+        return callback_role(app, request.get_json(silent=True))
     view = app.server.view_functions.get(endpoint)
     return getattr(view, ROLE_ATTRIBUTE, None)
 
@@ -156,10 +194,17 @@ def _guard(app: dash.Dash) -> Response | None:
         raise RequestEntityTooLarge()  # refused before anything else: it reveals nothing
     if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
         return None  # no route (Flask answers 404/405) or no data behind it
-    if not current_user.is_authenticated:
+    signed_in = not auth_enabled() or current_user.is_authenticated
+    if not signed_in:
         if request.endpoint in PAGE_ENDPOINTS and request.method in ("GET", "HEAD"):
             return redirect(f"{LOGIN_PATH}?next={request.full_path.rstrip('?')}")
         return _refuse(401, "sign in first")
+    if request.endpoint == CALLBACK_ENDPOINT:
+        refusal = callback_refusal(app)  # with sign-in off too: a malformed body is a 400
+        if refusal is not None:
+            return refusal
+    if not auth_enabled():
+        return None
     needed = _required_role(app)
     if needed is None:
         return _refuse(403, "this request is not served")
@@ -229,7 +274,8 @@ def init_auth(app: dash.Dash, home: os.PathLike, enabled: bool = True) -> None:
     server: Flask = app.server
     server.config["CXR_AUTH"] = enabled
     check_page_roles()
-    if not enabled:
+    if not enabled:  # no roles, but callback requests are still held to their declarations
+        server.before_request(lambda: _guard(app))
         return
     server.config.update(
         SECRET_KEY=secret_key(home), SESSION_COOKIE_NAME="cxr_session",

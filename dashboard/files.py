@@ -15,11 +15,14 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from flask import Blueprint, Response, abort, send_file
+from flask import Blueprint, Response, abort, jsonify, make_response, request, send_file
 from PIL import Image
 
+from dashboard import auth
 from dashboard.auth import requires
 from db import evaluations, images, uploads
+from db.audit import record_view
+from db.images import ServedImage
 from db.session import artifacts_root, cxr_home
 from engine.decode import HEAD_BYTES, DecodeError, decode_file, detect_format
 
@@ -27,7 +30,9 @@ log = logging.getLogger(__name__)
 
 THUMB_SIZE = 192
 SERVED_FORMATS = ("JPEG", "PNG", "DICOM")
-CACHE_SECONDS = 3600
+UPLOAD_ROLE = "uploader"  # an upload's pixels, wherever they are served
+# Patients' images: no shared cache (a proxy's, a shared browser's disk) may keep a copy.
+CACHE_CONTROL = "private, no-store"
 # The largest id an INTEGER column holds on PostgreSQL (int4); a longer number in a URL is a 404,
 # not an overflow in the database driver.
 MAX_ID = 2**31 - 1
@@ -92,10 +97,43 @@ def _thumbnail(source: Path, key: str) -> Path:
     return target
 
 
-def _send(path: Path, mimetype: str | None = None) -> Response:
-    response = send_file(path, mimetype=mimetype, max_age=CACHE_SECONDS, conditional=True)
+def no_store(response: Response) -> Response:
+    """Every answer of the image routes, files and refusals alike, is kept by no cache."""
+    response.headers["Cache-Control"] = CACHE_CONTROL
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+blueprint.after_request(no_store)
+
+
+def may_see(upload: bool) -> bool:
+    """Whether the signed-in user may see these pixels (an upload's need the uploader role)."""
+    return not upload or auth.allowed(UPLOAD_ROLE)
+
+
+UPLOADS_HIDDEN = f"These images are uploads: only the {UPLOAD_ROLE} role and above see them."
+
+
+def admitted(found: ServedImage | None) -> ServedImage:
+    """The image, if the request may see its pixels: a 404 for none, a 403 for a scored
+    upload's pixels below the uploader role."""
+    if found is None:
+        abort(404)
+    if not may_see(found.upload):
+        abort(make_response(jsonify(error=f"this image is an upload: it needs the {UPLOAD_ROLE} "
+                                          "role or above; ask an admin"), 403))
+    return found
+
+
+def audited(target: str, response: Response) -> Response:
+    """Record the view (once per image, user and sign-in) of an image about to be served."""
+    record_view(auth.current_actor(), target, request.path)
+    return response
+
+
+def _send(path: Path, mimetype: str | None = None) -> Response:
+    return send_file(path, mimetype=mimetype, conditional=True)
 
 
 def _image_path(image_id: int) -> Path:
@@ -116,26 +154,33 @@ def _artifact_path(relative: str | None, formats: tuple[str, ...] = ("PNG",)) ->
 @blueprint.route(f"/image/<int(max={MAX_ID}):image_id>")
 @requires("viewer")
 def image(image_id: int) -> Response:
-    return _send(_image_path(image_id))
+    served = admitted(images.served_image(image_id))
+    return audited(f"image {served.image_id}", _send(_image_path(image_id)))
 
 
 @blueprint.route(f"/thumb/<int(max={MAX_ID}):image_id>")
 @requires("viewer")
 def thumb(image_id: int) -> Response:
-    return _send(_thumbnail(_image_path(image_id), f"image-{image_id}"), "image/png")
+    served = admitted(images.served_image(image_id))
+    return audited(f"image {served.image_id}",
+                   _send(_thumbnail(_image_path(image_id), f"image-{image_id}"), "image/png"))
 
 
 @blueprint.route(f"/cam/<int(max={MAX_ID}):prediction_id>")
 @requires("viewer")
 def cam(prediction_id: int) -> Response:
-    return _send(_artifact_path(evaluations.prediction_cam_path(prediction_id)), "image/png")
+    served = admitted(images.served_prediction_image(prediction_id))
+    path = _artifact_path(evaluations.prediction_cam_path(prediction_id))
+    return audited(f"image {served.image_id}", _send(path, "image/png"))
 
 
 @blueprint.route(f"/cam-thumb/<int(max={MAX_ID}):prediction_id>")
 @requires("viewer")
 def cam_thumb(prediction_id: int) -> Response:
+    served = admitted(images.served_prediction_image(prediction_id))
     path = _artifact_path(evaluations.prediction_cam_path(prediction_id))
-    return _send(_thumbnail(path, f"cam-{prediction_id}"), "image/png")
+    return audited(f"image {served.image_id}",
+                   _send(_thumbnail(path, f"cam-{prediction_id}"), "image/png"))
 
 
 @blueprint.route(f"/upload/<int(max={MAX_ID}):upload_id>")
@@ -146,19 +191,21 @@ def upload(upload_id: int) -> Response:
         abort(404)
     path = _artifact_path(found[0], (found[1].upper(),))  # the file must be what the row says
     if found[1].upper() != "DICOM":
-        return _send(path)
+        return audited(f"upload {upload_id}", _send(path))
     try:
         gray = decode_file(path)
     except DecodeError:
         log.exception("upload %s cannot be decoded", upload_id)
         abort(404)
-    return Response(_png_bytes(Image.fromarray(np.asarray(gray))), mimetype="image/png")
+    return audited(f"upload {upload_id}", Response(_png_bytes(Image.fromarray(np.asarray(gray))),
+                                                   mimetype="image/png"))
 
 
 @blueprint.route(f"/upload-cam/<int(max={MAX_ID}):upload_score_id>")
 @requires("uploader")
 def upload_cam(upload_score_id: int) -> Response:
-    return _send(_artifact_path(uploads.upload_score_cam_path(upload_score_id)), "image/png")
+    path = _artifact_path(uploads.upload_score_cam_path(upload_score_id))
+    return audited(f"upload score {upload_score_id}", _send(path, "image/png"))
 
 
 @blueprint.route("/<path:_anything>")

@@ -10,13 +10,15 @@ import getpass
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import AuditEvent
 from db.session import session_scope
 
 MAX_TARGET_CHARS = 200
+SIGNED_IN = "signed in"
+VIEWED_IMAGE = "viewed image"
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,27 @@ def add_event(session: Session, actor: Actor, action: str, target: str = "",
 def record(actor: Actor, action: str, target: str = "", detail: str | None = None) -> None:
     with session_scope(write=True) as session:
         add_event(session, actor, action, target, detail)
+
+
+def _by(actor: Actor):  # noqa: ANN202 - a SQL condition
+    return (AuditEvent.user_id == actor.user_id if actor.user_id is not None
+            else AuditEvent.actor == actor.name[:120])
+
+
+def record_view(actor: Actor, target: str, detail: str | None = None) -> bool:
+    """Record that `actor` viewed `target` (an image served by URL), once per sign-in: nothing
+    when they viewed it since they last signed in. Returns whether a row was added."""
+    target = target[:MAX_TARGET_CHARS]
+    signed_in = (select(func.coalesce(func.max(AuditEvent.id), 0))
+                 .where(_by(actor), AuditEvent.action == SIGNED_IN).scalar_subquery())
+    seen = (select(AuditEvent.id).where(AuditEvent.id > signed_in, _by(actor),
+                                        AuditEvent.action == VIEWED_IMAGE,
+                                        AuditEvent.target == target).limit(1))
+    with session_scope() as session:
+        if session.scalar(seen) is not None:
+            return False
+    record(actor, VIEWED_IMAGE, target, detail)
+    return True
 
 
 def recent(limit: int = 200, action: str | None = None,

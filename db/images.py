@@ -11,6 +11,7 @@ from sqlalchemy import select
 from db.models import LABEL_NAMES, Dataset, Evaluation, Image, Prediction, Run
 from db.runs import CLEAN_SPLITS
 from db.session import session_scope
+from db.uploads import UPLOADS_DATASET_NAME
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,40 @@ def image_info(image_id: int) -> ImageInfo | None:
     with session_scope() as session:
         row = session.execute(query).first()
     return ImageInfo(*row[:10], bool(row[10])) if row else None
+
+
+@dataclass(frozen=True)
+class ServedImage:
+    """The image a file route would serve pixels of, and whether it is a scored upload."""
+
+    image_id: int
+    upload: bool  # registered by `cxr evaluate RUN --uploads`: only uploaders see its pixels
+
+
+def _served(query) -> ServedImage | None:  # noqa: ANN001 - a select of (image id, dataset)
+    with session_scope() as session:
+        row = session.execute(query).first()
+    return ServedImage(row[0], row[1] == UPLOADS_DATASET_NAME) if row else None
+
+
+def served_image(image_id: int) -> ServedImage | None:
+    return _served(select(Image.id, Dataset.name).join(Dataset, Dataset.id == Image.dataset_id)
+                   .where(Image.id == image_id))
+
+
+def served_prediction_image(prediction_id: int) -> ServedImage | None:
+    """The image a prediction (its CAM, its lung outline) was made on."""
+    return _served(select(Image.id, Dataset.name).join(Dataset, Dataset.id == Image.dataset_id)
+                   .join(Prediction, Prediction.image_id == Image.id)
+                   .where(Prediction.id == prediction_id))
+
+
+def evaluation_on_uploads(evaluation_id: int) -> bool:
+    """Whether an evaluation scored the registered uploads (its gallery shows their pixels)."""
+    query = (select(Dataset.name).join(Evaluation, Evaluation.dataset_id == Dataset.id)
+             .where(Evaluation.id == evaluation_id))
+    with session_scope() as session:
+        return session.scalar(query) == UPLOADS_DATASET_NAME
 
 
 def image_location(image_id: int) -> tuple[str, str] | None:

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from db.audit import Actor, add_event
-from db.models import Dataset, Image, Run, Upload, UploadScore, utcnow
+from db.models import LABEL_NAMES, Dataset, Image, Run, Upload, UploadScore, utcnow
 from db.session import session_scope
 
 UPLOADS_DATASET_NAME = "uploads"
@@ -146,19 +146,26 @@ def record_scores(sha256: str, stored_path: str, file_format: str, size_bytes: i
     raise AssertionError("unreachable")
 
 
-def set_true_label(upload_id: int, label: int | None, labelled_by: str) -> UploadInfo:
-    """Record (or clear, with None) an analyst's true label for an upload."""
+def set_true_label(upload_id: int, label: int | None, labelled_by: str | Actor) -> UploadInfo:
+    """Record (or clear, with None) an analyst's true label for an upload, and audit it."""
     if label not in (0, 1, None):
         raise ValueError(f"label must be 0 (NORMAL), 1 (PNEUMONIA) or None, not {label!r}")
+    actor = labelled_by if isinstance(labelled_by, Actor) else Actor(labelled_by)
     with session_scope(write=True) as session:
         upload = session.get(Upload, upload_id)
         if upload is None:
             raise LookupError(f"upload {upload_id} does not exist")
+        add_event(session, actor, "labelled upload", f"upload {upload_id}",
+                  f"true label {_label_name(upload.true_label)} -> {_label_name(label)}")
         upload.true_label = label
-        upload.labelled_by = labelled_by[:100] if label is not None else None
+        upload.labelled_by = actor.name[:100] if label is not None else None
         upload.labelled_at = utcnow() if label is not None else None
         session.flush()
         return _upload_info(upload)
+
+
+def _label_name(label: int | None) -> str:
+    return "unknown" if label is None else LABEL_NAMES[label]
 
 
 def upload_history(limit: int = 200) -> list[tuple[UploadInfo, list[UploadScoreInfo]]]:

@@ -8,9 +8,9 @@ import numpy as np
 from dash import ALL, Input, Output, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import figures, ids, stats, views
+from dashboard import figures, files, ids, stats, views
 from dashboard.url_state import pick_run
-from db import evaluations
+from db import evaluations, images
 from db import runs as runs_db
 from db.models import LABEL_NAMES
 
@@ -80,6 +80,9 @@ def _paired(run_a: int, run_b: int, split: str):
     evaluation_b = evaluations.evaluation_id_for(run_b, split)
     if evaluation_a is None or evaluation_b is None:
         return None
+    if not all(files.may_see(images.evaluation_on_uploads(e)) for e in (evaluation_a,
+                                                                        evaluation_b)):
+        return None  # scored uploads: their pairs show their pixels
     summary_a, summary_b = runs_db.find_run(run_a), runs_db.find_run(run_b)
     return summary_a, summary_b, evaluations.paired_predictions(evaluation_a, evaluation_b)
 

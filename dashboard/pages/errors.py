@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import auth, figures, ids, views
+from dashboard import auth, figures, files, ids, views
 from dashboard import url_state as state
 from db import audit, evaluations, gallery, images, reviews
 from db import runs as runs_db
@@ -247,6 +247,8 @@ def drill_down(run_id: int, split: str, threshold: float, cell: str, sort: str,
     evaluation_id = evaluations.evaluation_id_for(run_id, split)
     if evaluation_id is None or cell not in gallery.GALLERY_CELLS:
         raise PreventUpdate
+    if not files.may_see(images.evaluation_on_uploads(evaluation_id)):
+        return dbc.Alert(files.UPLOADS_HIDDEN, color="info"), "", 1
     page = max(int(page or 1), 1)
     min_outside = state.clamp_threshold(min_outside, default=0.0)
     population = population if population in gallery.POPULATIONS else "all"
@@ -284,6 +286,8 @@ def image_detail(image_id: int | None, run_id: int, split: str, threshold: float
                         "every run's probability and the review form.",
                         className="text-muted mt-3")
     info = images.image_info(int(image_id))
+    if info is not None and not files.may_see(images.served_image(info.id).upload):
+        return dbc.Alert(files.UPLOADS_HIDDEN, color="info", className="mt-3")
     if info is None:
         return dbc.Alert(f"Image {image_id} is not in the database.", color="warning",
                          className="mt-3")

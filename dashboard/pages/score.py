@@ -131,7 +131,7 @@ def record_label(_values: list):
         return dbc.Alert(f"Upload {upload_id} no longer exists.", color="warning")
     if label not in (0, 1, None) or upload.true_label == label:
         raise PreventUpdate  # re-rendered pickers fire with the stored value: nothing to do
-    upload_db.set_true_label(upload_id, label, auth.current_actor().name)
+    upload_db.set_true_label(upload_id, label, auth.current_actor())
     shown = "unknown" if label is None else LABEL_NAMES[label]
     return dbc.Alert(f"Upload #{upload_id}: true label {shown}.",
                      color="success", className="py-1 score-label-saved")

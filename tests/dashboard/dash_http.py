@@ -7,6 +7,7 @@ with a `requests`-like session pointed at a live server.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from dashboard import ids
 
@@ -22,6 +23,34 @@ def _output_string(dependencies: list[dict], *needles: str) -> str:
         if all(needle in dependency["output"] for needle in needles):
             return dependency["output"]
     raise LookupError(f"no callback outputs {needles}")
+
+
+def _slot(spec: dict, value: object = None, with_value: bool = True) -> dict | list:
+    """A request's slot for a declared dependency: a string id as it is; a pattern id with its
+    MATCH keys set (an ALL or ALLSMALLER slot is a list, left empty: no component matches)."""
+    component_id = spec["id"]
+    if component_id.startswith("{"):
+        pattern = json.loads(component_id)
+        if any(value_ in (["ALL"], ["ALLSMALLER"]) for value_ in pattern.values()):
+            return []
+        component_id = {key: "x" if value_ == ["MATCH"] else value_
+                        for key, value_ in pattern.items()}
+    item = {"id": component_id, "property": spec["property"]}
+    return {**item, "value": value} if with_value else item
+
+
+def declared_body(output: str, inputs: list[dict], state: list[dict],
+                  value: Callable[[dict], object] = lambda spec: None) -> dict:
+    """A well-formed request for the callback with this output key and declared inputs and
+    state (from /_dash-dependencies or app.callback_map); `value(spec)` fills each input."""
+    from dash._utils import split_callback_id
+
+    outputs = split_callback_id(output)
+    return {"output": output,
+            "outputs": ([_slot(spec, with_value=False) for spec in outputs]
+                        if isinstance(outputs, list) else _slot(outputs, with_value=False)),
+            "inputs": [_slot(spec, value(spec)) for spec in inputs],
+            "state": [_slot(spec, value(spec)) for spec in state], "changedPropIds": []}
 
 
 def dependencies(client) -> list[dict]:
