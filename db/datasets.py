@@ -124,16 +124,19 @@ def _find_moved_dataset(session: Session, digests: set[str]) -> Dataset | None:
     candidates = session.execute(
         select(Image.dataset_id).where(Image.sha256.in_(sorted(digests)[:MOVED_SAMPLE]))
         .distinct()).scalars().all()
-    best, best_share = None, MOVED_SHARE
-    for dataset_id in candidates:
+    best, best_score = None, (MOVED_SHARE, 0)
+    for dataset_id in sorted(candidates):
         dataset = session.get(Dataset, dataset_id)
         if Path(dataset.root).exists():  # still there: this folder is a copy, not a move
             continue
         held = session.scalars(select(Image.sha256).where(
             Image.dataset_id == dataset_id, Image.status == "ok")).all()
-        share = sum(digest in digests for digest in held) / max(len(held), 1)
-        if held and share >= best_share:
-            best, best_share = dataset, share
+        found = sum(digest in digests for digest in held)
+        # The largest share of its images here, then the most of them (a moved folder, not a
+        # part of it that was registered on its own and moved with it).
+        score = (found / max(len(held), 1), found)
+        if held and score > best_score:
+            best, best_score = dataset, score
     return best
 
 
