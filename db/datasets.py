@@ -167,6 +167,22 @@ def datasets() -> list[DatasetInfo]:
                         by_status.get((row[0], "skipped"), 0)) for row in rows]
 
 
+def skip_kind(reason: str) -> str:
+    """A skip reason without its file and details: "path: conflicting labels (...)" ->
+    "conflicting labels", what summaries count."""
+    return reason.split(": ", 1)[-1].split(" (")[0]
+
+
+def skip_kinds(dataset_id: int) -> pd.Series:
+    """How many files of a dataset were skipped for each kind of reason, most first."""
+    query = select(Image.skip_reason).where(Image.dataset_id == dataset_id,
+                                            Image.status == "skipped")
+    with session_scope() as session:
+        reasons = session.scalars(query).all()
+    kinds = pd.Series([skip_kind(reason or "") for reason in reasons], dtype=object)
+    return kinds.value_counts()
+
+
 def skipped_files(dataset_id: int, limit: int = 500) -> pd.DataFrame:
     query = (select(Image.rel_path, Image.skip_reason)
              .where(Image.dataset_id == dataset_id, Image.status == "skipped")

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from db.datasets import ImageRecord, dataset_id_at, register_images
+from db.datasets import ImageRecord, dataset_id_at, register_images, skip_kind
 from db.models import LABEL_NAMES
 from db.session import retry_on_conflict
 from engine.decode import IMAGE_EXTENSIONS, DecodeError, decode_image_file, is_dicom
@@ -150,7 +150,7 @@ def _register(root_path: Path, name: str | None, synthetic: bool, has_test: bool
                           already_known=registered.already_known)
     for record in records:
         if record.skip_reason is not None:
-            report.skipped[record.skip_reason.split(": ", 1)[-1].split(" (")[0]] += 1
+            report.skipped[skip_kind(record.skip_reason)] += 1
             report.skipped_files.append((record.rel_path, record.skip_reason))
     return report
 

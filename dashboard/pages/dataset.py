@@ -114,8 +114,13 @@ def show_dataset(dataset_id: int):
     if skipped.empty:
         body = html.Div("No skipped files: every file decoded.", className="text-muted")
     else:
-        reasons = skipped.groupby("reason").size().sort_values(ascending=False)
-        body = [html.Ul([html.Li(f"{count} × {reason}") for reason, count in reasons.items()]),
+        reasons = datasets.skip_kinds(dataset_id)
+        shown = (f"The first {len(skipped):,} of {info.n_skipped:,} are listed; `cxr ingest "
+                 f"{info.root}` prints how many of each kind, and the first files." if
+                 info.n_skipped > len(skipped) else "Every skipped file is listed below.")
+        body = [html.Ul([html.Li(f"{count} × {reason}") for reason, count in reasons.items()],
+                        id="skip-kinds"),
+                html.Div(shown, className="small text-muted mb-2"),
                 dash_table.DataTable(data=skipped.to_dict("records"), page_size=15,
                                      columns=[{"id": c, "name": c.title()}
                                               for c in skipped.columns],
