@@ -237,3 +237,16 @@ def test_no_readable_image_is_one_clear_message(kaggle_run, tmp_path: Path,
     err = capsys.readouterr().err
     assert "none of the 4 evaluated images could be read" in err and "cxr ingest" in err
     assert "Traceback" not in err
+
+
+def test_a_file_gone_at_the_next_ingest_is_marked_skipped(cxr_home: Path, tmp_path: Path) -> None:
+    root = copy_subset(tmp_path / "data", per_class=3)
+    gone = sorted((root / "NORMAL").iterdir())[0]
+    ingest(root)
+    gone.unlink()
+    assert ingest(root).total == 5
+    with session_scope() as session:
+        row = session.execute(select(Image.status, Image.skip_reason).where(
+            Image.rel_path == f"NORMAL/{gone.name}")).one()
+    assert row.status == "skipped" and "no longer under the dataset root" in row.skip_reason
+    assert_every_image_resolves()
