@@ -39,10 +39,12 @@ MAX_ID = 2**31 - 1
 blueprint = Blueprint("files", __name__, url_prefix="/files")
 
 
-def safe_resolve(root: str | Path, relative: str | Path) -> Path | None:
-    """`root/relative` resolved, if it is an existing file inside `root`; otherwise None.
+def safe_resolve(root: str | Path, relative: str | Path,
+                 recorded: str | Path | None = None) -> Path | None:
+    """`root/relative` resolved, if it is an existing file inside `root`, or exactly the file
+    `recorded` (the real path ingest stored for it, behind a linked folder); otherwise None.
 
-    Absolute `relative` paths, `..` escapes and symlinks that lead outside are all refused.
+    Absolute `relative` paths, `..` escapes and symlinks that lead anywhere else are refused.
     """
     if relative is None or str(relative) == "" or Path(relative).is_absolute():
         return None
@@ -51,7 +53,9 @@ def safe_resolve(root: str | Path, relative: str | Path) -> Path | None:
         candidate = (base / relative).resolve(strict=True)
     except (OSError, RuntimeError, ValueError):  # ValueError: a NUL byte in the path
         return None
-    if not candidate.is_relative_to(base) or not candidate.is_file():
+    inside = candidate.is_relative_to(base) or (recorded is not None
+                                                and str(candidate) == str(recorded))
+    if not inside or not candidate.is_file():
         return None
     return candidate
 
@@ -137,9 +141,13 @@ def _send(path: Path, mimetype: str | None = None) -> Response:
 
 
 def _image_path(image_id: int) -> Path:
-    location = images.image_location(image_id)
-    path = safe_resolve(*location) if location else None
+    found = images.image_file(image_id)
+    path = safe_resolve(found.root, found.rel_path, found.real_path) if found else None
     if path is None or image_format(path) not in SERVED_FORMATS:
+        if found is not None:  # a registered image that cannot be served: say why in the log
+            log.warning("image %s (%s under %s) is not served: missing, not an image, or it "
+                        "leads outside the dataset root to a file ingest did not record; run "
+                        "`cxr ingest` on the folder again", image_id, found.rel_path, found.root)
         abort(404)
     return path
 

@@ -3,8 +3,8 @@ Dataset page's reads. What a file is (label, patient, checks) is decided in engi
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import func, select
@@ -27,6 +27,13 @@ class ImageRecord:
     size: tuple[int, int] | None  # (width, height); None when it did not decode
     skip_reason: str | None  # None: usable
     lesion_mask_path: str | None  # relative to the root
+    real_path: str | None = None  # the file's resolved path at ingest (symlinks followed)
+
+
+# A folder is taken for a dataset's moved root when it holds this share of its usable images;
+# the candidates are the datasets sharing a hash with the first MOVED_SAMPLE of its files.
+MOVED_SHARE = 0.8
+MOVED_SAMPLE = 500
 
 
 @dataclass(frozen=True)
@@ -38,25 +45,48 @@ class Registered:
 
 def register_images(root: str, name: str, synthetic: bool, has_official_test: bool,
                     records: list[ImageRecord]) -> Registered:
-    """Register (or update) every file of the dataset at `root` in one transaction. A moved
-    root is recognised by its images' hashes; a known file is matched by path, else by hash."""
+    """Register (or update) every file of the dataset at `root` in one transaction.
+
+    A known file is matched by path, else by hash (a rename); a row whose file is no longer
+    under the root is marked skipped. Another dataset's root is never changed while it exists:
+    a subset, superset or overlapping folder is a dataset of its own, sharing the images'
+    sha256. A dataset is re-rooted here only when its old root is gone and this folder holds
+    its files (a moved folder)."""
     with session_scope(write=True) as session:
-        dataset = _dataset_at(session, root, [record.sha256 for record in records], name)
+        dataset = _dataset_at(session, root, records, name)
         dataset.synthetic = synthetic
         dataset.has_official_test = has_official_test
         dataset.ingested_at = utcnow()
-        known = {row.rel_path: row for row in session.scalars(
-            select(Image).where(Image.dataset_id == dataset.id))}
-        by_hash = {row.sha256: row for row in known.values()}
+        rows = _match_rows(session, dataset.id, records)
         added = 0
-        for record in records:
-            row = known.get(record.rel_path) or by_hash.get(record.sha256)
+        for record, row in zip(records, rows, strict=True):
             if row is None:
                 row = Image(dataset_id=dataset.id, rel_path=record.rel_path)
                 session.add(row)
                 added += 1
             _fill_image(row, record)
         return Registered(dataset.id, added, len(records) - added)
+
+
+def _match_rows(session: Session, dataset_id: int,
+                records: list[ImageRecord]) -> list[Image | None]:
+    """The existing row of each record (by path, else by an unclaimed row of the same hash);
+    rows left unclaimed lost their file and are marked skipped."""
+    known = {row.rel_path: row for row in session.scalars(
+        select(Image).where(Image.dataset_id == dataset_id))}
+    matched: list[Image | None] = [known.pop(record.rel_path, None) for record in records]
+    by_hash: dict[str, list[Image]] = {}
+    for row in known.values():
+        by_hash.setdefault(row.sha256, []).append(row)
+    for index, record in enumerate(records):
+        if matched[index] is None and by_hash.get(record.sha256):
+            matched[index] = by_hash[record.sha256].pop()
+    claimed = {id(row) for row in matched if row is not None}
+    for row in known.values():
+        if id(row) not in claimed:
+            row.status = "skipped"
+            row.skip_reason = f"{row.rel_path}: no longer under the dataset root at the last ingest"
+    return matched
 
 
 def _fill_image(row: Image, record: ImageRecord) -> None:
@@ -70,12 +100,13 @@ def _fill_image(row: Image, record: ImageRecord) -> None:
     row.status = "ok" if record.skip_reason is None else "skipped"
     row.skip_reason = record.skip_reason
     row.lesion_mask_path = record.lesion_mask_path
+    row.real_path = record.real_path
 
 
-def _dataset_at(session: Session, root: str, digests: list[str], name: str) -> Dataset:
+def _dataset_at(session: Session, root: str, records: list[ImageRecord], name: str) -> Dataset:
     dataset = session.scalar(select(Dataset).where(Dataset.root == root))
     if dataset is None:
-        dataset = _find_moved_dataset(session, digests)
+        dataset = _find_moved_dataset(session, {record.sha256 for record in records})
         if dataset is not None:
             dataset.root = root
     if dataset is None:
@@ -85,20 +116,28 @@ def _dataset_at(session: Session, root: str, digests: list[str], name: str) -> D
     return dataset
 
 
-def _find_moved_dataset(session: Session, digests: list[str]) -> Dataset | None:
-    """The dataset whose images share most hashes with these files, if most of them match."""
+def _find_moved_dataset(session: Session, digests: set[str]) -> Dataset | None:
+    """The dataset these files were moved from: its root is gone, and this folder holds at least
+    MOVED_SHARE of its usable images (by hash). None when no dataset qualifies."""
     if not digests:
         return None
-    sample = digests[:200]
-    rows = session.execute(
-        select(Image.dataset_id).where(Image.sha256.in_(sample))
-    ).scalars().all()
-    if not rows:
-        return None
-    dataset_id, hits = Counter(rows).most_common(1)[0]
-    if hits < 0.8 * len(sample):
-        return None
-    return session.get(Dataset, dataset_id)
+    candidates = session.execute(
+        select(Image.dataset_id).where(Image.sha256.in_(sorted(digests)[:MOVED_SAMPLE]))
+        .distinct()).scalars().all()
+    best, best_score = None, (MOVED_SHARE, 0)
+    for dataset_id in sorted(candidates):
+        dataset = session.get(Dataset, dataset_id)
+        if Path(dataset.root).exists():  # still there: this folder is a copy, not a move
+            continue
+        held = session.scalars(select(Image.sha256).where(
+            Image.dataset_id == dataset_id, Image.status == "ok")).all()
+        found = sum(digest in digests for digest in held)
+        # The largest share of its images here, then the most of them (a moved folder, not a
+        # part of it that was registered on its own and moved with it).
+        score = (found / max(len(held), 1), found)
+        if held and score > best_score:
+            best, best_score = dataset, score
+    return best
 
 
 def dataset_id_at(root: str) -> int | None:
@@ -126,6 +165,22 @@ def datasets() -> list[DatasetInfo]:
                                .order_by(Dataset.id)).all()
     return [DatasetInfo(row[0], row[1], row[2], bool(row[3]), by_status.get((row[0], "ok"), 0),
                         by_status.get((row[0], "skipped"), 0)) for row in rows]
+
+
+def skip_kind(reason: str) -> str:
+    """A skip reason without its file and details: "path: conflicting labels (...)" ->
+    "conflicting labels", what summaries count."""
+    return reason.split(": ", 1)[-1].split(" (")[0]
+
+
+def skip_kinds(dataset_id: int) -> pd.Series:
+    """How many files of a dataset were skipped for each kind of reason, most first."""
+    query = select(Image.skip_reason).where(Image.dataset_id == dataset_id,
+                                            Image.status == "skipped")
+    with session_scope() as session:
+        reasons = session.scalars(query).all()
+    kinds = pd.Series([skip_kind(reason or "") for reason in reasons], dtype=object)
+    return kinds.value_counts()
 
 
 def skipped_files(dataset_id: int, limit: int = 500) -> pd.DataFrame:

@@ -82,6 +82,23 @@ def image_location(image_id: int) -> tuple[str, str] | None:
     return (row[0], row[1]) if row else None
 
 
+@dataclass(frozen=True)
+class ImageFile:
+    """Where a registered image's file lies, as ingest recorded it."""
+
+    root: str  # the dataset root
+    rel_path: str  # relative to the root
+    real_path: str | None  # resolved at ingest, symlinks followed (None: before it was kept)
+
+
+def image_file(image_id: int) -> ImageFile | None:
+    query = (select(Dataset.root, Image.rel_path, Image.real_path)
+             .join(Dataset, Dataset.id == Image.dataset_id).where(Image.id == image_id))
+    with session_scope() as session:
+        row = session.execute(query).first()
+    return ImageFile(*row) if row else None
+
+
 def image_predictions(image_id: int) -> pd.DataFrame:
     """What every run predicted for one image (newest evaluation per run and split)."""
     query = (select(Run.id.label("run_id"), Run.name, Run.arch, Run.threshold,

@@ -86,6 +86,8 @@ class Image(Base):
     skip_reason: Mapped[str | None] = mapped_column(Text)
     # Synthetic data only: path (relative to the dataset root) of the true lesion mask.
     lesion_mask_path: Mapped[str | None] = mapped_column(Text)
+    # The file's resolved path at ingest (symlinks followed): what the dashboard may serve.
+    real_path: Mapped[str | None] = mapped_column(Text)
 
     dataset: Mapped[Dataset] = relationship(back_populates="images")
 

@@ -31,6 +31,7 @@ class SplitCandidate:
     patient_id: str
     label: int
     source_folder: str
+    sha256: str = ""
 
 
 Fractions = Callable[[bool], tuple[float, float]]  # has an official test -> (val, test)
@@ -51,7 +52,8 @@ def get_or_create_split(dataset_id: int, seed: int, fractions: Fractions,
             Split.val_fraction == val_fraction, Split.test_fraction == test_fraction))
         if split is not None:
             return split.id
-        rows = session.execute(select(Image.id, Image.patient_id, Image.label, Image.source_folder)
+        rows = session.execute(select(Image.id, Image.patient_id, Image.label, Image.source_folder,
+                                      Image.sha256)
                                .where(Image.dataset_id == dataset_id, Image.status == "ok")).all()
         if not rows:
             raise UserError(f"dataset {dataset.root} has no usable images")
@@ -136,3 +138,24 @@ def leaked_patients(split_id: int) -> list[str]:
              .having(func.count(distinct(SplitAssignment.subset)) > 1).order_by(Image.patient_id))
     with session_scope() as session:
         return list(session.scalars(query).all())
+
+def leaked_duplicates(split_id: int) -> list[str]:
+    """Images whose identical content (same sha256) sits in more than one subset of a split,
+    under any file or patient name (should be none): each as its first file's path."""
+    query = (select(func.min(Image.rel_path)).join(
+        SplitAssignment, SplitAssignment.image_id == Image.id)
+             .where(SplitAssignment.split_id == split_id).group_by(Image.sha256)
+             .having(func.count(distinct(SplitAssignment.subset)) > 1)
+             .order_by(func.min(Image.rel_path)))
+    with session_scope() as session:
+        return list(session.scalars(query).all())
+
+
+def subset_label_counts(split_id: int, subset: str) -> dict[int, int]:
+    """Usable images per label in one subset of a split (labels with none are absent)."""
+    query = (select(Image.label, func.count()).join(
+        SplitAssignment, SplitAssignment.image_id == Image.id)
+             .where(SplitAssignment.split_id == split_id, SplitAssignment.subset == subset,
+                    Image.status == "ok").group_by(Image.label))
+    with session_scope() as session:
+        return {int(label): int(count) for label, count in session.execute(query).all()}

@@ -28,7 +28,7 @@ from engine.devices import resolve_device
 from engine.errors import UserError
 from engine.evaluate import evaluate_derived_run
 from engine.fitting import checkpoint_dir, save_atomically
-from engine.pixels import load_store, normalize_intensity, to_input
+from engine.pixels import load_store, normalize_intensity, readable, to_input
 from engine.predictor import ENSEMBLE_ARCH, load_run_model, predict_logits
 from engine.provenance import code_version
 from engine.thresholds import choose_threshold
@@ -80,9 +80,9 @@ def _site_store(dataset_id: int, size: int, config: dict) -> torch.Tensor:
     images = dataset_images(dataset_id)
     if not images:
         raise UserError(f"no usable images in dataset {dataset_id} to adapt on")
-    store, failures = load_store([image.path for image in images], size)
-    keep = np.ones(len(images), dtype=bool)
-    keep[[index for index, _ in failures]] = False
+    paths = [image.path for image in images]
+    store, failures = load_store(paths, size)
+    keep = readable(paths, failures, "new site's")
     films = normalize_intensity(store[keep], config.get("intensity_norm", "none"))
     return torch.from_numpy(center_crop(films, float(config.get("test_center_crop", 1.0))))
 

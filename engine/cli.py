@@ -22,6 +22,9 @@ def _data_arg(value: str | None) -> str:
     return data
 
 
+SHOWN_SKIPPED = 20  # skipped files `cxr ingest` names; the Dataset page lists them all
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from engine.data import ingest
 
@@ -31,8 +34,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
           f"{sum(report.skipped.values())} skipped")
     for reason, count in report.skipped.most_common():
         print(f"  skipped {count}: {reason}")
-    for rel_path, reason in report.skipped_files[:20]:
+    shown = report.skipped_files[:SHOWN_SKIPPED]
+    for rel_path, reason in shown:
         print(f"    {rel_path}: {reason}")
+    if len(report.skipped_files) > len(shown):
+        print(f"    ... and {len(report.skipped_files) - len(shown)} more: the Dataset page "
+              f"(cxr serve) lists every skipped file of dataset {report.dataset_id}")
     return 0
 
 

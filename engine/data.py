@@ -6,14 +6,16 @@ and `PNEUMONIA/`) or a folder that holds `NORMAL/` and `PNEUMONIA/` directly.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import os
 import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from db.datasets import ImageRecord, dataset_id_at, register_images
+from db.datasets import ImageRecord, dataset_id_at, register_images, skip_kind
 from db.models import LABEL_NAMES
 from db.session import retry_on_conflict
 from engine.decode import IMAGE_EXTENSIONS, DecodeError, decode_image_file, is_dicom
@@ -128,6 +130,9 @@ def ingest(root: str | Path, name: str | None = None, workers: int = 4) -> Inges
     """Register every image under `root`. Idempotent; a moved root is recognised by hash."""
     entries = discover(root)
     root_path = Path(root).expanduser().resolve()
+    if printable_name(str(root_path)) != str(root_path):
+        raise UserError(f"the folder name {printable_name(str(root_path))} is not valid UTF-8; "
+                        "rename it and ingest again")
     synthetic = (root_path / SYNTHETIC_MARKER).exists()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         probed = list(pool.map(_probe, entries))
@@ -137,7 +142,7 @@ def ingest(root: str | Path, name: str | None = None, workers: int = 4) -> Inges
 
 def _register(root_path: Path, name: str | None, synthetic: bool, has_test: bool,
               probed: list) -> IngestReport:
-    records = [_image_record(root_path, *item) for item in probed]
+    records = flag_conflicting_labels([_image_record(root_path, *item) for item in probed])
     registered = register_images(str(root_path), name or root_path.name, synthetic, has_test,
                                  records)
     report = IngestReport(dataset_id=registered.dataset_id, root=str(root_path),
@@ -145,18 +150,52 @@ def _register(root_path: Path, name: str | None, synthetic: bool, has_test: bool
                           already_known=registered.already_known)
     for record in records:
         if record.skip_reason is not None:
-            report.skipped[record.skip_reason.split(": ", 1)[-1].split(" (")[0]] += 1
+            report.skipped[skip_kind(record.skip_reason)] += 1
             report.skipped_files.append((record.rel_path, record.skip_reason))
     return report
 
 
+def printable_name(name: str) -> str:
+    """A file name as text the database can hold: bytes that are not UTF-8 (a Latin-1 name
+    copied from an older system) are shown as \\xNN escapes."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def _image_record(root_path: Path, entry: FileEntry, digest: str,
                   size: tuple[int, int] | None, reason: str | None) -> ImageRecord:
-    patient_id, subtype = parse_patient(entry.path.name)
+    rel_path = printable_name(entry.rel_path)
+    if rel_path != entry.rel_path:
+        reason = (f"{rel_path}: file name is not valid UTF-8 (rename the file, e.g. with "
+                  "convmv, and ingest again)")
+    patient_id, subtype = parse_patient(printable_name(entry.path.name))
     mask = entry.path.with_name(entry.path.stem + "_mask.png")
-    return ImageRecord(entry.rel_path, digest, entry.label, entry.source_folder, patient_id,
+    real_path = printable_name(str(entry.path.resolve()))
+    return ImageRecord(rel_path, digest, entry.label, entry.source_folder, patient_id,
                        subtype, size, reason,
-                       mask.relative_to(root_path).as_posix() if mask.exists() else None)
+                       mask.relative_to(root_path).as_posix() if mask.exists() else None,
+                       real_path if reason is None else None)
+
+
+def flag_conflicting_labels(records: list[ImageRecord]) -> list[ImageRecord]:
+    """Identical files (same sha256) filed under both labels are all skipped, naming each
+    other: neither label can be trusted. Identical files with one label stay usable (the split
+    keeps them in one subset)."""
+    labels_by_hash: dict[str, dict[int, str]] = {}
+    for record in records:
+        if record.skip_reason is None:
+            labels_by_hash.setdefault(record.sha256, {}).setdefault(record.label,
+                                                                      record.rel_path)
+    flagged = []
+    for record in records:
+        labels = labels_by_hash.get(record.sha256, {})
+        if record.skip_reason is None and len(labels) > 1:
+            others = ", ".join(f"{path} ({LABEL_NAMES[label]})" for label, path in
+                               sorted(labels.items()) if label != record.label)
+            record = dataclasses.replace(record, skip_reason=(
+                f"{record.rel_path}: conflicting labels (the same image is also {others})"),
+                real_path=None)
+        flagged.append(record)
+    return flagged
 
 
 def dataset_for_root(root: str | Path) -> int:

@@ -24,7 +24,7 @@ from engine.drift import drift
 from engine.errors import UserError
 from engine.explain import CamWriter
 from engine.metrics import binary_metrics, expected_calibration_error, roc_points
-from engine.pixels import load_gray, load_store
+from engine.pixels import load_gray, load_store, readable
 from engine.predictor import predictor_for
 from engine.shifts import SHIFTS, apply_shift
 from engine.typicality import outside
@@ -180,9 +180,10 @@ def _explain_shard(run: runs.RunInfo, images: list[SplitImage], evaluation_id: i
     """Probabilities, Grad-CAM files and attention metrics for these images (one rank's share)."""
     predictor = predictor_for(run, device)
     size = predictor.size
-    store, failures = load_store([image.path for image in images], size)
-    failed = {index for index, _ in failures}
-    kept = [i for i in range(len(images)) if i not in failed]
+    paths = [image.path for image in images]
+    store, failures = load_store(paths, size)
+    kept = ([int(i) for i in np.flatnonzero(readable(paths, failures, "evaluated"))]
+            if images else [])
     cam_dir = artifacts_root() / "runs" / str(run.id) / f"eval-{evaluation_id}"
     rows: list[evaluations.PredictionRow] = []
     attention_seconds = 0.0

@@ -16,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from db import runs
+from db.models import LABEL_NAMES
 from engine.errors import UserError
 
 # Constant predictions: the middle 90% of the val images' raw logits spans less than
@@ -27,6 +28,10 @@ COLLAPSED_SPREAD = 1e-3
 NARROW_SPREAD = 0.04
 NARROW_MIN_AUC = 0.6
 CONSTANT_TAG = "constant predictions"  # the warning's first words, shown as its badge
+# A train split with fewer images of a class than this trains, but is flagged: the model has
+# seen too few examples of that class for its scores on it to mean much.
+MIN_CLASS_IMAGES = 20
+FEW_TAG = "few training images of a class"
 
 
 def batches_per_epoch(n_images: int, batch_size: int) -> int:
@@ -57,16 +62,45 @@ def constant_predictions_warning(logits: np.ndarray, labels: np.ndarray) -> str 
             "apart; train longer or on more images, or try another --arch or --pretrained")
 
 
-def review_training(run_id: int, logits: np.ndarray, labels: np.ndarray) -> str | None:
-    """After training: fail a run that took no optimiser step; flag constant val predictions.
+def _counts_text(counts: dict[int, int]) -> str:
+    return ", ".join(f"{counts.get(label, 0)} {name}" for label, name in enumerate(LABEL_NAMES))
 
-    Records the warning (or clears an old one, on resume), prints it and returns it.
+
+def require_both_classes(counts: dict[int, int], data: str) -> None:
+    """Refuse a train split that lacks a class: the model could never learn to tell them apart
+    (a folder holding only NORMAL/ images would train and look completed)."""
+    missing = [name for label, name in enumerate(LABEL_NAMES) if not counts.get(label)]
+    if missing:
+        raise UserError(f"the train split of {data} has {_counts_text(counts)} usable images: "
+                        f"no {' and no '.join(missing)} image to learn from; add images of "
+                        f"every class ({', '.join(f'{n}/' for n in LABEL_NAMES)})")
+
+
+def few_images_warning(counts: dict[int, int]) -> str | None:
+    """A warning when a class has fewer than MIN_CLASS_IMAGES train images, else None."""
+    few = [name for label, name in enumerate(LABEL_NAMES)
+           if counts.get(label, 0) < MIN_CLASS_IMAGES]
+    if not few:
+        return None
+    return (f"{FEW_TAG}: the train split has {_counts_text(counts)} images, fewer than "
+            f"{MIN_CLASS_IMAGES} {' and '.join(few)}; its scores on that class mean little, "
+            "add images")
+
+
+def review_training(run_id: int, logits: np.ndarray, labels: np.ndarray,
+                    train_counts: dict[int, int] | None = None) -> str | None:
+    """After training: fail a run that took no optimiser step; flag constant val predictions
+    and a class with too few train images.
+
+    Records the warnings (or clears old ones, on resume), prints them and returns them.
     """
     steps = runs.run_steps(run_id)
     if steps == 0:
         raise UserError(f"run {run_id} took no optimiser step in any epoch, so it never "
                         "trained; check the train split's size against --batch-size")
-    warning = constant_predictions_warning(logits, labels)
+    found = [constant_predictions_warning(logits, labels),
+             few_images_warning(train_counts) if train_counts is not None else None]
+    warning = "; ".join(text for text in found if text) or None
     runs.update_run(run_id, health_warning=warning)
     if warning:
         tqdm.write(f"warning: run {run_id}: {warning}")

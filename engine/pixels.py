@@ -15,9 +15,11 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from db.session import cxr_home
 from engine.decode import DecodeError, decode_file, resize
+from engine.errors import UserError
 
 # Gray equivalent of torchvision's ImageNet normalisation.
 MEAN = 0.449
@@ -76,6 +78,28 @@ def load_store(paths: list[str], size: int, cache: bool = True,
     return store, failures
 
 
+SHOWN_FAILURES = 3  # unreadable files named in a summary; the rest are counted
+
+
+def readable(paths: list[str], failures: list[tuple[int, str]], what: str) -> np.ndarray:
+    """The mask of `paths` that decoded, after one summary line for those that did not (count
+    and the first few); a UserError when none did."""
+    keep = np.ones(len(paths), dtype=bool)
+    keep[[index for index, _ in failures]] = False
+    if not failures:
+        return keep
+    first = "; ".join(reason if str(paths[index]) in reason else f"{paths[index]}: {reason}"
+                      for index, reason in failures[:SHOWN_FAILURES])
+    where = ("run `cxr ingest` on the dataset's folder to record what is there (the Dataset "
+             "page then lists every skipped file)")
+    if not keep.any():
+        raise UserError(f"none of the {len(paths)} {what} images could be read (first: "
+                        f"{first}); the files may have moved or been deleted: {where}")
+    tqdm.write(f"warning: {len(failures)} of the {len(paths)} {what} images could not be read "
+               f"and are left out (first {min(len(failures), SHOWN_FAILURES)}: {first}); {where}")
+    return keep
+
+
 INTENSITY_MODES = ("none", "equalize", "clahe")
 
 
@@ -85,7 +109,7 @@ def normalize_intensity(batch_uint8: np.ndarray, mode: str) -> np.ndarray:
     Applied after decoding and resizing and before `to_input`, in training, evaluation and
     scoring alike (the run's predictor calls it), so every path sees the same pixels.
     """
-    if mode == "none":
+    if mode == "none" or len(batch_uint8) == 0:
         return batch_uint8
     if mode == "equalize":
         return np.stack([cv2.equalizeHist(np.ascontiguousarray(image)) for image in batch_uint8])

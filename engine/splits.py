@@ -69,15 +69,40 @@ def split_fractions(has_official_test: bool) -> tuple[float, float]:
 
 def plan_split(candidates: list[SplitCandidate], val_fraction: float, test_fraction: float,
                seed: int) -> dict[int, str]:
-    """Image id -> subset: the official test folder stays test, and its patients leave the pool;
-    the rest is dealt by `assign_subsets`."""
+    """Image id -> subset: the official test folder stays test, and its patients (and copies of
+    its images) leave the pool; the rest is dealt by `assign_subsets`, where patients sharing an
+    identical image count as one, so a copy never lands in two subsets."""
     official_test = [c for c in candidates if c.source_folder == "test"]
     test_patients = {c.patient_id for c in official_test}
-    pool = [(c.image_id, c.patient_id, c.label) for c in candidates
-            if c.source_folder != "test" and c.patient_id not in test_patients]
-    assignment = assign_subsets(pool, val_fraction, test_fraction, seed)
+    test_images = {c.sha256 for c in official_test if c.sha256}
+    pool = [c for c in candidates if c.source_folder != "test"
+            and c.patient_id not in test_patients and c.sha256 not in test_images]
+    group = _content_groups(pool)
+    assignment = assign_subsets([(c.image_id, group[c.patient_id], c.label) for c in pool],
+                                val_fraction, test_fraction, seed)
     assignment.update({c.image_id: "test" for c in official_test})
     return assignment
+
+
+def _content_groups(candidates: list[SplitCandidate]) -> dict[str, str]:
+    """Patient id -> the id of its group: patients joined by an identical image (same sha256,
+    e.g. one file copied under two patient names) are one group (union-find)."""
+    parent = {c.patient_id: c.patient_id for c in candidates}
+
+    def find(patient: str) -> str:
+        while parent[patient] != patient:
+            parent[patient] = parent[parent[patient]]
+            patient = parent[patient]
+        return patient
+
+    first_with: dict[str, str] = {}
+    for candidate in candidates:
+        if not candidate.sha256:
+            continue
+        other = first_with.setdefault(candidate.sha256, candidate.patient_id)
+        low, high = sorted((find(other), find(candidate.patient_id)))
+        parent[high] = low
+    return {patient: find(patient) for patient in parent}
 
 
 def get_or_create_split(dataset_id: int, seed: int) -> int:

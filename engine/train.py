@@ -18,7 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from db import runs
-from db.splits import split_images
+from db.splits import split_images, subset_label_counts
 from engine import fitting, health
 from engine.augmentation import center_crop, jpeg_variants, training_batch
 from engine.calibration import Calibration, choose_calibration
@@ -27,7 +27,7 @@ from engine.devices import configure, rank_device, resolve_device
 from engine.distributed import SINGLE, Rank, launch
 from engine.errors import UserError
 from engine.models import create_model
-from engine.pixels import load_store, normalize_intensity
+from engine.pixels import load_store, normalize_intensity, readable
 from engine.predictor import predict, predict_logits
 from engine.provenance import code_version
 from engine.splits import get_or_create_split
@@ -85,11 +85,9 @@ def load_subset(split_id: int, subset: str, size: int, intensity_norm: str = "no
     images = split_images(split_id, subset)
     if not images:
         raise UserError(f"the {subset} split is empty; the dataset is too small to split")
-    store, failures = load_store([image.path for image in images], size)
-    keep = np.ones(len(images), dtype=bool)
-    for index, reason in failures:
-        keep[index] = False
-        tqdm.write(f"skipped {images[index].path}: {reason}")
+    paths = [image.path for image in images]
+    store, failures = load_store(paths, size)
+    keep = readable(paths, failures, subset)
     labels = np.array([image.label for image in images], dtype=np.float32)
     store = center_crop(normalize_intensity(store[keep], intensity_norm), keep_centre)
     return torch.from_numpy(store).to(device), torch.from_numpy(labels[keep]).to(device)
@@ -111,6 +109,7 @@ def main(config: TrainConfig, resume_run_id: int | None = None, nproc: int = 1) 
             raise UserError("no dataset: pass --data DIR or set CXR_DATA")
         dataset_id = dataset_for_root(config.data)
         split_id = get_or_create_split(dataset_id, config.split_seed)
+        health.require_both_classes(subset_label_counts(split_id, "train"), config.data)
     device = resolve_device(config.device)
     if resume_run_id is None:
         name = config.name or f"{config.arch}-{config.image_size}px-seed{config.seed}"
@@ -191,13 +190,16 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
             break
     if rank.is_main:
         runs.update_run(run_id, train_seconds=time.perf_counter() - train_start)
-        _calibrate(run_id, config, loop, val_store, val_np, device)
+        positives = int(train_labels.sum())
+        _calibrate(run_id, config, loop, val_store, val_np, device,
+                   {0: len(train_labels) - positives, 1: positives})
         fit_run_typicality(run_id, config.arch, loop.evaluated, train_store, val_store, device)
     rank.gather(None)  # every rank waits for the threshold before evaluating
 
 
 def _calibrate(run_id: int, config: TrainConfig, loop: fitting.Loop, val_store: torch.Tensor,
-               val_labels: np.ndarray, device: torch.device) -> None:
+               val_labels: np.ndarray, device: torch.device,
+               train_counts: dict[int, int]) -> None:
     """Calibrate the best checkpoint on val and choose the operating threshold by the rule."""
     model = loop.evaluated
     model.load_state_dict(torch.load(loop.best_path, map_location=device, weights_only=True))
@@ -208,7 +210,7 @@ def _calibrate(run_id: int, config: TrainConfig, loop: fitting.Loop, val_store: 
     calibration = (choose_calibration(logits, val_labels, float(np.log(loop.pos_weight)))
                    if config.calibrate else Calibration())
     probability = calibration.apply(logits)
-    health.review_training(run_id, logits, val_labels)
+    health.review_training(run_id, logits, val_labels, train_counts)
     threshold, rule = choose_threshold(config.threshold_rule, val_labels, probability)
     runs.update_run(run_id, temperature=calibration.temperature,
                        logit_offset=calibration.offset, threshold=threshold, threshold_rule=rule)

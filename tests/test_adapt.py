@@ -175,8 +175,9 @@ def test_prior_option_moves_the_offset(adapted: dict, tmp_path: Path) -> None:
     plain, shifted = runs.get_run(plain_id), runs.get_run(with_prior)
     assert shifted.config["adapt_prior"] is True
     assert shifted.threshold == pytest.approx(plain.threshold)
-    # Fewer pneumonias than val: the offset moves the scores down.
-    assert shifted.logit_offset < plain.logit_offset - 1e-3
+    # Fewer pneumonias than val: the offset moves the scores down. The calibrated logit is
+    # (raw - offset) / temperature, so the offset grows.
+    assert shifted.logit_offset > plain.logit_offset + 1e-3
 
 
 def test_prior_refused_where_the_images_differ_too(adapted: dict, tmp_path: Path) -> None:

@@ -54,15 +54,27 @@ def patients_table(balance: pd.DataFrame, patients: pd.DataFrame) -> dbc.Table:
     return dbc.Table([head, html.Tbody(rows)], size="sm", striped=True, id="patients-table")
 
 
-def leakage_result(split_id: int, leaked: list[str]) -> dbc.Alert:
-    if not leaked:
+def leakage_result(split_id: int, leaked: list[str],
+                   duplicates: list[str] | None = None) -> dbc.Alert:
+    """The leakage check: patients, and identical images under any name, in two subsets."""
+    duplicates = duplicates or []
+    if not leaked and not duplicates:
         return dbc.Alert([html.Strong("No patient leakage. "),
-                          f"Split {split_id}: no patient has images in more than one of "
-                          "train, val and test."], color="success", id="leakage-result")
-    shown = ", ".join(leaked[:20]) + (" …" if len(leaked) > 20 else "")
-    return dbc.Alert([html.Strong(f"Patient leakage: {len(leaked)} patients "),
-                      f"appear in more than one subset of split {split_id}: {shown}"],
-                     color="danger", id="leakage-result")
+                          f"Split {split_id}: no patient and no identical image has copies in "
+                          "more than one of train, val and test."], color="success",
+                         id="leakage-result")
+    parts = []
+    if leaked:
+        parts += [html.Strong(f"Patient leakage: {len(leaked)} patients "),
+                  f"appear in more than one subset of split {split_id}: {_first(leaked)}. "]
+    if duplicates:
+        parts += [html.Strong(f"Identical images: {len(duplicates)} "),
+                  f"sit in more than one subset of split {split_id}: {_first(duplicates)}"]
+    return dbc.Alert(parts, color="danger", id="leakage-result")
+
+
+def _first(names: list[str], shown: int = 20) -> str:
+    return ", ".join(names[:shown]) + (" …" if len(names) > shown else "")
 
 
 @callback(Output(ids.DS_BODY, "children"), Input(ids.DS_DATASET, "value"))
@@ -89,7 +101,8 @@ def show_dataset(dataset_id: int):
                            f"{split.val_fraction:.0%}, test {split.test_fraction:.0%}"
                            f"{' (official test/ folder)' if split.test_fraction == 0 else ''}"),
             dbc.CardBody([
-                leakage_result(split.split_id, splits_db.leaked_patients(split.split_id)),
+                leakage_result(split.split_id, splits_db.leaked_patients(split.split_id),
+                               splits_db.leaked_duplicates(split.split_id)),
                 patients_table(balance, patients),
                 dbc.Row([
                     dbc.Col(dcc.Graph(figure=figures.class_balance(balance)), lg=6),
@@ -101,8 +114,13 @@ def show_dataset(dataset_id: int):
     if skipped.empty:
         body = html.Div("No skipped files: every file decoded.", className="text-muted")
     else:
-        reasons = skipped.groupby("reason").size().sort_values(ascending=False)
-        body = [html.Ul([html.Li(f"{count} × {reason}") for reason, count in reasons.items()]),
+        reasons = datasets.skip_kinds(dataset_id)
+        shown = (f"The first {len(skipped):,} of {info.n_skipped:,} are listed; `cxr ingest "
+                 f"{info.root}` prints how many of each kind, and the first files." if
+                 info.n_skipped > len(skipped) else "Every skipped file is listed below.")
+        body = [html.Ul([html.Li(f"{count} × {reason}") for reason, count in reasons.items()],
+                        id="skip-kinds"),
+                html.Div(shown, className="small text-muted mb-2"),
                 dash_table.DataTable(data=skipped.to_dict("records"), page_size=15,
                                      columns=[{"id": c, "name": c.title()}
                                               for c in skipped.columns],
