@@ -3,16 +3,16 @@ so the dashboard serves a file that lies behind a linked folder, by image id onl
 registered before this revision have none and are served as before (inside the dataset root)
 until the next `cxr ingest` of their folder records it.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
