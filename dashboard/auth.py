@@ -16,6 +16,7 @@ before any callback runs, with sign-in off too.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import time
@@ -154,7 +155,7 @@ def callback_role(app: dash.Dash, body: dict) -> str | None:
 def callback_refusal(app: dash.Dash) -> Response | None:
     """400 for a body that is no JSON object or does not match its callback's declaration,
     403 for an output no server callback serves; None for a well-formed request."""
-    body = request.get_json(silent=True)
+    body = _json_body()
     if not isinstance(body, dict):
         return _refuse(400, "a callback request is a JSON object with output, outputs, inputs "
                             "and state")
@@ -177,9 +178,33 @@ def _required_role(app: dash.Dash) -> str | None:
     if endpoint in PAGE_ENDPOINTS:
         return page_role(app, request.path)
     if endpoint == CALLBACK_ENDPOINT:
-        return callback_role(app, request.get_json(silent=True))
+        return callback_role(app, _json_body())
     view = app.server.view_functions.get(endpoint)
     return getattr(view, ROLE_ATTRIBUTE, None)
+
+
+def _json_body() -> object:
+    """The request's JSON, or None when it is not JSON (nested too deep to parse included)."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        return None
+
+
+def loopback_host(host: str) -> bool:
+    """Whether a Host header names this machine's loopback: `localhost` or a loopback address
+    literal. Names are never resolved: a name that resolves to 127.0.0.1 is how DNS rebinding
+    reaches a loopback-only server from another site's page."""
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if name.startswith("["):
+        name = name[1:name.find("]")] if "]" in name else name
+    name = name.lower()
+    if name in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _refuse(status: int, message: str) -> Response:
@@ -192,6 +217,10 @@ def _guard(app: dash.Dash) -> Response | None:
     limit = app.server.config.get("MAX_CONTENT_LENGTH")
     if limit and (request.content_length or 0) > limit:
         raise RequestEntityTooLarge()  # refused before anything else: it reveals nothing
+    if not auth_enabled() and not loopback_host(request.host):
+        return _refuse(403, f"sign-in is off, so this dashboard answers only to loopback "
+                            f"names (127.0.0.1, [::1], localhost), not {request.host[:100]!r}: "
+                            "open it as http://127.0.0.1:PORT/")
     if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
         return None  # no route (Flask answers 404/405) or no data behind it
     signed_in = not auth_enabled() or current_user.is_authenticated

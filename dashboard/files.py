@@ -116,6 +116,13 @@ def may_see(upload: bool) -> bool:
     return not upload or auth.allowed(UPLOAD_ROLE)
 
 
+def may_see_image(image_id: int) -> bool:
+    """Whether the signed-in user may see (or review) the image with this id; an unknown id
+    reveals nothing either way."""
+    found = images.served_image(image_id)
+    return found is None or may_see(found.upload)
+
+
 UPLOADS_HIDDEN = f"These images are uploads: only the {UPLOAD_ROLE} role and above see them."
 
 

@@ -286,7 +286,7 @@ def image_detail(image_id: int | None, run_id: int, split: str, threshold: float
                         "every run's probability and the review form.",
                         className="text-muted mt-3")
     info = images.image_info(int(image_id))
-    if info is not None and not files.may_see(images.served_image(info.id).upload):
+    if info is not None and not files.may_see_image(info.id):
         return dbc.Alert(files.UPLOADS_HIDDEN, color="info", className="mt-3")
     if info is None:
         return dbc.Alert(f"Image {image_id} is not in the database.", color="warning",
@@ -318,6 +318,9 @@ def save_review(clicks: int | None, verdict: str | None, note: str | None,
                 image_id: int | None, run_id: int | None):
     if not clicks or image_id is None:
         raise PreventUpdate
+    if not files.may_see_image(int(image_id)):
+        return dash.no_update, dbc.Alert(files.UPLOADS_HIDDEN, color="info", className="py-1"), \
+            dash.no_update
     try:
         add_review(int(image_id), verdict or "", auth.current_actor(), note or "", run_id)
     except ReviewError as exc:

@@ -179,3 +179,29 @@ def test_without_sign_in_malformed_requests_are_still_refused(trained_home: dict
                            content_type="application/json").status_code == 400, raw
     assert client.post(CALLBACK, json={**honest, "output": "nothing.children"}).status_code \
         == 403
+
+
+def test_a_body_nested_too_deep_to_parse_is_a_400(clients: dict) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    for role in USER_ROLES:
+        response = clients[role].post(CALLBACK, data=deep, content_type="application/json")
+        assert response.status_code == 400, (role, response.status_code)
+
+
+@pytest.mark.parametrize("host", ["attacker.example:8050", "attacker.example", "127.0.0.1.nip.io",
+                                  "localhost.attacker.example", "0.0.0.0:8050", "10.0.0.1"])
+def test_without_sign_in_only_loopback_names_are_answered(trained_home: dict, host: str) -> None:
+    """DNS rebinding: another site's page whose name resolves to 127.0.0.1 sends its own name
+    as Host. With sign-in off, every route answers only to loopback names."""
+    from dashboard.app import create_app
+
+    client = create_app(auth_enabled=False).server.test_client()
+    deps = dependencies(client)
+    for path in ("/", "/_dash-layout", "/_dash-dependencies", "/files/image/1"):
+        response = client.get(path, headers={"Host": host})
+        assert response.status_code == 403, (host, path, response.status_code)
+        assert "loopback" in response.get_json()["error"]
+    response = client.post(CALLBACK, json=page_body(deps, "/audit"), headers={"Host": host})
+    assert response.status_code == 403
+    for honest in ("127.0.0.1:8050", "localhost:8050", "[::1]:8050", "localhost", "127.0.0.5"):
+        assert client.get("/_dash-layout", headers={"Host": honest}).status_code == 200, honest

@@ -155,3 +155,32 @@ def test_a_label_change_is_audited(dash_app, store: dict) -> None:
     entry = recent(1, action="labelled upload")[0]
     assert entry.actor == "image-uploader" and entry.target == f"upload {store['upload_id']}"
     assert entry.detail == "true label PNEUMONIA -> NORMAL"
+
+
+def _review_body(deps: list, image_id: int, run_id: int, note: str) -> dict:
+    save = next(d for d in deps if d["output"].startswith(f"..{ids.REVIEW_LIST}.children"))
+    values = {ids.REVIEW_SAVE: 1, ids.REVIEW_VERDICT: "label error", ids.REVIEW_NOTE: note,
+              ids.ERR_SELECTED_IMAGE: image_id, ids.ERR_RUN: run_id}
+    return dash_http.declared_body(save["output"], save["inputs"], save["state"],
+                                   lambda spec: values.get(spec["id"]))
+
+
+def test_reviews_of_an_upload_need_the_uploader_role(dash_app, store: dict) -> None:
+    """The review form's callback takes an image id from the request: a reviewer who names an
+    upload's image neither reads its reviews nor adds one."""
+    from db.reviews import reviews_for
+
+    uploader, reviewer = _client(dash_app, "uploader"), _client(dash_app, "reviewer")
+    deps = dash_http.dependencies(uploader)
+    image_id, run_id = store["upload"].image_id, store["run_id"]
+    status, shown = dash_http.post(uploader, _review_body(deps, image_id, run_id,
+                                                          "note by the uploader"))
+    assert status == 200 and "note by the uploader" in str(shown)
+    count = len(reviews_for(image_id))
+    status, shown = dash_http.post(reviewer, _review_body(deps, image_id, run_id, "sneaky"))
+    assert status == 200 and "note by the uploader" not in str(shown)
+    assert "uploads" in str(shown)
+    assert len(reviews_for(image_id)) == count
+    dataset_image = store["dataset"].image_id  # a dataset's own images stay reviewable
+    status, shown = dash_http.post(reviewer, _review_body(deps, dataset_image, run_id, "fine"))
+    assert status == 200 and "Review saved" in str(shown)
