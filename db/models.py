@@ -36,10 +36,8 @@ NAMING_CONVENTION = {
 RUN_STATUSES = ("queued", "running", "completed", "failed")
 SUBSETS = ("train", "val", "test")
 LABEL_NAMES = ("NORMAL", "PNEUMONIA")  # images.label, predicted_label, true_label: 0, 1
-# The threshold-rule vocabulary (runs.threshold_rule, run_metrics.threshold_rule, config,
-# --threshold-rule, the Errors page's presets) is engine/thresholds.py's: "youden",
-# "youden-middle", "sensitivity:0.95" and this fixed threshold, a run's operating point until a
-# rule chose one (and the 0.5 row every evaluation stores).
+# Threshold rules are engine/thresholds.py's words; this fixed one is a run's operating point
+# until a rule chose one, and the 0.5 row every evaluation stores.
 FIXED_THRESHOLD_RULE = "fixed:0.5"
 
 
