@@ -7,7 +7,6 @@ from last.pt; `validate_and_record` scores val and writes the epoch row; `keep_b
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from db import runs
+from db.files import atomic_write
 from db.session import artifacts_root
 from engine import health
 from engine.distributed import Rank
@@ -73,10 +73,8 @@ def checkpoint_dir(run_id: int) -> Path:
 
 
 def save_atomically(state: dict, path: Path) -> None:
-    """A kill mid-write must never leave a truncated checkpoint behind: write, then rename."""
-    temporary = path.with_suffix(".tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+    """A kill mid-write must never leave a truncated checkpoint behind."""
+    atomic_write(path, lambda out: torch.save(state, out))
 
 
 def build_loop(run_id: int, config: TrainConfig, model: nn.Module, device: torch.device,
