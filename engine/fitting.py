@@ -25,6 +25,11 @@ from engine import health
 from engine.distributed import Rank
 from engine.train_config import TrainConfig
 
+# Each rank's other random streams start at seed + stride * (rank + 1): large primes keep them
+# apart from the training seeds of nearby runs (0, 1, 2, ...) and from each other.
+AUGMENT_SEED_STRIDE = 7919
+JPEG_SEED_STRIDE = 104729
+
 
 def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer,
                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
@@ -98,7 +103,8 @@ def build_loop(run_id: int, config: TrainConfig, model: nn.Module, device: torch
                 ema=ema, optimizer=optimizer,
                 scheduler=make_scheduler(config, optimizer, steps_per_epoch), loss_fn=loss_fn,
                 pos_weight=pos_weight, generator=torch.Generator().manual_seed(config.seed),
-                aug_generator=torch.Generator().manual_seed(config.seed + 7919 * (rank.rank + 1)),
+                aug_generator=torch.Generator().manual_seed(
+                    config.seed + AUGMENT_SEED_STRIDE * (rank.rank + 1)),
                 folder=checkpoint_dir(run_id))
 
 
