@@ -5,8 +5,8 @@ headless Chromium.
 
     python bench/bench_dashboard.py [--backend sqlite postgresql] [--calls 200] [--no-browser]
 
-Goal (issue 6): p95 <= 50 ms for the threshold recompute, the confusion-cell drill-down and the
-runs table; Errors page first paint <= 2 s (issue 3). The baseline, measured in the same run on
+Goal: p95 <= 50 ms for the threshold recompute, the confusion-cell drill-down and the runs
+table; Errors page first paint <= 2 s. The baseline, measured in the same run on
 the same store, is the naive read the indexed path replaces: every prediction row of the
 evaluation read back (db.evaluations.evaluation_rows: plain rows, not ORM objects, since the
 bench keeps to db/'s functions) and filtered and counted in Python. PostgreSQL is a private

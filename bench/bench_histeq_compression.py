@@ -1,4 +1,4 @@
-"""Does per-image histogram equalisation amplify JPEG compression texture? (issue 13, lever 2)
+"""Does per-image histogram equalisation amplify JPEG compression texture?
 
     python bench/bench_histeq_compression.py [--per-class 200] [--size 128]
 

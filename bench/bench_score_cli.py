@@ -2,7 +2,7 @@
 
     python bench/bench_score_cli.py FILE --run ID [--repeat 3]
 
-Uses the store CXR_HOME / CXR_DATABASE_URL points at. Measured, not asserted (issue 12 item 8's
+Uses the store CXR_HOME / CXR_DATABASE_URL points at. Measured, not asserted (the
 goal: 3 s and 600 MB on these machines).
 """
 

@@ -30,8 +30,8 @@ NIH = Path(os.environ.get("CXR_NIH") or REPO.parent / "shared" / "data" / "exter
 NO_LEVERS = ["--crop-scale-min", "1", "--shear-degrees", "0", "--jpeg-share", "0",
              "--acquisition", "0"]
 VARIANTS = {
-    "best": ["--recipe", "best"],  # with issue 13's crop and acquisition levers
-    "best-without-levers": ["--recipe", "best", *NO_LEVERS],  # `best` before issue 13
+    "best": ["--recipe", "best"],  # with the crop and acquisition levers
+    "best-without-levers": ["--recipe", "best", *NO_LEVERS],  # `best` without them
     "best-mixup": ["--recipe", "best", "--mixup-alpha", "0.2"],
     "best-centre-crop": ["--recipe", "best", "--test-center-crop", "0.9"],
     "reference": ["--recipe", "reference"],

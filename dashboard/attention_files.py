@@ -21,6 +21,7 @@ from PIL import Image
 from dashboard.auth import requires
 from dashboard.files import admitted, audited, no_store, safe_resolve, thumbs_dir
 from db import evaluations, images
+from db.files import atomic_write
 from db.session import artifacts_root
 
 DISPLAY_SIZE = 384  # small CAMs (64-224 px) are scaled up so the outline stays crisp
@@ -65,10 +66,7 @@ def _render(prediction_id: int) -> Path:
     buffer = io.BytesIO()
     Image.fromarray(outline_overlay(overlay, found.lung_outline)).save(
         buffer, format="PNG", compress_level=1)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".tmp")
-    partial.write_bytes(buffer.getvalue())
-    partial.replace(target)  # atomic: concurrent workers never serve half a file
+    atomic_write(target, buffer.getvalue())  # concurrent workers never serve half a file
     return target
 
 

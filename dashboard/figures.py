@@ -171,7 +171,7 @@ def subtype_breakdown(balance: pd.DataFrame) -> go.Figure:
                    yaxis={"title": "Images"})
 
 
-# --- Attention (issue 8) and robustness (issue 7) -------------------------------------------
+# --- Attention and robustness ----------------------------------------------------------------
 
 def lung_share_histogram(series: list[dict]) -> go.Figure:
     """series: [{"name", "values"}]: lung share of each prediction, one overlaid histogram per run.

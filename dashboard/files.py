@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import logging
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from dashboard import auth
 from dashboard.auth import requires
 from db import evaluations, images, uploads
 from db.audit import record_view
+from db.files import atomic_write
 from db.images import ServedImage
 from db.session import artifacts_root, cxr_home
 from engine.decode import HEAD_BYTES, DecodeError, decode_file, detect_format
@@ -84,20 +84,16 @@ def _thumbnail(source: Path, key: str) -> Path:
     target = thumbs_dir() / f"{key}.png"
     if target.is_file() and target.stat().st_mtime >= source.stat().st_mtime:
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A name of its own: two workers making the same thumbnail must not write one file.
-    partial = target.with_name(f"{target.stem}.{uuid.uuid4().hex}.tmp")
     try:
         with Image.open(source, formats=("JPEG", "PNG")) as image:
             image.draft("L", (THUMB_SIZE * 2, THUMB_SIZE * 2))  # JPEG: decode at reduced scale
             image = image.convert("RGB" if image.mode in ("RGB", "RGBA", "P") else "L")
             image.thumbnail((THUMB_SIZE, THUMB_SIZE))
-            image.save(partial, format="PNG")
+            # Concurrent workers making the same thumbnail never serve half a file.
+            atomic_write(target, lambda out: image.save(out, format="PNG"))
     except (OSError, ValueError, Image.DecompressionBombError):
-        partial.unlink(missing_ok=True)
         log.warning("no thumbnail for %s: it does not decode as JPEG or PNG", source.name)
         abort(404)
-    partial.replace(target)  # atomic: concurrent workers never serve half a file
     return target
 
 

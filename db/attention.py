@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -104,28 +105,48 @@ def aggregate_attention(session: Session, evaluation_id: int) -> list[list]:
 _FIGURES: dict[tuple[str, int], dict] = {}
 
 
-def _pooled(groups: list[tuple], mean_index: int, count_index: int) -> float | None:
-    """Mean over groups, weighting each group's mean by its count of non-null values."""
-    pairs = [(g[mean_index], g[count_index]) for g in groups
-             if g[mean_index] is not None and g[count_index]]
-    total = sum(count for _, count in pairs)
-    return float(sum(float(mean) * count for mean, count in pairs) / total) if total else None
+class AttentionGroup(NamedTuple):
+    """One row of aggregate_attention (stored on the evaluation as a JSON list, in this order)."""
+
+    correct: bool
+    n: int
+    border_share_mean: float | None
+    lung_share_mean: float | None
+    lung_share_count: float | None
+    peak_in_lung_rate: float | None
+    peak_in_lung_count: float | None
+    road_mean: float | None
+    road_count: float | None
+    lesion_hit_rate: float | None
+    border_share_count: float | None
+    lesion_hit_count: float | None
 
 
-def _figures(groups: list) -> dict:
-    by_correct = {bool(group[0]): group for group in groups}
+def _pooled(groups: list[AttentionGroup], mean: str, count: str) -> float | None:
+    """Mean over groups, weighting each group's `mean` field by its `count` of non-null values."""
+    pairs = [(getattr(g, mean), getattr(g, count)) for g in groups
+             if getattr(g, mean) is not None and getattr(g, count)]
+    total = sum(weight for _, weight in pairs)
+    return float(sum(float(value) * weight for value, weight in pairs) / total) if total else None
+
+
+def _figures(rows: list) -> dict:
+    groups = [AttentionGroup(*row) for row in rows]
+    by_correct = {bool(group.correct): group for group in groups}
     figures = {
-        "cam_border_share": _pooled(groups, 2, 10),
-        "cam_lung_share": _pooled(groups, 3, 4),
-        "cam_peak_in_lung": _pooled(groups, 5, 6),
-        "cam_road": _pooled(groups, 7, 8),
-        "cam_road_n": int(sum(group[8] or 0 for group in groups)),
-        "cam_lesion_hit": _pooled(groups, 9, 11),
+        "cam_border_share": _pooled(groups, "border_share_mean", "border_share_count"),
+        "cam_lung_share": _pooled(groups, "lung_share_mean", "lung_share_count"),
+        "cam_peak_in_lung": _pooled(groups, "peak_in_lung_rate", "peak_in_lung_count"),
+        "cam_road": _pooled(groups, "road_mean", "road_count"),
+        "cam_road_n": int(sum(group.road_count or 0 for group in groups)),
+        "cam_lesion_hit": _pooled(groups, "lesion_hit_rate", "lesion_hit_count"),
     }
     for name, correct in (("correct", True), ("wrong", False)):
         group = [by_correct[correct]] if correct in by_correct else []
-        figures[f"cam_lung_share_{name}"] = _pooled(group, 3, 4)
-        figures[f"cam_peak_in_lung_{name}"] = _pooled(group, 5, 6)
+        figures[f"cam_lung_share_{name}"] = _pooled(group, "lung_share_mean",
+                                                    "lung_share_count")
+        figures[f"cam_peak_in_lung_{name}"] = _pooled(group, "peak_in_lung_rate",
+                                                      "peak_in_lung_count")
     return figures
 
 
@@ -145,7 +166,7 @@ def evaluations_attention(evaluation_ids: list[int]) -> dict[int, dict]:
                 groups = stored.get(evaluation_id)
                 if groups is None:
                     groups = aggregate_attention(session, evaluation_id)
-                found[evaluation_id] = _figures([tuple(g) for g in groups])
+                found[evaluation_id] = _figures(groups)
         _FIGURES.update({(url, e): found[e] for e in missing})
     return {e: found[e] for e in evaluation_ids}
 

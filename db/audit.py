@@ -16,7 +16,10 @@ from sqlalchemy.orm import Session
 from db.models import AuditEvent
 from db.session import session_scope
 
-MAX_TARGET_CHARS = 200
+# Longer text is cut to the lengths its columns declare.
+ACTOR_CHARS = AuditEvent.__table__.c.actor.type.length
+ACTION_CHARS = AuditEvent.__table__.c.action.type.length
+MAX_TARGET_CHARS = AuditEvent.__table__.c.target.type.length
 SIGNED_IN = "signed in"
 VIEWED_IMAGE = "viewed image"
 
@@ -50,7 +53,8 @@ def cli_actor() -> Actor:
 
 def add_event(session: Session, actor: Actor, action: str, target: str = "",
               detail: str | None = None) -> None:
-    session.add(AuditEvent(actor=actor.name[:120], user_id=actor.user_id, action=action[:40],
+    session.add(AuditEvent(actor=actor.name[:ACTOR_CHARS], user_id=actor.user_id,
+                           action=action[:ACTION_CHARS],
                            target=target[:MAX_TARGET_CHARS], detail=detail))
 
 
@@ -61,7 +65,7 @@ def record(actor: Actor, action: str, target: str = "", detail: str | None = Non
 
 def _by(actor: Actor):  # noqa: ANN202 - a SQL condition
     return (AuditEvent.user_id == actor.user_id if actor.user_id is not None
-            else AuditEvent.actor == actor.name[:120])
+            else AuditEvent.actor == actor.name[:ACTOR_CHARS])
 
 
 def record_view(actor: Actor, target: str, detail: str | None = None) -> bool:

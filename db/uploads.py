@@ -13,6 +13,10 @@ from db.audit import Actor, add_event
 from db.models import LABEL_NAMES, Dataset, Image, Run, Upload, UploadScore, utcnow
 from db.session import session_scope
 
+# Names are cut to the lengths their columns declare.
+UPLOADED_BY_CHARS = Upload.__table__.c.uploaded_by.type.length
+LABELLED_BY_CHARS = Upload.__table__.c.labelled_by.type.length
+
 UPLOADS_DATASET_NAME = "uploads"
 
 
@@ -103,7 +107,8 @@ def get_upload(upload_id: int) -> UploadInfo | None:
 
 def _provenance(stored_by: StoredBy) -> dict:
     removed = stored_by.deidentified
-    return {"uploaded_by_id": stored_by.actor.user_id, "uploaded_by": stored_by.actor.name[:120],
+    return {"uploaded_by_id": stored_by.actor.user_id,
+            "uploaded_by": stored_by.actor.name[:UPLOADED_BY_CHARS],
             "deidentified": json.dumps(removed) if removed is not None else None}
 
 
@@ -158,7 +163,7 @@ def set_true_label(upload_id: int, label: int | None, labelled_by: str | Actor) 
         add_event(session, actor, "labelled upload", f"upload {upload_id}",
                   f"true label {_label_name(upload.true_label)} -> {_label_name(label)}")
         upload.true_label = label
-        upload.labelled_by = actor.name[:100] if label is not None else None
+        upload.labelled_by = actor.name[:LABELLED_BY_CHARS] if label is not None else None
         upload.labelled_at = utcnow() if label is not None else None
         session.flush()
         return _upload_info(upload)

@@ -36,10 +36,8 @@ from engine.train import load_subset
 from engine.typicality import extract_features, fit_run_typicality, load_run_stats
 
 # `--prior` assumes the sites differ only in class balance (label shift). Where more of the new
-# site's images than this lie outside the source run's training population (val: 1% by
-# construction, our own test split 3%, the NIH adult sample 40%), the images differ too and the
-# EM estimate is not to be trusted: on the NIH sample it ran to P(pneumonia) 0.997 and called
-# every image pneumonia.
+# site's images than this lie outside the source run's training population, the images differ
+# too and the EM estimate is not to be trusted (why: docs/results.md#prior-adaptation).
 PRIOR_MAX_OUTSIDE = 0.10
 
 

@@ -3,7 +3,7 @@ the plain jitter of engine/pixels.py, and mixup. Each lever is off by default (t
 recipe and older runs train exactly as before); `--recipe best` turns on those measured to pay
 (engine/recipes.py says why).
 
-Why these levers (issue 13): the official Kermany test was acquired and encoded differently
+Why these levers: the official Kermany test was acquired and encoded differently
 (smaller files, other JPEG compression and resolution, other framing), and there specificity
 collapsed. So training sees films re-compressed, downscaled, blurred, re-exposed and cropped.
 

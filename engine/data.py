@@ -18,7 +18,7 @@ from pathlib import Path
 from db.datasets import ImageRecord, dataset_id_at, register_images, skip_kind
 from db.models import LABEL_NAMES
 from db.session import retry_on_conflict
-from engine.decode import IMAGE_EXTENSIONS, DecodeError, decode_image_file, is_dicom
+from engine.decode import HEAD_BYTES, IMAGE_EXTENSIONS, DecodeError, decode_image_file, is_dicom
 from engine.errors import UserError
 from engine.input_checks import input_problems
 
@@ -89,7 +89,7 @@ def _looks_like_image(path: Path) -> bool:
         return True
     if path.suffix == "":  # DICOM often has no extension: detect it by content
         with open(path, "rb") as handle:
-            return is_dicom(handle.read(132))
+            return is_dicom(handle.read(HEAD_BYTES))
     # Anything else in a class folder is registered so that it is reported as skipped.
     return path.suffix.lower() not in {".txt", ".md", ".csv", ".json"}
 

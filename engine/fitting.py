@@ -7,7 +7,6 @@ from last.pt; `validate_and_record` scores val and writes the epoch row; `keep_b
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +19,16 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from db import runs
+from db.files import atomic_write
 from db.session import artifacts_root
 from engine import health
 from engine.distributed import Rank
 from engine.train_config import TrainConfig
+
+# Each rank's other random streams start at seed + stride * (rank + 1): large primes keep them
+# apart from the training seeds of nearby runs (0, 1, 2, ...) and from each other.
+AUGMENT_SEED_STRIDE = 7919
+JPEG_SEED_STRIDE = 104729
 
 
 def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer,
@@ -73,10 +78,8 @@ def checkpoint_dir(run_id: int) -> Path:
 
 
 def save_atomically(state: dict, path: Path) -> None:
-    """A kill mid-write must never leave a truncated checkpoint behind: write, then rename."""
-    temporary = path.with_suffix(".tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+    """A kill mid-write must never leave a truncated checkpoint behind."""
+    atomic_write(path, lambda out: torch.save(state, out))
 
 
 def build_loop(run_id: int, config: TrainConfig, model: nn.Module, device: torch.device,
@@ -100,7 +103,8 @@ def build_loop(run_id: int, config: TrainConfig, model: nn.Module, device: torch
                 ema=ema, optimizer=optimizer,
                 scheduler=make_scheduler(config, optimizer, steps_per_epoch), loss_fn=loss_fn,
                 pos_weight=pos_weight, generator=torch.Generator().manual_seed(config.seed),
-                aug_generator=torch.Generator().manual_seed(config.seed + 7919 * (rank.rank + 1)),
+                aug_generator=torch.Generator().manual_seed(
+                    config.seed + AUGMENT_SEED_STRIDE * (rank.rank + 1)),
                 folder=checkpoint_dir(run_id))
 
 

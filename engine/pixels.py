@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from db.files import atomic_write
 from db.session import cxr_home
 from engine.decode import DecodeError, decode_file, resize
 from engine.errors import UserError
@@ -69,10 +70,7 @@ def load_store(paths: list[str], size: int, cache: bool = True,
                 store[index] = gray
     if cache and not failures:
         try:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(".tmp.npy")
-            np.save(tmp, store)
-            tmp.replace(cache_file)
+            atomic_write(cache_file, lambda out: np.save(out, store))
         except OSError:
             pass  # the cache is an optimisation only
     return store, failures

@@ -1,4 +1,4 @@
-"""Printing for the CLI: tables of runs and evaluations read through db/queries.py."""
+"""Printing for the CLI: tables of runs and evaluations, read through db/ (runs, metrics)."""
 
 from __future__ import annotations
 

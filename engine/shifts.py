@@ -91,7 +91,7 @@ SHIFTS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "zoom-out": lambda g, s: _zoom(g, 1.15),
     "crop-offset": lambda g, s: _offset_crop(g, 0.08),
     "histeq": lambda g, s: cv2.equalizeHist(g),
-    # Issue 13: the official test was framed, compressed and resized otherwise than our train.
+    # Other hospitals frame, compress and resize their films otherwise than our train.
     "crop-0.7": lambda g, s: _zoom(g, 0.7),
     "jpeg-q50": lambda g, s: _jpeg(g, 50),
     "downscale-0.5": lambda g, s: _downscale(g, 0.5),

@@ -159,7 +159,8 @@ def _fit(run_id: int, split_id: int, config: TrainConfig, model: nn.Module,
                                              config.intensity_norm, device)
     val_store, val_labels = load_subset(split_id, "val", config.image_size,
                                          config.intensity_norm, device, config.test_center_crop)
-    jpeg_store = (jpeg_variants(train_store, config.seed + 104729 * (rank.rank + 1))
+    jpeg_seed = config.seed + fitting.JPEG_SEED_STRIDE * (rank.rank + 1)
+    jpeg_store = (jpeg_variants(train_store, jpeg_seed)
                   if config.augment and config.jpeg_share else None)
     loop = fitting.build_loop(run_id, config, model, device, train_labels, rank)
     if resume:

@@ -50,7 +50,7 @@ class TrainConfig:
     channels_last: bool = False  # NHWC activations and weights
     precision: str = "fp32"  # fp32 | bf16 (autocast for the forward pass; fp32 master weights)
     compile: bool = False  # torch.compile the training forward/backward
-    # Generalisation levers (issue 13, engine/augmentation.py), all off by default.
+    # Generalisation levers (engine/augmentation.py), all off by default.
     crop_scale_min: float = 1.0  # random resized crop keeping this-1 of the area (1: off)
     shear_degrees: float = 0.0  # with the crop, a shear of up to this many degrees
     test_center_crop: float = 1.0  # at val/test/scoring, keep the middle share of each side

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from db import runs
+from db.files import atomic_write
 from db.session import artifacts_root
 from engine.errors import UserError
 from engine.models import REGISTRY, get_module
@@ -76,11 +77,8 @@ class TypicalityStats:
         return self.distance(features) / max(self.threshold, 1e-12)
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.stem}.tmp.npz")
-        np.savez(temporary, mean=self.mean, precision=self.precision,
-                 threshold=np.array(self.threshold))
-        temporary.replace(path)
+        atomic_write(path, lambda out: np.savez(out, mean=self.mean, precision=self.precision,
+                                                threshold=np.array(self.threshold)))
 
     @classmethod
     def load(cls, path: Path) -> TypicalityStats:

@@ -27,6 +27,7 @@ from PIL import Image
 from db import runs as runs_db
 from db import uploads as upload_db
 from db.audit import Actor, cli_actor
+from db.files import atomic_write
 from db.models import LABEL_NAMES
 from db.session import artifacts_root
 from engine.decode import DecodeError, decode_image
@@ -211,13 +212,6 @@ def scoring_run_ids(run_ids: list[int] | None) -> list[int]:
     return [run.id for run in runs]
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def _store(upload: DecodedUpload, scores: list[RunScore], actor: Actor) -> UploadResult:
     """Write the file (unless known), the overlays and the rows; undo the files on failure."""
     root = artifacts_root()
@@ -229,7 +223,7 @@ def _store(upload: DecodedUpload, scores: list[RunScore], actor: Actor) -> Uploa
             f"{UPLOADS_DIR}/{token}{EXTENSIONS[upload.file_format]}")
         if known is None:
             written.append(root / stored_path)
-            _write_new(root / stored_path, upload.stored)
+            atomic_write(root / stored_path, upload.stored)
         new_scores, cam_paths = [], []
         for score in scores:
             cam_path = f"{UPLOADS_DIR}/cams/{token}-run{score.run_id}.png"

@@ -1,4 +1,4 @@
-"""Issue 13's levers: crops with shear, acquisition randomisation, JPEG variants, mixup, and
+"""The generalisation levers: crops with shear, acquisition randomisation, JPEG variants, mixup, and
 the matching shift checks. Off by default: the reference batch is unchanged."""
 
 from __future__ import annotations

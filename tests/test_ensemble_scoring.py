@@ -1,4 +1,4 @@
-"""Issue 12, item 5: ensembles score new images like any run (`cxr score`, `--run`, the Score
+"""Ensembles score new images like any run (`cxr score`, `--run`, the Score
 page's runs, the upload history, `cxr evaluate --uploads`), and are calibrated.
 
 The members reproduce the demo's pair on real images: a small CNN stopped early, whose

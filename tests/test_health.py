@@ -1,4 +1,4 @@
-"""Issue 12, item 4: a run that never trained is never `completed`, epochs record their
+"""Run health: a run that never trained is never `completed`, epochs record their
 optimiser steps, and a run whose val predictions are constant is flagged (end of training,
 Runs page, `cxr runs`)."""
 

@@ -1,6 +1,6 @@
-"""Input checks (issue 12, item 6): what is not a chest radiograph is refused unless forced.
+"""Input checks: what is not a chest radiograph is refused unless forced.
 
-Each refusal from the issue (a 1x1 PNG, a 4000x10 strip, a brain MR DICOM, a DICOM of another
+Each refusal listed (a 1x1 PNG, a 4000x10 strip, a brain MR DICOM, a DICOM of another
 body part) through the engine, the CLI and the Score page's callback over HTTP; the forced path
 stores its scores with the flag and the reason; a training folder records such files as skipped.
 """

@@ -1,4 +1,4 @@
-"""The shape of the tree (issue 15), read with `ast`: imports run one way, SQL stays in db/,
+"""The shape of the tree, read with `ast`: imports run one way, SQL stays in db/,
 modules and functions stay short enough to read."""
 
 from __future__ import annotations

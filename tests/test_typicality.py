@@ -1,4 +1,4 @@
-"""Typicality (issue 12, item 6): fitted at the end of training, stored with the run, checked
+"""Typicality: fitted at the end of training, stored with the run, checked
 for every evaluated and every scored image, and filterable in the Errors gallery."""
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from dash import ALL, Input, Output, callback, clientside_callback, ctx, dcc, ht
 from dash.exceptions import PreventUpdate
 
 from dashboard import figures, files, ids, stats, views
+from dashboard.clicks import clicked
 from dashboard.url_state import pick_run
 from db import evaluations, images
 from db import runs as runs_db
@@ -140,9 +141,7 @@ def attention_difference(run_a: int, run_b: int, split: str):
 @callback(Output(ids.CMP_SELECTED_CELL, "data"),
           Input({"type": ids.CMP_CELL, "cell": ALL}, "n_clicks"), prevent_initial_call=True)
 def select_cell(_clicks: list) -> str:
-    if not ctx.triggered or not ctx.triggered[0]["value"]:
-        raise PreventUpdate
-    return ctx.triggered_id["cell"]
+    return clicked("cell")
 
 
 @callback(Output(ids.CMP_FLIPS, "children"), Input(ids.CMP_SELECTED_CELL, "data"),

@@ -11,6 +11,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import auth, figures, files, ids, views
 from dashboard import url_state as state
+from dashboard.clicks import clicked
 from db import audit, evaluations, gallery, images, reviews
 from db import runs as runs_db
 from db.reviews import ReviewError, add_review
@@ -154,9 +155,7 @@ def change_run(run_id: int, split: str):
           Input({"type": ids.ERR_PRESET, "rule": ALL}, "n_clicks"),
           State(ids.ERR_RUN, "value"), prevent_initial_call=True)
 def apply_preset(_clicks: list, run_id: int) -> float:
-    if not ctx.triggered or not ctx.triggered[0]["value"]:
-        raise PreventUpdate
-    rule = ctx.triggered_id["rule"]
+    rule = clicked("rule")
     name, value = parse_threshold_rule(rule)
     if name == "fixed":
         return value
@@ -207,9 +206,7 @@ def recompute(run_id: int, split: str, threshold: float):
 @callback(Output(ids.ERR_SELECTED_CELL, "data"), Output(ids.ERR_PAGE, "active_page"),
           Input({"type": ids.ERR_CELL, "cell": ALL}, "n_clicks"), prevent_initial_call=True)
 def select_cell(_clicks: list):
-    if not ctx.triggered or not ctx.triggered[0]["value"]:
-        raise PreventUpdate
-    return ctx.triggered_id["cell"], 1
+    return clicked("cell"), 1
 
 
 @callback(Output(ids.ERR_SELECTED_CELL, "data", allow_duplicate=True),
@@ -272,9 +269,7 @@ def drill_down(run_id: int, split: str, threshold: float, cell: str, sort: str,
           Input({"type": ids.ERR_GALLERY_ITEM, "image": ALL}, "n_clicks"),
           prevent_initial_call=True)
 def select_image(_clicks: list) -> int:
-    if not ctx.triggered or not ctx.triggered[0]["value"]:
-        raise PreventUpdate
-    return ctx.triggered_id["image"]
+    return clicked("image")
 
 
 @callback(Output(ids.ERR_DETAIL, "children"), Input(ids.ERR_SELECTED_IMAGE, "data"),

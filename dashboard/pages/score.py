@@ -29,6 +29,8 @@ dash.register_page(__name__, path="/score", name="Score", order=4, title="CXR Le
                    role="uploader")
 
 HISTORY_ROWS = 50
+# The longest file name common file systems allow; the name is only shown, never stored.
+MAX_NAME_CHARS = 255
 
 
 def _chosen_runs(query_runs: str | None, runs: list[runs_db.RunInfo]) -> list[int]:
@@ -113,7 +115,7 @@ def score_files(contents: list | str | None, filenames: list | str | None,
     if len(filenames) != len(contents):
         filenames = [f"file {i + 1}" for i in range(len(contents))]
     chosen = [int(run) for run in run_ids or [] if str(run).isdigit()] or None
-    cards = [_score_one(content, str(name or "upload")[:255], chosen, force=bool(force))
+    cards = [_score_one(content, str(name or "upload")[:MAX_NAME_CHARS], chosen, force=bool(force))
              for content, name in zip(contents, filenames, strict=True)]
     # Clearing the contents lets the same file be uploaded again.
     return cards, history_table(upload_db.upload_history(HISTORY_ROWS), ids.SCORE_LABEL), None

@@ -1,7 +1,7 @@
 """Every route and every callback the app registers, without a session and with each role.
 
 The routes come from the Flask url_map and the callbacks from app.callback_map, so a route or
-callback added later is tried too; the roles expected are written out here, from issue 14
+callback added later is tried too; the roles expected are written out here
 (viewer: runs, errors, compare; reviewer: + reviews; uploader: + uploads; admin: + users), so
 an endpoint this table does not know fails the test until someone decides its role.
 """

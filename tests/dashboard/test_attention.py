@@ -1,4 +1,4 @@
-"""Issue 8 in the dashboard: attention filter and sort, shortcut suspects, run-level CAM figures,
+"""Attention in the dashboard: filter and sort, shortcut suspects, run-level CAM figures,
 the lung outline, and how two runs' attention differs, on a store filled by the real engine."""
 
 from __future__ import annotations

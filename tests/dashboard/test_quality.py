@@ -1,4 +1,4 @@
-"""Issue 7 in the dashboard: ensembles as runs, calibration, threshold rules and robustness
+"""Model quality in the dashboard: ensembles as runs, calibration, threshold rules and robustness
 checks, on a store of their own (two small CNNs, their ensemble, a blur check on val)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 12, item 5 on the Score page: an ensemble is offered as a run, scores an uploaded JPEG
+"""Ensembles on the Score page: an ensemble is offered as a run, scores an uploaded JPEG
 and shows in the history (over HTTP, on the quality store: two small CNNs and their ensemble)."""
 
 from __future__ import annotations

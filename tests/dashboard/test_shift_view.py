@@ -1,4 +1,4 @@
-"""The shift view (issue 13): val beside external evaluations on the Runs page, with the
+"""The shift view: val beside external evaluations on the Runs page, with the
 probability histograms overlaid, the share outside the training population, PSI and KS, and an
 adapted run marked transductive. Builders as plain functions; the page in headless Chromium."""
 
