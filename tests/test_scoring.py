@@ -93,6 +93,18 @@ def test_upload_stored_by_generated_id_and_deduplicated(trained_home: dict) -> N
     assert len(history[first.upload.id]) == len(trained_home["run_ids"])  # latest per run
 
 
+def test_one_stored_score_type_from_the_store_to_the_page(trained_home: dict) -> None:
+    """What scoring returns and what the Score page's history reads are one type, equal field
+    for field: the page and `cxr score` show the stored values, not a copy made on the way."""
+    source = sorted((trained_home["data"] / "NORMAL").iterdir())[4]
+    scored = score_upload_bytes(source.read_bytes(), "one-type.jpeg")
+    history = {entry.upload.id: entry for entry in upload_db.upload_history()}[scored.upload.id]
+    assert type(scored) is type(history) is upload_db.ScoredUpload
+    assert {type(score) for score in (*scored.scores, *history.scores)} == {StoredScore}
+    assert history.upload == scored.upload
+    assert history.scores == scored.scores  # each run's latest: the ones just stored
+
+
 @pytest.mark.parametrize("payload", [b"", b"just text", b"\xff\xd8\xff\xe0trunc", b"GIF89a.."])
 def test_bad_upload_stores_nothing(trained_home: dict, payload: bytes) -> None:
     counts, files = _counts(), _uploads_files(trained_home["home"])
