@@ -8,7 +8,7 @@ headless Chromium.
 Goal: p95 <= 50 ms for the threshold recompute, the confusion-cell drill-down and the runs
 table; Errors page first paint <= 2 s. The baseline, measured in the same run on
 the same store, is the naive read the indexed path replaces: every prediction row of the
-evaluation read back (db.evaluations.evaluation_rows: plain rows, not ORM objects, since the
+evaluation read back (db.evaluations.evaluation_rows: plain arrays, not ORM objects, since the
 bench keeps to db/'s functions) and filtered and counted in Python. PostgreSQL is a private
 server from Debian's packages (bench/postgres.py); each backend runs in its own process.
 """
@@ -65,9 +65,11 @@ def naive_cell(evaluation_id: int, cell: str, threshold: float) -> list:
 
     true_label, positive = {"tn": (0, False), "fp": (0, True), "fn": (1, False),
                             "tp": (1, True)}[cell]
-    chosen = [row for row in evaluation_rows(evaluation_id) if row.true_label == true_label
-              and (row.probability >= threshold) == positive]
-    return sorted(chosen, key=lambda row: row.probability)[:48]
+    stored = evaluation_rows(evaluation_id)
+    chosen = [probability for probability, label in zip(stored.probability.tolist(),
+                                                        stored.true_label.tolist(), strict=True)
+              if label == true_label and (probability >= threshold) == positive]
+    return sorted(chosen)[:48]
 
 
 class Callbacks:

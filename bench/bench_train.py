@@ -259,9 +259,10 @@ def _recipe_report(run_id: int, wall_seconds: float, device: torch.device) -> No
     print(f"  wall time end to end: {wall_seconds:.1f}s{goal}; run {timing.status} on "
           f"{timing.device}")
     print(f"    training epochs: {train_seconds:.1f}s at {rate or 0:.0f} img/s on average")
-    for split, seconds, n_images in evaluations:
-        print(f"    {split} evaluation with Grad-CAM: {seconds or 0:.1f}s for {n_images} images")
-    other = wall_seconds - train_seconds - sum(seconds or 0 for _, seconds, _ in evaluations)
+    for evaluation in evaluations:
+        print(f"    {evaluation.split} evaluation with Grad-CAM: {evaluation.seconds or 0:.1f}s "
+              f"for {evaluation.n_images} images")
+    other = wall_seconds - train_seconds - sum(e.seconds or 0 for e in evaluations)
     print(f"    the rest (stores, calibration with TTA, typicality, records): {other:.1f}s",
           flush=True)
 

@@ -186,7 +186,8 @@ def main() -> None:
 def _share(evaluation_id: int) -> tuple[float, int]:
     from db.evaluations import outside_share
 
-    return outside_share(evaluation_id)
+    found = outside_share(evaluation_id)
+    return found.share, found.n_images
 
 
 def _report(run_id: int, nih: str) -> None:

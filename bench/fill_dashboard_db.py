@@ -103,8 +103,8 @@ def fill(n_runs: int, n_images: int = 5840, seed: int = 0, quiet: bool = False) 
     init_db()
     labels, subsets = _labels(seed, n_images)
     try:
-        dataset_id, split_id, have = bulk.open_generated_store(labels.tolist(),
-                                                               subsets.tolist())
+        store = bulk.open_generated_store(labels.tolist(), subsets.tolist())
+        dataset_id, split_id, have = store.dataset_id, store.split_id, store.runs_held
     except UserError as exc:
         raise SystemExit(f"{os.environ.get('CXR_DATABASE_URL') or 'this home'}: {exc}") from None
     if have > n_runs:

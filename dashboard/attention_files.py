@@ -20,7 +20,7 @@ from PIL import Image
 
 from dashboard.auth import requires
 from dashboard.files import admitted, audited, no_store, safe_resolve, thumbs_dir
-from db import evaluations, images
+from db import gallery, images
 from db.files import atomic_write
 from db.session import artifacts_root
 
@@ -52,7 +52,7 @@ def outline_overlay(overlay: np.ndarray, outline: dict | None,
 
 
 def _render(prediction_id: int) -> Path:
-    found = evaluations.prediction_outline(prediction_id)
+    found = gallery.prediction(prediction_id)
     if found is None or not found.cam_path:
         abort(404)
     overlay_path = safe_resolve(artifacts_root(), found.cam_path)

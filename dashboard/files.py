@@ -197,11 +197,12 @@ def cam_thumb(prediction_id: int) -> Response:
 @blueprint.route(f"/upload/<int(max={MAX_ID}):upload_id>")
 @requires("uploader")
 def upload(upload_id: int) -> Response:
-    found = uploads.upload_stored_path(upload_id)
+    found = uploads.get_upload(upload_id)
     if found is None:
         abort(404)
-    path = _artifact_path(found[0], (found[1].upper(),))  # the file must be what the row says
-    if found[1].upper() != "DICOM":
+    # The file must be what the row says.
+    path = _artifact_path(found.stored_path, (found.file_format.upper(),))
+    if found.file_format.upper() != "DICOM":
         return audited(f"upload {upload_id}", _send(path))
     try:
         gray = decode_file(path)

@@ -7,8 +7,8 @@ from dash import dcc, html
 
 from db.models import LABEL_NAMES
 from db.runs import RunInfo
-from db.uploads import UploadInfo, UploadScoreInfo
-from engine.uploads import UploadResult, disagreement
+from db.uploads import ScoredUpload
+from engine.uploads import DecodedUpload
 
 LABEL_COLORS = {0: "success", 1: "danger"}
 
@@ -63,25 +63,29 @@ def deid_note(file_format: str, removed: tuple[str, ...]) -> html.Details | None
     ], className="small mb-2 score-deid")
 
 
-def stored_as(result: UploadResult) -> str:
+def stored_as(decoded: DecodedUpload, file_format: str) -> str:
     """What the store kept of it: the format, and that metadata and the file name were not."""
-    if result.file_format == "DICOM":
+    if file_format == "DICOM":
         return "DICOM, stored de-identified, file name not stored"
-    return (f"{result.uploaded_format or result.file_format}, stored as PNG pixels without "
+    return (f"{decoded.uploaded_format or file_format}, stored as PNG pixels without "
             "metadata, file name not stored")
 
 
-def result_card(result: UploadResult) -> dbc.Card:
-    """One scored file: the image, then each run's probability, label, time and overlay."""
+def result_card(decoded: DecodedUpload, result: ScoredUpload) -> dbc.Card:
+    """One scored file: the image, then each run's probability, label, time and overlay.
+
+    `decoded` is the file as uploaded (its name is shown in this response only); `result` is
+    what the store holds."""
+    upload = result.upload
     original = dbc.Col([
-        html.Img(src=f"/files/upload/{result.upload_id}", className="img-fluid score-original",
-                 alt=f"upload {result.upload_id}"),
+        html.Img(src=f"/files/upload/{upload.id}", className="img-fluid score-original",
+                 alt=f"upload {upload.id}"),
         html.Div("uploaded image", className="small text-muted text-center"),
     ], xs=6, md=3, lg=2)
     columns = [original]
     for score in result.scores:
         columns.append(dbc.Col([
-            html.Img(src=f"/files/upload-cam/{score.score_id}",
+            html.Img(src=f"/files/upload-cam/{score.id}",
                      className="img-fluid score-overlay", alt=f"Grad-CAM of run {score.run_id}"),
             html.Div([html.Strong(f"#{score.run_id} {score.run_name}")], className="small"),
             html.Div([html.Span(f"P(pneumonia) = {score.probability:.3f}",
@@ -93,14 +97,15 @@ def result_card(result: UploadResult) -> dbc.Card:
         ], xs=6, md=3, lg=2, className="score-run"))
     return dbc.Card([
         # The file name comes from this browser's upload and is shown in this response only.
-        dbc.CardHeader([html.Strong(result.name), html.Span(
-            f" {stored_as(result)} · upload #{result.upload_id}", className="text-muted"),
-            agreement_badge(result.disagreement), forced_badge(result.input_check)]),
+        dbc.CardHeader([html.Strong(decoded.name), html.Span(
+            f" {stored_as(decoded, upload.file_format)} · upload #{upload.id}",
+            className="text-muted"),
+            agreement_badge(result.disagreement), forced_badge(decoded.input_check)]),
         dbc.CardBody([
-            html.Div(f"Input check overridden: {result.input_check}",
+            html.Div(f"Input check overridden: {decoded.input_check}",
                      className="small text-warning-emphasis mb-2 score-input-check")
-            if result.input_check else None,
-            deid_note(result.file_format, result.deidentified),
+            if decoded.input_check else None,
+            deid_note(upload.file_format, upload.deidentified),
             dbc.Row(columns, className="g-3")]),
     ], className="cxr-card mb-3 score-result")
 
@@ -111,7 +116,7 @@ def error_card(message: str) -> dbc.Alert:
                      color="danger", className="score-error mb-2")
 
 
-def history_table(history: list[tuple[UploadInfo, list[UploadScoreInfo]]],
+def history_table(history: list[ScoredUpload],
                   label_id: str) -> dbc.Table | html.Div:
     """Past uploads, the latest score of each run, and a true-label picker per upload."""
     if not history:
@@ -119,8 +124,8 @@ def history_table(history: list[tuple[UploadInfo, list[UploadScoreInfo]]],
     head = html.Thead(html.Tr([html.Th(h) for h in (
         "#", "File", "Format", "Uploaded", "Scores (P(pneumonia), label)", "Agree", "True label")]))
     rows = []
-    for upload, scores in history:
-        disagree = disagreement(scores)
+    for entry in history:
+        upload, scores, disagree = entry.upload, entry.scores, entry.disagreement
         rows.append(html.Tr([
             html.Td(upload.id),
             html.Td(html.A(upload.display_name, href=f"/files/upload/{upload.id}",

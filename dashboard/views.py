@@ -7,6 +7,7 @@ import pandas as pd
 from dash import html
 
 from dashboard import ids
+from db.gallery import PredictionView
 from db.models import LABEL_NAMES, REVIEW_VERDICTS
 
 CELL_TITLES = {"tn": "True negative", "fp": "False positive", "fn": "False negative",
@@ -60,7 +61,7 @@ def cell_label(cell: str, count: int, total: int) -> list:
             html.Small(f"{share} of {total}")]
 
 
-def gallery(items: list, overlay: bool, selected_image: int | None) -> html.Div:
+def gallery(items: list[PredictionView], overlay: bool, selected_image: int | None) -> html.Div:
     """Thumbnails of one page of a confusion cell; each tile is a button keyed by image id."""
     if not items:
         return html.Div("No images in this cell at this threshold.", className="text-muted p-3")
@@ -84,7 +85,7 @@ def gallery(items: list, overlay: bool, selected_image: int | None) -> html.Div:
     return html.Div(tiles, className="cxr-gallery")
 
 
-def outside_population_badge(item) -> dbc.Badge | None:  # noqa: ANN001 - a GalleryItem
+def outside_population_badge(item: PredictionView | None) -> dbc.Badge | None:
     """The typicality check's flag: unlike the images the run was trained on."""
     if not item or not item.outside_population:
         return None
@@ -147,7 +148,7 @@ def other_runs_table(predictions: pd.DataFrame, current_run: int | None) -> dbc.
         size="sm", striped=True, className="mb-0", id="other-runs")
 
 
-def image_panel(info, prediction, predictions: pd.DataFrame, reviews: list,
+def image_panel(info, prediction: PredictionView | None, predictions: pd.DataFrame, reviews: list,
                 run_id: int | None, threshold: float, reviewer: str | None = None) -> dbc.Card:
     """Large original and Grad-CAM, metadata, every run's probability, and the review form."""
     cam = (html.Img(src=f"/attention/lung-outline/{prediction.prediction_id}",
@@ -199,7 +200,7 @@ def image_panel(info, prediction, predictions: pd.DataFrame, reviews: list,
     ], className="cxr-card mt-3", id="image-panel")
 
 
-def attention_line(prediction) -> html.Div | None:  # noqa: ANN001 - a GalleryItem
+def attention_line(prediction: PredictionView | None) -> html.Div | None:
     """Where this CAM looked: lung share, border share, peak in the lungs."""
     if not prediction or prediction.lung_share is None:
         return None

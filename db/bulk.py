@@ -43,24 +43,31 @@ class GeneratedEvaluation:
     predictions: list[tuple]  # PREDICTION_COLUMNS; the cam_path may hold "{evaluation_id}"
 
 
-def open_generated_store(labels: list[int], subsets: list[str]) -> tuple[int, int, int]:
-    """(dataset id, split id, runs held) of a store of generated rows, made if it is empty.
+@dataclass(frozen=True)
+class GeneratedStore:
+    dataset_id: int
+    split_id: int
+    runs_held: int
+
+
+def open_generated_store(labels: list[int], subsets: list[str]) -> GeneratedStore:
+    """The dataset, split and runs held of a store of generated rows, made if it is empty.
 
     A store holding anything else is refused: the bench never writes into real results.
     """
     with session_scope(write=True) as session:
         dataset = session.execute(select(Dataset.id, Dataset.name)).first()
         if dataset is None:
-            return (*_create_dataset(session, labels, subsets), 0)
+            return _create_dataset(session, labels, subsets)
         if dataset.name != GENERATED_DATASET or session.scalar(
                 select(func.count()).select_from(Image)) != len(labels):
             raise UserError(f"the store holds another database (not {len(labels)} generated "
                             "images); give the bench an empty store")
         runs_held = session.scalar(select(func.count()).select_from(Run)) or 0
-        return dataset.id, session.scalar(select(Split.id)), runs_held
+        return GeneratedStore(dataset.id, session.scalar(select(Split.id)), runs_held)
 
 
-def _create_dataset(session: Session, labels: list[int], subsets: list[str]) -> tuple[int, int]:
+def _create_dataset(session: Session, labels: list[int], subsets: list[str]) -> GeneratedStore:
     dataset_id = session.execute(insert(Dataset).returning(Dataset.id), [{
         "name": GENERATED_DATASET, "root": "/nonexistent/bench-data",
         "synthetic": True, "has_official_test": False}]).scalar_one()
@@ -75,7 +82,7 @@ def _create_dataset(session: Session, labels: list[int], subsets: list[str]) -> 
     session.execute(insert(SplitAssignment), [{
         "split_id": split_id, "image_id": i + 1, "subset": str(subset)}
         for i, subset in enumerate(subsets)])
-    return dataset_id, split_id
+    return GeneratedStore(dataset_id, split_id, runs_held=0)
 
 
 def _bulk_insert_predictions(session: Session, evaluation_id: int, rows: list[tuple]) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from db.attention import aggregate_attention
-from db.models import Dataset, Evaluation, Image, Prediction, RunMetric
+from db.models import Evaluation, Prediction, RunMetric
 from db.session import database_url, session_scope
 
 
@@ -40,6 +40,8 @@ def fail_evaluation(evaluation_id: int, reason: str) -> None:
         evaluation.failure_reason = reason
 @dataclass(frozen=True)
 class PredictionRow:
+    """A prediction to store (the write side); the dashboard reads db.gallery.PredictionView."""
+
     image_id: int
     probability: float
     predicted_label: int
@@ -81,14 +83,27 @@ def delete_predictions(evaluation_id: int) -> None:
         session.execute(delete(Prediction).where(Prediction.evaluation_id == evaluation_id))
 
 
-def evaluation_rows(evaluation_id: int) -> list[PredictionRow]:
+@dataclass(frozen=True, eq=False)
+class ScoredLabels:
+    """P(pneumonia) and the true label of each prediction of one evaluation, as arrays."""
+
+    probability: np.ndarray
+    true_label: np.ndarray
+
+
+def _scored_labels(rows: list) -> ScoredLabels:
+    probability = np.fromiter((row[0] for row in rows), dtype=float, count=len(rows))
+    labels = np.fromiter((row[1] for row in rows), dtype=int, count=len(rows))
+    return ScoredLabels(probability, labels)
+
+
+def evaluation_rows(evaluation_id: int) -> ScoredLabels:
+    """Every prediction's probability and true label, by image id (what the ranks stored)."""
     with session_scope() as session:
-        rows = session.execute(select(
-            Prediction.image_id, Prediction.probability, Prediction.predicted_label,
-            Prediction.true_label).where(Prediction.evaluation_id == evaluation_id)
-            .order_by(Prediction.image_id)).all()
-    return [PredictionRow(r.image_id, r.probability, r.predicted_label, r.true_label, None,
-                          None) for r in rows]
+        rows = session.execute(select(Prediction.probability, Prediction.true_label)
+                               .where(Prediction.evaluation_id == evaluation_id)
+                               .order_by(Prediction.image_id)).all()
+    return _scored_labels(rows)
 
 
 def complete_evaluation(evaluation_id: int, rows: list[PredictionRow],
@@ -116,11 +131,17 @@ def complete_evaluation(evaluation_id: int, rows: list[PredictionRow],
         evaluation.attention = aggregate_attention(session, evaluation_id)
 
 
-def outside_share(evaluation_id: int) -> tuple[float | None, int]:
-    """(share of an evaluation's images flagged outside the training population, its images)."""
+@dataclass(frozen=True)
+class OutsideShare:
+    share: float | None  # of the images flagged outside the training population
+    n_images: int
+
+
+def outside_share(evaluation_id: int) -> OutsideShare:
+    """How many of an evaluation's images were flagged outside the training population."""
     with session_scope() as session:
         evaluation = session.get(Evaluation, evaluation_id)
-        return evaluation.outside_share, evaluation.n_images
+        return OutsideShare(evaluation.outside_share, evaluation.n_images)
 
 
 def _outside_share(session: Session, evaluation_id: int) -> float | None:
@@ -155,20 +176,19 @@ def evaluation_splits(run_id: int) -> list[str]:
 
 
 @lru_cache(maxsize=256)
-def _evaluation_arrays(url: str, evaluation_id: int) -> tuple[np.ndarray, np.ndarray]:
+def _evaluation_arrays(url: str, evaluation_id: int) -> ScoredLabels:
     query = (select(Prediction.probability, Prediction.true_label)
              .where(Prediction.evaluation_id == evaluation_id))
     with session_scope(url=url) as session:
         rows = session.execute(query).all()
-    probability = np.fromiter((row[0] for row in rows), dtype=float, count=len(rows))
-    labels = np.fromiter((row[1] for row in rows), dtype=int, count=len(rows))
-    probability.flags.writeable = False
-    labels.flags.writeable = False
-    return probability, labels
+    scored = _scored_labels(rows)
+    scored.probability.flags.writeable = False
+    scored.true_label.flags.writeable = False
+    return scored
 
 
-def evaluation_arrays(evaluation_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """(P(pneumonia), true label) of every prediction of one evaluation, read-only and cached.
+def evaluation_arrays(evaluation_id: int) -> ScoredLabels:
+    """P(pneumonia) and true label of every prediction of one evaluation, read-only, cached.
 
     A completed evaluation never changes, so the arrays are cached per (database, evaluation);
     the read is a covering scan of ix_predictions_eval_label_prob.
@@ -208,46 +228,6 @@ def paired_predictions(evaluation_a: int, evaluation_b: int) -> pd.DataFrame:
 def prediction_cam_path(prediction_id: int) -> str | None:
     with session_scope() as session:
         return session.scalar(select(Prediction.cam_path).where(Prediction.id == prediction_id))
-
-
-@dataclass(frozen=True)
-class OutlinedCam:
-    """A prediction's CAM overlay and the outline of the lung mask measured with it."""
-
-    cam_path: str | None  # overlay PNG, relative to the artifacts root
-    # {"height", "width", "polygons"} in CAM pixels; None: evaluated before outlines were kept
-    lung_outline: dict | None
-
-
-def prediction_outline(prediction_id: int) -> OutlinedCam | None:
-    query = select(Prediction.cam_path, Prediction.lung_outline).where(
-        Prediction.id == prediction_id)
-    with session_scope() as session:
-        row = session.execute(query).first()
-    return OutlinedCam(row[0], row[1]) if row else None
-
-
-@dataclass(frozen=True)
-class RoadSample:
-    """A prediction with what ROAD needs to score it: its raw CAM and its image file."""
-
-    prediction_id: int
-    predicted_label: int
-    cam_raw_path: str  # relative to the artifacts root
-    image_path: str  # absolute
-
-
-def predictions_with_files(evaluation_id: int) -> list[RoadSample]:
-    """Every prediction of an evaluation with its raw CAM and image file, by prediction id."""
-    query = (select(Prediction.id, Prediction.predicted_label, Prediction.cam_raw_path,
-                    Image.rel_path, Dataset.root)
-             .join(Image, Image.id == Prediction.image_id)
-             .join(Dataset, Dataset.id == Image.dataset_id)
-             .where(Prediction.evaluation_id == evaluation_id)
-             .order_by(Prediction.id))
-    with session_scope() as session:
-        rows = session.execute(query).all()
-    return [RoadSample(row[0], row[1], row[2], f"{row[4]}/{row[3]}") for row in rows]
 
 
 def store_road_scores(evaluation_id: int, scores: dict[int, float]) -> None:

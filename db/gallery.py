@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, or_, select
 from db.models import Prediction
 from db.session import session_scope
 
-# Dashboard read side. Every function returns plain values, dataclasses, arrays or DataFrames.
+# Dashboard read side: predictions are read as PredictionView.
 
 CELLS = ("tn", "fp", "fn", "tp")
 
@@ -34,19 +34,32 @@ POPULATIONS = ("all", "outside", "inside")
 
 
 @dataclass(frozen=True)
-class GalleryItem:
+class PredictionView:
+    """A prediction read for the dashboard: the one type the gallery, the image panel, the
+    lung-outline overlay and ROAD read. Every field is read; None only where the column is."""
+
     prediction_id: int
+    evaluation_id: int
     image_id: int
-    probability: float
+    probability: float  # P(pneumonia)
+    predicted_label: int  # at the run's threshold when evaluated
     true_label: int
-    has_cam: bool
+    cam_path: str | None  # overlay PNG, relative to the artifacts root
+    cam_raw_path: str | None  # the raw CAM (.npy), relative to the artifacts root
     # Where the model looked (None where the evaluation stored no attention metrics).
-    lung_share: float | None = None
-    border_share: float | None = None
-    peak_in_lung: bool | None = None
+    lung_share: float | None
+    border_share: float | None
+    peak_in_lung: bool | None
+    # {"height", "width", "polygons"} in CAM pixels: the lung mask the lung share was measured
+    # against; None when evaluated before outlines were kept.
+    lung_outline: dict | None
     # Distance to the training images / the run's threshold; None for a run without the check.
-    typicality: float | None = None
-    outside_population: bool | None = None
+    typicality: float | None
+    outside_population: bool | None
+
+    @property
+    def has_cam(self) -> bool:
+        return self.cam_path is not None
 
     @property
     def outside_lungs(self) -> float | None:
@@ -54,19 +67,32 @@ class GalleryItem:
         return None if self.lung_share is None else 1.0 - self.lung_share
 
 
-def _gallery_columns() -> tuple:
-    return (Prediction.id, Prediction.image_id, Prediction.probability, Prediction.true_label,
-            Prediction.cam_path.is_not(None), Prediction.lung_share, Prediction.border_share,
-            Prediction.peak_in_lung, Prediction.typicality, Prediction.outside_population)
+_VIEW_COLUMNS = (Prediction.id, Prediction.evaluation_id, Prediction.image_id,
+                 Prediction.probability, Prediction.predicted_label, Prediction.true_label,
+                 Prediction.cam_path, Prediction.cam_raw_path, Prediction.lung_share,
+                 Prediction.border_share, Prediction.peak_in_lung, Prediction.lung_outline,
+                 Prediction.typicality, Prediction.outside_population)
 
 
-def _gallery_item(row) -> GalleryItem:
-    return GalleryItem(row[0], row[1], float(row[2]), int(row[3]), bool(row[4]),
-                       None if row[5] is None else float(row[5]),
-                       None if row[6] is None else float(row[6]),
-                       None if row[7] is None else bool(row[7]),
-                       None if row[8] is None else float(row[8]),
-                       None if row[9] is None else bool(row[9]))
+def _optional(cast, value):  # noqa: ANN001, ANN202 - a column value or None
+    return None if value is None else cast(value)
+
+
+def _view(row) -> PredictionView:  # noqa: ANN001 - a row of _VIEW_COLUMNS
+    return PredictionView(
+        row.id, row.evaluation_id, row.image_id, float(row.probability),
+        int(row.predicted_label), int(row.true_label), row.cam_path, row.cam_raw_path,
+        _optional(float, row.lung_share), _optional(float, row.border_share),
+        _optional(bool, row.peak_in_lung), row.lung_outline, _optional(float, row.typicality),
+        _optional(bool, row.outside_population))
+
+
+@dataclass(frozen=True)
+class GalleryPage:
+    """One page of a gallery and how many predictions the whole gallery holds."""
+
+    total: int
+    items: list[PredictionView]
 
 
 def _cell_filter(evaluation_id: int, cell: str, threshold: float,
@@ -111,7 +137,7 @@ def _gallery_order(cell: str, sort: str, threshold: float) -> list:
 
 def cell_images(evaluation_id: int, cell: str, threshold: float, sort: str = "confident_first",
                 limit: int = 48, offset: int = 0, min_outside: float = 0.0,
-                population: str = "all") -> tuple[int, list[GalleryItem]]:
+                population: str = "all") -> GalleryPage:
     """One page of the images in a confusion cell (or the suspects) at `threshold`, and the size.
 
     Every confusion cell lies on one side of the threshold, so "confident first" is an ordering
@@ -128,18 +154,33 @@ def cell_images(evaluation_id: int, cell: str, threshold: float, sort: str = "co
         raise ValueError(f"unknown population {population!r}; use one of "
                          f"{', '.join(POPULATIONS)}")
     where = _cell_filter(evaluation_id, cell, threshold, min_outside, population)
-    query = (select(*_gallery_columns()).where(*where)
+    query = (select(*_VIEW_COLUMNS).where(*where)
              .order_by(*_gallery_order(cell, sort, threshold), Prediction.id)
              .limit(limit).offset(offset))
     with session_scope() as session:
         total = session.scalar(select(func.count()).select_from(Prediction).where(*where))
-        items = [_gallery_item(row) for row in session.execute(query).all()]
-    return int(total or 0), items
+        items = [_view(row) for row in session.execute(query).all()]
+    return GalleryPage(int(total or 0), items)
 
 
-def prediction_for(evaluation_id: int, image_id: int) -> GalleryItem | None:
-    query = (select(*_gallery_columns())
-             .where(Prediction.evaluation_id == evaluation_id, Prediction.image_id == image_id))
+def prediction_for(evaluation_id: int, image_id: int) -> PredictionView | None:
+    return _one(select(*_VIEW_COLUMNS).where(Prediction.evaluation_id == evaluation_id,
+                                             Prediction.image_id == image_id))
+
+
+def prediction(prediction_id: int) -> PredictionView | None:
+    return _one(select(*_VIEW_COLUMNS).where(Prediction.id == prediction_id))
+
+
+def evaluation_predictions(evaluation_id: int) -> list[PredictionView]:
+    """Every prediction of an evaluation, by prediction id."""
+    query = (select(*_VIEW_COLUMNS).where(Prediction.evaluation_id == evaluation_id)
+             .order_by(Prediction.id))
+    with session_scope() as session:
+        return [_view(row) for row in session.execute(query).all()]
+
+
+def _one(query) -> PredictionView | None:  # noqa: ANN001 - a select of _VIEW_COLUMNS
     with session_scope() as session:
         row = session.execute(query).first()
-    return _gallery_item(row) if row else None
+    return _view(row) if row else None

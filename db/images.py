@@ -73,15 +73,6 @@ def evaluation_on_uploads(evaluation_id: int) -> bool:
         return session.scalar(query) == UPLOADS_DATASET_NAME
 
 
-def image_location(image_id: int) -> tuple[str, str] | None:
-    """(dataset root, path relative to it) of a registered image."""
-    query = (select(Dataset.root, Image.rel_path).join(Dataset, Dataset.id == Image.dataset_id)
-             .where(Image.id == image_id))
-    with session_scope() as session:
-        row = session.execute(query).first()
-    return (row[0], row[1]) if row else None
-
-
 @dataclass(frozen=True)
 class ImageFile:
     """Where a registered image's file lies, as ingest recorded it."""
@@ -89,6 +80,19 @@ class ImageFile:
     root: str  # the dataset root
     rel_path: str  # relative to the root
     real_path: str | None  # resolved at ingest, symlinks followed (None: before it was kept)
+
+    @property
+    def path(self) -> str:
+        """The file as registered: the dataset root joined with the relative path."""
+        return f"{self.root}/{self.rel_path}"
+
+
+def image_files(image_ids: list[int]) -> dict[int, ImageFile]:
+    """Image id -> where its file lies, for the registered ones among `image_ids`."""
+    query = (select(Image.id, Dataset.root, Image.rel_path, Image.real_path)
+             .join(Dataset, Dataset.id == Image.dataset_id).where(Image.id.in_(image_ids)))
+    with session_scope() as session:
+        return {row[0]: ImageFile(*row[1:]) for row in session.execute(query).all()}
 
 
 def image_file(image_id: int) -> ImageFile | None:

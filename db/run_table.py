@@ -14,7 +14,22 @@ from db.session import session_scope
 METRIC_COLUMNS = ("accuracy", "roc_auc", "f1", "sensitivity", "specificity", "ece")
 
 
-def runs_signature() -> tuple:
+@dataclass(frozen=True)
+class RunsSignature:
+    """What runs_signature() counts: equal signatures, same Runs table."""
+
+    runs: int
+    newest_run: int | None
+    completed: int
+    failed: int
+    running: int
+    newest_epoch: int | None
+    newest_evaluation: int | None
+    completed_evaluations: int
+    newest_metric: int | None
+
+
+def runs_signature() -> RunsSignature:
     """A cheap fingerprint of everything run_records() shows: it changes when a run is added,
     changes status or records an epoch, and when an evaluation or metric row is written. One
     round trip of index-only aggregates, so a cache of the Runs table can be checked per
@@ -31,7 +46,7 @@ def runs_signature() -> tuple:
         scalar(select(func.count(Evaluation.id)).where(Evaluation.status == "completed")),
         scalar(select(func.max(RunMetric.id))))
     with session_scope() as session:
-        return tuple(session.execute(query).one())
+        return RunsSignature(*session.execute(query).one())
 
 
 def runs_table(run_ids: list[int] | None = None) -> pd.DataFrame:
@@ -112,6 +127,13 @@ def health_badge(warning: str | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class EvaluationTiming:
+    split: str
+    seconds: float | None
+    n_images: int
+
+
+@dataclass(frozen=True)
 class RunTiming:
     """Where a run's wall time went (bench/bench_train.py's end-to-end report)."""
 
@@ -119,7 +141,7 @@ class RunTiming:
     device: str
     train_seconds: float
     images_per_second: float | None  # mean over its epochs
-    evaluations: list[tuple[str, float | None, int]]  # (split, seconds, images), by split
+    evaluations: list[EvaluationTiming]  # by split
 
 
 def run_timing(run_id: int) -> RunTiming:
@@ -131,4 +153,4 @@ def run_timing(run_id: int) -> RunTiming:
         rate = session.scalar(select(func.avg(Epoch.images_per_second))
                               .where(Epoch.run_id == run_id))
         return RunTiming(run.status, run.device, run.train_seconds or 0.0, rate,
-                         [tuple(row) for row in evaluations])
+                         [EvaluationTiming(*row) for row in evaluations])

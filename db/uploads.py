@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +23,9 @@ UPLOADS_DATASET_NAME = "uploads"
 
 
 @dataclass(frozen=True)
-class UploadInfo:
+class StoredUpload:
+    """A stored upload: the one type every layer passes, from here to the Score page."""
+
     id: int
     sha256: str
     stored_path: str  # relative to the artifacts root
@@ -49,21 +53,24 @@ class StoredBy:
     deidentified: list[str] | None = None
 
 
-@dataclass(frozen=True)
-class NewScore:
+class ScoreToStore(Protocol):
+    """An in-memory score before it is stored (engine.scoring.RunScore), as this module needs it."""
+
     run_id: int
     probability: float
     predicted_label: int
     threshold: float
-    cam_path: str | None
     inference_ms: float
-    typicality: float | None = None  # distance / the run's threshold; above 1 is outside
-    outside_population: bool | None = None
-    forced: bool = False  # scored past a failed input check
+    typicality: float | None  # distance / the run's threshold; above 1 is outside
+
+    @property
+    def outside_population(self) -> bool | None: ...
 
 
 @dataclass(frozen=True)
-class UploadScoreInfo:
+class StoredScore:
+    """A stored score of an upload by one run: the one type from here to the Score page."""
+
     id: int
     upload_id: int
     run_id: int
@@ -71,35 +78,65 @@ class UploadScoreInfo:
     probability: float
     predicted_label: int
     threshold: float
-    cam_path: str | None
+    cam_path: str | None  # overlay PNG, relative to the artifacts root
     inference_ms: float
     created_at: datetime
     typicality: float | None = None
     outside_population: bool | None = None
-    forced: bool = False
+    forced: bool = False  # scored past a failed input check
+
+    @property
+    def label_name(self) -> str:
+        return LABEL_NAMES[self.predicted_label]
 
 
-def _upload_info(row: Upload) -> UploadInfo:
-    return UploadInfo(row.id, row.sha256, row.stored_path, row.file_format, row.size_bytes,
+def disagreement(scores: Iterable[StoredScore]) -> bool:
+    """True when the runs fall on different sides of their own thresholds: each score's
+    predicted_label is at its own run's threshold. The one definition, for the CLI, the Score
+    page's results and its history."""
+    return len({score.predicted_label for score in scores}) > 1
+
+
+@dataclass(frozen=True)
+class ScoredUpload:
+    """A stored upload with scores: those just recorded, or (history) each run's latest."""
+
+    upload: StoredUpload
+    scores: tuple[StoredScore, ...]
+
+    @property
+    def disagreement(self) -> bool:
+        return disagreement(self.scores)
+
+    @property
+    def outside_population(self) -> bool:
+        return any(score.outside_population for score in self.scores)
+
+    @property
+    def forced(self) -> bool:
+        return any(score.forced for score in self.scores)
+
+
+def _upload_info(row: Upload) -> StoredUpload:
+    return StoredUpload(row.id, row.sha256, row.stored_path, row.file_format, row.size_bytes,
                       row.created_at, row.true_label, row.labelled_by, row.labelled_at,
                       row.input_check, uploaded_by=row.uploaded_by,
                       deidentified=tuple(json.loads(row.deidentified or "[]")))
 
 
-def _score_info(row: UploadScore, run_name: str) -> UploadScoreInfo:
-    return UploadScoreInfo(row.id, row.upload_id, row.run_id, run_name, row.probability,
-                           row.predicted_label, row.threshold, row.cam_path, row.inference_ms,
-                           row.created_at, row.typicality, row.outside_population,
-                           bool(row.forced))
+def _score_info(row: UploadScore, run_name: str) -> StoredScore:
+    return StoredScore(row.id, row.upload_id, row.run_id, run_name, row.probability,
+                       row.predicted_label, row.threshold, row.cam_path, row.inference_ms,
+                       row.created_at, row.typicality, row.outside_population, bool(row.forced))
 
 
-def find_upload(sha256: str) -> UploadInfo | None:
+def find_upload(sha256: str) -> StoredUpload | None:
     with session_scope() as session:
         row = session.scalar(select(Upload).where(Upload.sha256 == sha256))
         return _upload_info(row) if row else None
 
 
-def get_upload(upload_id: int) -> UploadInfo | None:
+def get_upload(upload_id: int) -> StoredUpload | None:
     with session_scope() as session:
         row = session.get(Upload, upload_id)
         return _upload_info(row) if row else None
@@ -113,14 +150,14 @@ def _provenance(stored_by: StoredBy) -> dict:
 
 
 def record_scores(sha256: str, stored_path: str, file_format: str, size_bytes: int,
-                  scores: list[NewScore],
+                  scores: Sequence[ScoreToStore], cam_paths: Sequence[str],
                   input_check: str | None = None, stored_by: StoredBy | None = None,
-                  ) -> tuple[UploadInfo, list[int]]:
+                  ) -> ScoredUpload:
     """Add the upload (unless its hash is known) and its scores in one transaction.
 
     `sha256`, `file_format` and `size_bytes` describe the stored file (no name: the uploaded
-    one is never stored). Returns the upload and the ids of the new score rows. When the hash
-    is already known, the
+    one is never stored); `cam_paths` are the scores' overlays, in order. Returns the upload
+    and the new scores, in order. When the hash is already known, the
     existing row (and its stored file) is reused and `stored_path` is ignored. `input_check` is
     the failed input check that forced scores overrode (None when the file passed).
     `stored_by` names who uploads (recorded on a new row and in the audit).
@@ -138,12 +175,15 @@ def record_scores(sha256: str, stored_path: str, file_format: str, size_bytes: i
                     session.flush()
                 if input_check and not upload.input_check:
                     upload.input_check = input_check
-                rows = [UploadScore(upload_id=upload.id, **score.__dict__) for score in scores]
+                rows = _score_rows(upload.id, scores, cam_paths, input_check is not None)
                 session.add_all(rows)
                 session.flush()
                 add_event(session, stored_by.actor, "uploaded", f"upload {upload.id}",
                           f"{file_format}, {len(rows)} score(s)")
-                return _upload_info(upload), [row.id for row in rows]
+                names = dict(session.execute(select(Run.id, Run.name).where(
+                    Run.id.in_({row.run_id for row in rows}))).all())
+                return ScoredUpload(_upload_info(upload), tuple(
+                    _score_info(row, names[row.run_id]) for row in rows))
         except IntegrityError:
             # Another process stored the same file between our read and insert: reuse it.
             if attempt:
@@ -151,7 +191,17 @@ def record_scores(sha256: str, stored_path: str, file_format: str, size_bytes: i
     raise AssertionError("unreachable")
 
 
-def set_true_label(upload_id: int, label: int | None, labelled_by: str | Actor) -> UploadInfo:
+def _score_rows(upload_id: int, scores: Sequence[ScoreToStore], cam_paths: Sequence[str],
+                forced: bool) -> list[UploadScore]:
+    return [UploadScore(upload_id=upload_id, run_id=score.run_id, probability=score.probability,
+                        predicted_label=score.predicted_label, threshold=score.threshold,
+                        cam_path=cam_path, inference_ms=score.inference_ms,
+                        typicality=score.typicality,
+                        outside_population=score.outside_population, forced=forced)
+            for score, cam_path in zip(scores, cam_paths, strict=True)]
+
+
+def set_true_label(upload_id: int, label: int | None, labelled_by: str | Actor) -> StoredUpload:
     """Record (or clear, with None) an analyst's true label for an upload, and audit it."""
     if label not in (0, 1, None):
         raise ValueError(f"label must be 0 (NORMAL), 1 (PNEUMONIA) or None, not {label!r}")
@@ -173,7 +223,7 @@ def _label_name(label: int | None) -> str:
     return "unknown" if label is None else LABEL_NAMES[label]
 
 
-def upload_history(limit: int = 200) -> list[tuple[UploadInfo, list[UploadScoreInfo]]]:
+def upload_history(limit: int = 200) -> list[ScoredUpload]:
     """The newest uploads with the latest score of each run, newest upload first."""
     with session_scope() as session:
         uploads = [_upload_info(row) for row in session.scalars(
@@ -186,17 +236,25 @@ def upload_history(limit: int = 200) -> list[tuple[UploadInfo, list[UploadScoreI
         rows = session.execute(
             select(UploadScore, Run.name).join(Run, Run.id == UploadScore.run_id)
             .where(UploadScore.id.in_(newest)).order_by(UploadScore.run_id)).all()
-        scores: dict[int, list[UploadScoreInfo]] = {}
+        scores: dict[int, list[StoredScore]] = {}
         for score, name in rows:
             scores.setdefault(score.upload_id, []).append(_score_info(score, name))
-    return [(upload, scores.get(upload.id, [])) for upload in uploads]
+    return [ScoredUpload(upload, tuple(scores.get(upload.id, ()))) for upload in uploads]
 
 
-def sync_uploads_dataset(root: str) -> tuple[int, int]:
+@dataclass(frozen=True)
+class UploadsDataset:
+    """The labelled uploads registered as a dataset."""
+
+    dataset_id: int
+    labelled: int  # images with a true label
+
+
+def sync_uploads_dataset(root: str) -> UploadsDataset:
     """Register the labelled uploads as a dataset rooted at `root` (the uploads folder).
 
     Each labelled upload becomes one image (its own patient) with its true label; an upload
-    whose label was cleared is marked skipped. Returns (dataset id, labelled image count).
+    whose label was cleared is marked skipped.
     """
     with session_scope(write=True) as session:
         dataset = session.scalar(select(Dataset).where(Dataset.root == root))
@@ -227,15 +285,7 @@ def sync_uploads_dataset(root: str) -> tuple[int, int]:
             labelled += 1
         if images:  # uploads deleted since the last sync
             session.execute(delete(Image).where(Image.id.in_([r.id for r in images.values()])))
-        return dataset.id, labelled
-
-
-def upload_stored_path(upload_id: int) -> tuple[str, str] | None:
-    """(path relative to the artifacts root, file format) of an upload."""
-    with session_scope() as session:
-        row = session.execute(select(Upload.stored_path, Upload.file_format)
-                              .where(Upload.id == upload_id)).first()
-    return (row[0], row[1]) if row else None
+        return UploadsDataset(dataset.id, labelled)
 
 
 def upload_score_cam_path(upload_score_id: int) -> str | None:

@@ -151,9 +151,12 @@ def _complete(run: runs.RunInfo, evaluation_id: int, split_name: str,
               attention_seconds: float) -> None:
     """Metrics over every prediction (`rows`, or those the ranks stored when None), stored in
     one transaction with the rows; then the drift of a non-val split against val."""
-    stored = rows if rows is not None else evaluations.evaluation_rows(evaluation_id)
-    probabilities = np.array([row.probability for row in stored])
-    labels = np.array([row.true_label for row in stored])
+    if rows is not None:
+        probabilities = np.array([row.probability for row in rows])
+        labels = np.array([row.true_label for row in rows])
+    else:
+        stored = evaluations.evaluation_rows(evaluation_id)
+        probabilities, labels = stored.probability, stored.true_label
     # Metrics at 0.5 and at the run's operating point, each under the rule that set it.
     metrics = {FIXED_THRESHOLD_RULE: binary_metrics(labels, probabilities, 0.5)}
     if run.threshold_rule != FIXED_THRESHOLD_RULE:

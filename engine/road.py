@@ -13,8 +13,8 @@ import torch
 from pytorch_grad_cam.metrics.road import ROADCombined
 from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
 
-from db import evaluations, runs
-from db.evaluations import RoadSample
+from db import evaluations, gallery, images, runs
+from db.gallery import PredictionView
 from db.session import artifacts_root
 from engine.errors import UserError
 from engine.pixels import load_gray, to_input
@@ -23,8 +23,8 @@ from engine.predictor import load_run_model
 ROAD_PERCENTILES = (20, 40, 60, 80)
 
 
-def _sample(evaluation_id: int, sample: int, seed: int) -> list[RoadSample]:
-    rows = evaluations.predictions_with_files(evaluation_id)
+def _sample(evaluation_id: int, sample: int, seed: int) -> list[PredictionView]:
+    rows = gallery.evaluation_predictions(evaluation_id)
     order = np.random.default_rng(seed).permutation(len(rows))[:sample]
     return [rows[i] for i in sorted(order)]
 
@@ -42,6 +42,7 @@ def road_scores(run_id: int, split: str = "val", sample: int = 100, seed: int = 
     if evaluation_id is None:
         raise UserError(f"run {run_id} has no completed {split} evaluation to score with ROAD")
     rows = _sample(evaluation_id, sample, seed)
+    files = images.image_files([row.image_id for row in rows])
     model = load_run_model(run, device)
     device = next(model.parameters()).device
     size = int(run.config["image_size"])
@@ -49,7 +50,7 @@ def road_scores(run_id: int, split: str = "val", sample: int = 100, seed: int = 
     scores: dict[int, float] = {}
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        grays = np.stack([load_gray(row.image_path, size) for row in chunk])
+        grays = np.stack([load_gray(files[row.image_id].path, size) for row in chunk])
         cams = np.stack([np.load(artifacts_root() / row.cam_raw_path).astype(np.float32)
                          for row in chunk])
         targets = [BinaryClassifierOutputTarget(row.predicted_label) for row in chunk]

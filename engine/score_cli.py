@@ -8,11 +8,11 @@ import json
 import sys
 
 from db.session import artifacts_root
+from db.uploads import ScoredUpload
 from engine.decode import DecodeError
 from engine.input_checks import InputRefused
 from engine.uploads import (
     DecodedUpload,
-    UploadResult,
     decode_upload,
     read_upload_file,
     score_uploads,
@@ -24,13 +24,14 @@ EXIT_BAD_FILE = 2
 CHUNK_FILES = 64
 
 
-def _result_dict(file: str, result: UploadResult) -> dict:
+def _result_dict(file: str, decoded: DecodedUpload, result: ScoredUpload) -> dict:
+    upload = result.upload
     return {
         # `file` is the path typed, printed back to this terminal; it is never stored.
-        "file": file, "upload_id": result.upload_id,
-        "format": result.uploaded_format or result.file_format, "stored_as": result.file_format,
-        "sha256": result.sha256, "disagreement": result.disagreement,
-        "forced": result.forced, "input_check": result.input_check,
+        "file": file, "upload_id": upload.id,
+        "format": decoded.uploaded_format or upload.file_format, "stored_as": upload.file_format,
+        "sha256": upload.sha256, "disagreement": result.disagreement,
+        "forced": result.forced, "input_check": decoded.input_check,
         "outside_population": result.outside_population,
         "scores": [{
             "run_id": score.run_id, "run_name": score.run_name,
@@ -43,11 +44,12 @@ def _result_dict(file: str, result: UploadResult) -> dict:
     }
 
 
-def _print_result(file: str, result: UploadResult) -> None:
-    print(f"{file}  ({result.uploaded_format or result.file_format}, stored as upload "
-          f"{result.upload_id}: {result.file_format} without metadata or file name)")
+def _print_result(file: str, decoded: DecodedUpload, result: ScoredUpload) -> None:
+    upload = result.upload
+    print(f"{file}  ({decoded.uploaded_format or upload.file_format}, stored as upload "
+          f"{upload.id}: {upload.file_format} without metadata or file name)")
     if result.forced:
-        print(f"  ! FORCED past the input check: {result.input_check}")
+        print(f"  ! FORCED past the input check: {decoded.input_check}")
     for score in result.scores:
         print(f"  run {score.run_id:<3} {score.run_name[:24]:<24} "
               f"P(pneumonia)={score.probability:.3f}  {score.label_name:<9} "
@@ -79,11 +81,11 @@ def score_files(files: list[str], run_ids: list[int] | None = None,
                 errors.append({"file": file, "error": str(exc), "input_check": (
                     exc.reason if isinstance(exc, InputRefused) else None)})
         scored = score_uploads([upload for _, upload in decoded], chosen)
-        for (file, _), result in zip(decoded, scored, strict=True):
+        for (file, upload), result in zip(decoded, scored, strict=True):
             if as_json:
-                results.append(_result_dict(file, result))
+                results.append(_result_dict(file, upload, result))
             else:
-                _print_result(file, result)
+                _print_result(file, upload, result)
     if as_json:
         print(json.dumps({"results": results, "errors": errors}, indent=2))
     return EXIT_BAD_FILE if errors else 0

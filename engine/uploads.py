@@ -16,7 +16,6 @@ import hashlib
 import io
 import os
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +27,6 @@ from db import runs as runs_db
 from db import uploads as upload_db
 from db.audit import Actor, cli_actor
 from db.files import atomic_write
-from db.models import LABEL_NAMES
 from db.session import artifacts_root
 from engine.decode import DecodeError, decode_image
 from engine.deid import deidentify
@@ -147,56 +145,6 @@ def decode_upload(data: bytes, name: str, force: bool = False) -> DecodedUpload:
                          image.file_format, image.gray, input_check, tuple(removed))
 
 
-@dataclass(frozen=True)
-class ScoredRun:
-    score_id: int
-    run_id: int
-    run_name: str
-    probability: float
-    predicted_label: int
-    threshold: float
-    inference_ms: float
-    cam_path: str  # overlay PNG, relative to the artifacts root
-    typicality: float | None = None  # distance / the run's threshold (engine/typicality.py)
-    outside_population: bool | None = None
-
-    @property
-    def label_name(self) -> str:
-        return LABEL_NAMES[self.predicted_label]
-
-
-@dataclass(frozen=True)
-class UploadResult:
-    name: str  # as uploaded: shown to the uploader in this response only, never stored
-    upload_id: int
-    sha256: str
-    file_format: str
-    stored_path: str  # relative to the artifacts root
-    scores: list[ScoredRun]
-    input_check: str | None = None  # set when scored by force past a failed input check
-    deidentified: tuple[str, ...] = ()  # DICOM: what the stored copy lost (engine/deid.py)
-    uploaded_format: str = ""  # JPEG / PNG / DICOM as uploaded; `file_format` is what is stored
-
-    @property
-    def forced(self) -> bool:
-        return self.input_check is not None
-
-    @property
-    def outside_population(self) -> bool:
-        return any(score.outside_population for score in self.scores)
-
-    @property
-    def disagreement(self) -> bool:
-        return disagreement(self.scores)
-
-
-def disagreement(scores: Iterable[RunScore | ScoredRun | upload_db.UploadScoreInfo]) -> bool:
-    """True when the runs fall on different sides of their own thresholds: each score's
-    predicted_label is at its own run's threshold. The one definition, for the CLI, the Score
-    page's results and its history."""
-    return len({score.predicted_label for score in scores}) > 1
-
-
 def scoring_run_ids(run_ids: list[int] | None) -> list[int]:
     """The runs to score with: the given ones (which must be completed) or every completed one."""
     runs = runs_db.completed_runs(run_ids)
@@ -212,7 +160,8 @@ def scoring_run_ids(run_ids: list[int] | None) -> list[int]:
     return [run.id for run in runs]
 
 
-def _store(upload: DecodedUpload, scores: list[RunScore], actor: Actor) -> UploadResult:
+def _store(upload: DecodedUpload, scores: list[RunScore], actor: Actor,
+           ) -> upload_db.ScoredUpload:
     """Write the file (unless known), the overlays and the rows; undo the files on failure."""
     root = artifacts_root()
     token = uuid.uuid4().hex
@@ -224,43 +173,32 @@ def _store(upload: DecodedUpload, scores: list[RunScore], actor: Actor) -> Uploa
         if known is None:
             written.append(root / stored_path)
             atomic_write(root / stored_path, upload.stored)
-        new_scores, cam_paths = [], []
+        cam_paths = []
         for score in scores:
             cam_path = f"{UPLOADS_DIR}/cams/{token}-run{score.run_id}.png"
             (root / cam_path).parent.mkdir(parents=True, exist_ok=True)
             written.append(root / cam_path)
             Image.fromarray(score.overlay()).save(root / cam_path, compress_level=1)
             cam_paths.append(cam_path)
-            new_scores.append(upload_db.NewScore(
-                run_id=score.run_id, probability=score.probability,
-                predicted_label=score.predicted_label, threshold=score.threshold,
-                cam_path=cam_path, inference_ms=score.inference_ms,
-                typicality=score.typicality, outside_population=score.outside_population,
-                forced=upload.input_check is not None))
-        info, score_ids = upload_db.record_scores(
-            upload.sha256, stored_path, upload.file_format, len(upload.stored), new_scores,
-            upload.input_check, upload_db.StoredBy(
+        scored = upload_db.record_scores(
+            upload.sha256, stored_path, upload.file_format, len(upload.stored), scores,
+            cam_paths, upload.input_check, upload_db.StoredBy(
                 actor, list(upload.deidentified) if upload.file_format == "DICOM" else None))
-        if info.stored_path != stored_path:  # lost a race with an identical upload
+        if scored.upload.stored_path != stored_path:  # lost a race with an identical upload
             (root / stored_path).unlink(missing_ok=True)
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
         raise
-    return UploadResult(
-        name=upload.name, upload_id=info.id, sha256=upload.sha256,
-        file_format=upload.file_format, stored_path=info.stored_path,
-        scores=[ScoredRun(score_id, s.run_id, s.run_name, s.probability, s.predicted_label,
-                          s.threshold, s.inference_ms, cam_path, s.typicality,
-                          s.outside_population)
-                for score_id, s, cam_path in zip(score_ids, scores, cam_paths, strict=True)],
-        input_check=upload.input_check, deidentified=info.deidentified,
-        uploaded_format=upload.uploaded_format)
+    return scored
 
 
 def score_uploads(uploads: list[DecodedUpload], run_ids: list[int] | None = None,
-                  actor: Actor | None = None) -> list[UploadResult]:
+                  actor: Actor | None = None) -> list[upload_db.ScoredUpload]:
     """Score decoded uploads with each run (batched per run), then store each of them.
+
+    Returns what the store holds, in order: the name and format as uploaded stay with the
+    caller's DecodedUpload, never in the store.
 
     `actor` is who uploads (the signed-in user); None means the command line's user.
     """
@@ -278,7 +216,8 @@ def score_uploads(uploads: list[DecodedUpload], run_ids: list[int] | None = None
 
 
 def score_upload_bytes(data: bytes, name: str, run_ids: list[int] | None = None,
-                       force: bool = False, actor: Actor | None = None) -> UploadResult:
+                       force: bool = False, actor: Actor | None = None,
+                       ) -> upload_db.ScoredUpload:
     """Decode, check, score, store one upload; DecodeError/UserError when it cannot be scored.
 
     A file failing the input checks is refused (InputRefused) unless `force`.
@@ -290,9 +229,9 @@ def uploads_dataset() -> int:
     """Register the labelled uploads as a dataset for `cxr evaluate RUN --uploads`."""
     folder = artifacts_root() / UPLOADS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    dataset_id, labelled = upload_db.sync_uploads_dataset(str(folder.resolve()))
-    if not labelled:
+    synced = upload_db.sync_uploads_dataset(str(folder.resolve()))
+    if not synced.labelled:
         raise UserError("no labelled uploads to evaluate: record true labels on the Score page "
                         "first")
-    return dataset_id
+    return synced.dataset_id
 

@@ -40,12 +40,13 @@ def test_stored_dicom_is_deidentified_with_identical_pixels_and_score(
     from db.models import Upload
     from engine.decode import decode_bytes
     from engine.scoring import get_scorer
-    from engine.uploads import score_upload_bytes
+    from engine.uploads import decode_upload, score_uploads
 
     run_id = trained_home["run_ids"][0]
     original = _patient_dicom(tmp_path, next(trained_home["data"].glob("NORMAL/*.jpeg")))
-    result = score_upload_bytes(original, "patient.dcm", [run_id])
-    stored = (artifacts_root() / result.stored_path).read_bytes()
+    decoded = decode_upload(original, "patient.dcm")
+    result = score_uploads([decoded], [run_id])[0]
+    stored = (artifacts_root() / result.upload.stored_path).read_bytes()
     kept = pydicom.dcmread(io.BytesIO(stored))
     for keyword in PATIENT:
         assert not kept.get(keyword), keyword  # emptied (type 2) or gone
@@ -59,15 +60,15 @@ def test_stored_dicom_is_deidentified_with_identical_pixels_and_score(
     for path in cxr_home().rglob("*"):
         if path.is_file():
             assert b"BAR-123456" not in path.read_bytes(), path
-    removed = " ".join(result.deidentified)
+    removed = " ".join(result.upload.deidentified)
     assert all(keyword in removed for keyword in PATIENT) and "private" in removed
     with session_scope() as session:
-        row = session.get(Upload, result.upload_id)
-        assert json.loads(row.deidentified) == list(result.deidentified)
+        row = session.get(Upload, result.upload.id)
+        assert json.loads(row.deidentified) == list(result.upload.deidentified)
         assert row.uploaded_by.startswith("cli:")
     from dashboard.score_views import result_card
 
-    shown = str(result_card(result))
+    shown = str(result_card(decoded, result))
     assert "De-identified" in shown and "PatientID (0010,0020): emptied" in shown
 
 

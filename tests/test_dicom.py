@@ -119,9 +119,9 @@ def test_dicom_with_no_extension_scores_and_no_tag_reaches_a_path(
     path = make_dicom(tmp_path / "IM000123", twelve_bit(radiograph), bits_stored=12,
                       patient_name=evil)
     result = score_upload_bytes(path.read_bytes(), "IM000123")
-    assert result.file_format == "DICOM"
+    assert result.upload.file_format == "DICOM"
     assert len(result.scores) == len(trained_home["run_ids"])
-    stored = [result.stored_path] + [score.cam_path for score in result.scores]
+    stored = [result.upload.stored_path] + [score.cam_path for score in result.scores]
     sop_uid = str(dcmread(path).SOPInstanceUID)
     for relative in stored:
         assert "evil" not in relative and "IM000123" not in relative and sop_uid not in relative

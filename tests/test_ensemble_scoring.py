@@ -86,7 +86,7 @@ def test_ensembles_score_new_images_everywhere(ensemble_home: dict, tmp_path: Pa
     assert [score["run_id"] for score in result["scores"]] == [ensembles[1]]
     assert Path(result["scores"][0]["overlay"]).is_file()
 
-    history = {upload.id: scores for upload, scores in upload_db.upload_history()}
+    history = {entry.upload.id: entry.scores for entry in upload_db.upload_history()}
     assert set(ensembles) <= {score.run_id for score in history[result["upload_id"]]}
 
     upload_db.set_true_label(result["upload_id"], 1 if "PNEUMONIA" in str(source) else 0,

@@ -96,7 +96,8 @@ def test_constant_val_predictions_are_flagged_everywhere(cxr_home: Path, real_su
     healthy = main(TrainConfig(arch="small_cnn", data=str(real_subset), epochs=2,
                                image_size=64, batch_size=16, name="healthy"))
     trained = capsys.readouterr().out
-    probability, _ = evaluation_arrays(evaluation_id_for(collapsed, "val"))
+    scored = evaluation_arrays(evaluation_id_for(collapsed, "val"))
+    probability = scored.probability
     assert np.ptp(probability) < 1e-3  # the collapse itself: one probability for every image
 
     row = _run_row(collapsed)

@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlalchemy import func, select
 
 from db import uploads as upload_db
 from db.models import Dataset, Evaluation, Image, Prediction, Upload, UploadScore
 from db.session import session_scope
+from db.uploads import StoredScore, disagreement
 from engine.cli import main as cxr
 from engine.decode import DecodeError, decode_bytes
-from engine.scoring import RunScore, get_scorer
+from engine.scoring import get_scorer
 from engine.uploads import (
     decode_data_url,
-    disagreement,
+    decode_upload,
     pixels_png,
     read_upload_file,
     score_upload_bytes,
+    score_uploads,
 )
 
 
@@ -68,25 +70,39 @@ def test_upload_stored_by_generated_id_and_deduplicated(trained_home: dict) -> N
     home = trained_home["home"]
     source = sorted((trained_home["data"] / "NORMAL").iterdir())[3]
     data = source.read_bytes()
-    first = score_upload_bytes(data, "../../etc/passwd.jpeg")
-    stored = home / "artifacts" / first.stored_path
+    decoded = decode_upload(data, "../../etc/passwd.jpeg")
+    first = score_uploads([decoded])[0]
+    stored = home / "artifacts" / first.upload.stored_path
     # Stored as the decoded pixels only: a PNG, never the bytes as uploaded.
-    assert stored.is_file() and stored.suffix == ".png" and first.file_format == "PNG"
+    assert stored.is_file() and stored.suffix == ".png" and first.upload.file_format == "PNG"
     assert stored.read_bytes() == pixels_png(decode_bytes(data, "x"))
-    assert first.uploaded_format == "JPEG"
-    assert first.sha256 == hashlib.sha256(stored.read_bytes()).hexdigest()
+    assert decoded.uploaded_format == "JPEG"
+    assert first.upload.sha256 == hashlib.sha256(stored.read_bytes()).hexdigest()
     assert stored.parent == home / "artifacts" / "uploads"
-    assert "passwd" not in first.stored_path and len(stored.stem) == 32
+    assert "passwd" not in first.upload.stored_path and len(stored.stem) == 32
     assert [s.run_id for s in first.scores] == sorted(trained_home["run_ids"])
     for score in first.scores:
         assert (home / "artifacts" / score.cam_path).is_file()
         assert score.inference_ms > 0
     before = {p for p in _uploads_files(home) if p.parent.name == "uploads"}
     second = score_upload_bytes(data, "same-file-another-name.jpg")
-    assert second.upload_id == first.upload_id and second.stored_path == first.stored_path
+    assert second.upload.id == first.upload.id
+    assert second.upload.stored_path == first.upload.stored_path
     assert {p for p in _uploads_files(home) if p.parent.name == "uploads"} == before
-    history = dict((u.id, s) for u, s in upload_db.upload_history())
-    assert len(history[first.upload_id]) == len(trained_home["run_ids"])  # latest per run
+    history = {entry.upload.id: entry.scores for entry in upload_db.upload_history()}
+    assert len(history[first.upload.id]) == len(trained_home["run_ids"])  # latest per run
+
+
+def test_one_stored_score_type_from_the_store_to_the_page(trained_home: dict) -> None:
+    """What scoring returns and what the Score page's history reads are one type, equal field
+    for field: the page and `cxr score` show the stored values, not a copy made on the way."""
+    source = sorted((trained_home["data"] / "NORMAL").iterdir())[4]
+    scored = score_upload_bytes(source.read_bytes(), "one-type.jpeg")
+    history = {entry.upload.id: entry for entry in upload_db.upload_history()}[scored.upload.id]
+    assert type(scored) is type(history) is upload_db.ScoredUpload
+    assert {type(score) for score in (*scored.scores, *history.scores)} == {StoredScore}
+    assert history.upload == scored.upload
+    assert history.scores == scored.scores  # each run's latest: the ones just stored
 
 
 @pytest.mark.parametrize("payload", [b"", b"just text", b"\xff\xd8\xff\xe0trunc", b"GIF89a.."])
@@ -110,9 +126,9 @@ def test_size_limit_is_configurable(trained_home: dict, tmp_path: Path,
 
 
 def test_disagreement_is_sides_of_thresholds() -> None:
-    def score(probability: float, threshold: float) -> RunScore:
-        return RunScore(1, "r", probability, int(probability >= threshold), threshold, 1.0,
-                        np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.float32))
+    def score(probability: float, threshold: float) -> StoredScore:
+        return StoredScore(1, 1, 1, "r", probability, int(probability >= threshold), threshold,
+                           None, 1.0, datetime(2024, 1, 1))
 
     assert not disagreement([score(0.6, 0.5), score(0.4, 0.3)])  # both PNEUMONIA
     assert disagreement([score(0.6, 0.5), score(0.6, 0.7)])
@@ -152,8 +168,8 @@ def test_labelled_uploads_evaluate_as_external_dataset(trained_home: dict,
     for label, folder in enumerate(("NORMAL", "PNEUMONIA")):
         for source in sorted((trained_home["data"] / folder).iterdir())[10:13]:
             result = score_upload_bytes(source.read_bytes(), source.name)
-            upload_db.set_true_label(result.upload_id, label, "analyst")
-            labelled.append(result.upload_id)
+            upload_db.set_true_label(result.upload.id, label, "analyst")
+            labelled.append(result.upload.id)
     run_id = trained_home["run_ids"][0]
     assert cxr(["evaluate", str(run_id), "--uploads"]) == 0
     capsys.readouterr()

@@ -144,3 +144,16 @@ def test_functions_are_at_most_60_lines(folder: str) -> None:
                 if length > MAX_FUNCTION_LINES:
                     long[f"{path.relative_to(ROOT)}:{node.name}"] = length
     assert long == {}
+
+
+def test_db_returns_no_bare_tuples() -> None:
+    """db/ hands back named dataclasses (or a DataFrame a table or figure consumes whole):
+    a function annotated to return a tuple, or a list of them, is a bare tuple."""
+    found = []
+    for path in _files("db"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns:
+                returned = ast.unparse(node.returns).replace(" ", "")
+                if returned.startswith(("tuple", "list[tuple", "Optional[tuple")):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert found == []

@@ -103,8 +103,9 @@ def test_gallery_filter_splits_every_cell_by_population(trained_home: dict) -> N
     for cell in gallery.CELLS:
         for population, found in (("outside", outside_ids), ("inside", inside_ids),
                                   ("all", all_ids)):
-            total, items = gallery.cell_images(evaluation_id, cell, threshold, limit=1000,
-                                               population=population)
+            page = gallery.cell_images(evaluation_id, cell, threshold, limit=1000,
+                                       population=population)
+            total, items = page.total, page.items
             assert total == len(items)
             if population != "all":
                 assert all(item.outside_population == (population == "outside")

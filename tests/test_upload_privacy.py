@@ -178,7 +178,8 @@ def test_metadata_only_reupload_deduplicates(trained_home: dict) -> None:
     Image.fromarray(gray).save(plain, format="PNG")
     first = score_upload_bytes(_png(gray), "a.png", [trained_home["run_ids"][0]])
     second = score_upload_bytes(plain.getvalue(), "b.png", [trained_home["run_ids"][0]])
-    assert second.upload_id == first.upload_id and second.stored_path == first.stored_path
+    assert second.upload.id == first.upload.id
+    assert second.upload.stored_path == first.upload.stored_path
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

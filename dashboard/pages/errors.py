@@ -162,7 +162,8 @@ def apply_preset(_clicks: list, run_id: int) -> float:
     evaluation_id = evaluations.evaluation_id_for(run_id, "val")
     if evaluation_id is None:
         raise UserError(f"run {run_id} has no val evaluation to choose a threshold on")
-    probability, labels = evaluations.evaluation_arrays(evaluation_id)
+    scored = evaluations.evaluation_arrays(evaluation_id)
+    probability, labels = scored.probability, scored.true_label
     chosen, _ = choose_threshold(rule, labels, probability)
     return round(chosen, 4)
 
@@ -170,7 +171,8 @@ def apply_preset(_clicks: list, run_id: int) -> float:
 @lru_cache(maxsize=256)
 def _threshold_free(url: str, evaluation_id: int) -> dict:
     """AUC, PR AUC, Brier and ECE of a completed (so unchanging) evaluation, per database."""
-    probability, labels = evaluations.evaluation_arrays(evaluation_id)
+    scored = evaluations.evaluation_arrays(evaluation_id)
+    probability, labels = scored.probability, scored.true_label
     return threshold_free_metrics(labels, probability)
 
 
@@ -185,7 +187,8 @@ def recompute(run_id: int, split: str, threshold: float):
     evaluation_id = evaluations.evaluation_id_for(run_id, split)
     if evaluation_id is None:
         raise PreventUpdate
-    probability, labels = evaluations.evaluation_arrays(evaluation_id)
+    scored = evaluations.evaluation_arrays(evaluation_id)
+    probability, labels = scored.probability, scored.true_label
     metrics = binary_metrics(labels, probability, threshold,
                              free=_threshold_free(database_url(), evaluation_id))
     counts = {"tn": metrics.tn, "fp": metrics.fp, "fn": metrics.fn, "tp": metrics.tp}
@@ -249,10 +252,10 @@ def drill_down(run_id: int, split: str, threshold: float, cell: str, sort: str,
     page = max(int(page or 1), 1)
     min_outside = state.clamp_threshold(min_outside, default=0.0)
     population = population if population in gallery.POPULATIONS else "all"
-    total, items = gallery.cell_images(evaluation_id, cell, state.clamp_threshold(threshold),
-                                       sort if sort in gallery.SORTS else "confident_first",
-                                       PAGE_SIZE, (page - 1) * PAGE_SIZE, min_outside,
-                                       population)
+    shown = gallery.cell_images(evaluation_id, cell, state.clamp_threshold(threshold),
+                                sort if sort in gallery.SORTS else "confident_first",
+                                PAGE_SIZE, (page - 1) * PAGE_SIZE, min_outside, population)
+    total, items = shown.total, shown.items
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     name = ("Shortcut suspects" if cell == gallery.SUSPECTS
             else f"{views.CELL_TITLES[cell]}s")

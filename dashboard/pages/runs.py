@@ -118,7 +118,8 @@ def run_curves(run_ids: list[int], split: str) -> tuple[list, list, list]:
         evaluation_id = evaluations.evaluation_id_for(run_id, split)
         if evaluation_id is None:
             continue
-        probability, labels = evaluations.evaluation_arrays(evaluation_id)
+        scored = evaluations.evaluation_arrays(evaluation_id)
+        probability, labels = scored.probability, scored.true_label
         name = names.get(run_id, f"run {run_id}")
         points = evaluations.evaluation_roc(evaluation_id) or stats.roc_curve_points(labels,
                                                                                 probability)

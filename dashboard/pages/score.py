@@ -21,7 +21,13 @@ from db import uploads as upload_db
 from db.models import LABEL_NAMES
 from engine.decode import DecodeError
 from engine.errors import UserError
-from engine.uploads import decode_data_url, max_upload_bytes, max_upload_mb, score_upload_bytes
+from engine.uploads import (
+    decode_data_url,
+    decode_upload,
+    max_upload_bytes,
+    max_upload_mb,
+    score_uploads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +96,9 @@ def _score_one(contents: str | None, name: str, run_ids: list[int] | None,
                force: bool = False) -> object:
     """One file -> its result card or its error message. Never raises."""
     try:
-        data = decode_data_url(contents, name)
-        return result_card(score_upload_bytes(data, name, run_ids, force=force,
-                                              actor=auth.current_actor()))
+        decoded = decode_upload(decode_data_url(contents, name), name, force)
+        return result_card(decoded, score_uploads([decoded], run_ids,
+                                                  actor=auth.current_actor())[0])
     except (DecodeError, UserError) as exc:
         return error_card(str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad file must not fail the others

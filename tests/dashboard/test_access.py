@@ -43,10 +43,11 @@ def ids_in_store(trained_home: dict) -> dict:
     from engine.uploads import score_upload_bytes
 
     evaluation_id = evaluations.evaluation_id_for(trained_home["run_ids"][0], "test")
-    item = gallery.cell_images(evaluation_id, "tp", 0.0, limit=1)[1][0]
+    item = gallery.cell_images(evaluation_id, "tp", 0.0, limit=1).items[0]
     jpeg = next(trained_home["data"].glob("PNEUMONIA/*.jpeg"))
     score_upload_bytes(jpeg.read_bytes(), "access.jpeg", [trained_home["run_ids"][0]])
-    upload, scores = upload_history(1)[0]
+    newest = upload_history(1)[0]
+    upload, scores = newest.upload, newest.scores
     for role in USER_ROLES:
         ensure_user(f"access-{role}", role, PASSWORD)
     return {"image_id": item.image_id, "prediction_id": item.prediction_id,

@@ -50,7 +50,8 @@ def test_threshold_recompute_and_drill_down(client, trained_home: dict) -> None:
     deps = dash_http.dependencies(client)
     run_id = trained_home["run_ids"][0]
     evaluation_id = evaluations.evaluation_id_for(run_id, "test")
-    probability, labels = evaluations.evaluation_arrays(evaluation_id)
+    scored = evaluations.evaluation_arrays(evaluation_id)
+    probability, labels = scored.probability, scored.true_label
     for threshold in (0.3, 0.6):
         status, body = dash_http.post(client, dash_http.recompute_body(deps, run_id, "test",
                                                                         threshold))
@@ -62,8 +63,8 @@ def test_threshold_recompute_and_drill_down(client, trained_home: dict) -> None:
         status, body = dash_http.post(client, dash_http.drill_down_body(
             deps, run_id, "test", threshold, "fn", sort="probability_asc"))
         shown = dash_http.gallery_image_ids(body)
-        _, items = gallery.cell_images(evaluations.evaluation_id_for(run_id, "test"), "fn",
-                                       threshold, "probability_asc")
+        items = gallery.cell_images(evaluations.evaluation_id_for(run_id, "test"), "fn",
+                                    threshold, "probability_asc").items
         assert shown == [item.image_id for item in items] and len(shown) == counts["fn"]
 
 

@@ -28,7 +28,7 @@ def test_evaluation(trained_home: dict) -> int:
 def _everything(evaluation_id: int, cell: str, threshold: float = 0.5,
                 min_outside: float = 0.0, sort: str = "probability_desc") -> list:
     return gallery.cell_images(evaluation_id, cell, threshold, sort, limit=10_000,
-                               min_outside=min_outside)[1]
+                               min_outside=min_outside).items
 
 
 def test_attention_filter_keeps_exactly_the_images_looking_outside(
@@ -40,8 +40,9 @@ def test_attention_filter_keeps_exactly_the_images_looking_outside(
         # undertrained small CNN has a few of those).
         known += sum(item.lung_share is not None for item in items)
         for min_outside in (0.5, 0.75, 0.9):
-            total, kept = gallery.cell_images(test_evaluation, cell, 0.5, "probability_desc",
-                                              limit=10_000, min_outside=min_outside)
+            page = gallery.cell_images(test_evaluation, cell, 0.5, "probability_desc",
+                                       limit=10_000, min_outside=min_outside)
+            total, kept = page.total, page.items
             expected = [item.image_id for item in items if item.lung_share is not None
                         and item.lung_share <= 1.0 - min_outside]
             assert [item.image_id for item in kept] == expected and total == len(expected)
@@ -55,7 +56,7 @@ def test_outside_lungs_sort_and_paging(test_evaluation: int) -> None:
     assert shares == sorted(shares) and len(items) > 5
     assert all(item.lung_share is None for item in items[len(shares):])  # unknown ones last
     pages = [gallery.cell_images(test_evaluation, "tp", 0.0, "outside_lungs_first", limit=4,
-                                 offset=offset)[1] for offset in range(0, len(items), 4)]
+                                 offset=offset).items for offset in range(0, len(items), 4)]
     assert [i.image_id for page in pages for i in page] == [i.image_id for i in items]
 
 
@@ -160,8 +161,9 @@ def test_lung_outline_is_stored_with_the_lung_share_it_was_measured_for(
     item = next(item for item in _everything(test_evaluation, "tp", 0.0)
                 if item.lung_share is not None)
     image_id, cam_raw_path = _cam_files(item.prediction_id)
-    stored = evaluations.prediction_outline(item.prediction_id)
-    root, relative = images.image_location(image_id)
+    stored = gallery.prediction(item.prediction_id)
+    located = images.image_file(image_id)
+    root, relative = located.root, located.rel_path
     cam = np.load(artifacts_root() / cam_raw_path).astype(np.float32)
     gray = resize(decode_file(f"{root}/{relative}"), cam.shape[0])
     # The evaluation kept the outline of the very mask it measured the lung share against.
@@ -192,11 +194,12 @@ def test_a_shifted_evaluation_keeps_the_outline_of_the_pixels_it_measured(
     checked = 0
     for item in items[:12]:
         image_id, cam_raw_path = _cam_files(item.prediction_id)
-        root, relative = images.image_location(image_id)
+        located = images.image_file(image_id)
+        root, relative = located.root, located.rel_path
         size = np.load(artifacts_root() / cam_raw_path).shape[0]
         gray = resize(decode_file(f"{root}/{relative}"), size)
         shifted = apply_shift("blur", gray[None], seed=image_id)[0]
-        outline = evaluations.prediction_outline(item.prediction_id).lung_outline
+        outline = gallery.prediction(item.prediction_id).lung_outline
         assert _iou(_filled(outline), lung_mask(shifted)) > 0.95
         checked += 1
     assert checked > 0

@@ -57,13 +57,14 @@ def _open_errors(browser, live_server: str, query: str) -> None:
 def _split_truth(run_id: int, split: str, threshold: float, cell: str) -> list[int]:
     evaluation_id = evaluations.evaluation_id_for(run_id, split)
     return [item.image_id for item in gallery.cell_images(evaluation_id, cell, threshold,
-                                                          "confident_first", 48)[1]]
+                                                          "confident_first", 48).items]
 
 
 def test_confusion_cell_opens_exactly_its_images(browser, live_server: str,
                                                  trained_home: dict) -> None:
     run_id = trained_home["run_ids"][0]
-    total = len(evaluations.evaluation_arrays(evaluations.evaluation_id_for(run_id, "test"))[0])
+    total = len(evaluations.evaluation_arrays(
+        evaluations.evaluation_id_for(run_id, "test")).probability)
     _open_errors(browser, live_server, f"run={run_id}&split=test&t=0.5&cell=tp")
     counts = _wait_counts(browser, total)
     for cell in ("fn", "fp", "tn"):
@@ -78,7 +79,8 @@ def test_moving_the_threshold_changes_the_cells(browser, live_server: str,
                                                 trained_home: dict) -> None:
     run_id = trained_home["run_ids"][1]
     evaluation_id = evaluations.evaluation_id_for(run_id, "test")
-    probability, labels = evaluations.evaluation_arrays(evaluation_id)
+    scored = evaluations.evaluation_arrays(evaluation_id)
+    probability, labels = scored.probability, scored.true_label
     total = len(labels)
     # Thresholds read off this run's own scores, so each move must change the cells.
     middle = float(np.median(probability))
@@ -130,12 +132,13 @@ def test_review_survives_a_reload(browser, live_server: str, trained_home: dict)
 def test_permalink_restores_the_view(browser, live_server: str, trained_home: dict) -> None:
     run_id = trained_home["run_ids"][1]
     evaluation_id = evaluations.evaluation_id_for(run_id, "val")
-    image_id = gallery.cell_images(evaluation_id, "tn", 1.01, limit=1)[1][0].image_id
-    total = len(evaluations.evaluation_arrays(evaluation_id)[0])
+    image_id = gallery.cell_images(evaluation_id, "tn", 1.01, limit=1).items[0].image_id
+    total = len(evaluations.evaluation_arrays(evaluation_id).probability)
     _open_errors(browser, live_server,
                  f"run={run_id}&split=val&t=0.3&cell=fp&image={image_id}")
     counts = _wait_counts(browser, total)
-    probability, labels = evaluations.evaluation_arrays(evaluation_id)
+    scored = evaluations.evaluation_arrays(evaluation_id)
+    probability, labels = scored.probability, scored.true_label
     assert counts["fp"] == int(((probability >= 0.3) & (labels == 0)).sum())
     assert "cxr-selected" in _cell(browser, "fp").get_attribute("class")
     assert browser.find_element(By.CSS_SELECTOR, f"#{ids.ERR_SPLIT} input[value='val']"
@@ -188,7 +191,7 @@ def _suspects_truth(run_id: int, split: str, threshold: float, min_outside: floa
     evaluation_id = evaluations.evaluation_id_for(run_id, split)
     return [item.image_id for item in gallery.cell_images(
         evaluation_id, gallery.SUSPECTS, threshold, "outside_lungs_first", 48,
-        min_outside=min_outside)[1]]
+        min_outside=min_outside).items]
 
 
 def test_shortcut_suspects_filter(browser, live_server: str, trained_home: dict) -> None:
@@ -199,7 +202,7 @@ def test_shortcut_suspects_filter(browser, live_server: str, trained_home: dict)
     run_id = trained_home["run_ids"][0]
     evaluation_id = evaluations.evaluation_id_for(run_id, "val")
     _open_errors(browser, live_server, f"run={run_id}&split=val&t=0.5&cell=tp")
-    _wait_counts(browser, len(evaluations.evaluation_arrays(evaluation_id)[0]))
+    _wait_counts(browser, len(evaluations.evaluation_arrays(evaluation_id).probability))
     button = browser.find_element(By.ID, ids.ERR_SUSPECTS)
     browser.execute_script("arguments[0].click();", button)
     WebDriverWait(browser, WAIT_S).until(lambda b: "cell=suspects" in b.current_url
@@ -214,7 +217,7 @@ def test_shortcut_suspects_filter(browser, live_server: str, trained_home: dict)
 
     # A cut-off read off this run's own correct predictions: some images pass, some don't.
     correct = [item for cell in ("tn", "tp") for item in gallery.cell_images(
-        evaluation_id, cell, 0.5, limit=10_000)[1] if item.lung_share is not None]
+        evaluation_id, cell, 0.5, limit=10_000).items if item.lung_share is not None]
     cutoff = float(np.floor(np.median([item.outside_lungs for item in correct]) * 20) / 20)
     expected = _suspects_truth(run_id, "val", 0.5, cutoff)
     assert 0 < len(expected) <= len(correct)

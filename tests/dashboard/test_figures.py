@@ -13,7 +13,8 @@ from db import evaluations, gallery, runs
 
 def _arrays(trained_home: dict, split: str = "test"):
     evaluation_id = evaluations.evaluation_id_for(trained_home["run_ids"][0], split)
-    return evaluations.evaluation_arrays(evaluation_id), evaluation_id
+    scored = evaluations.evaluation_arrays(evaluation_id)
+    return (scored.probability, scored.true_label), evaluation_id
 
 
 def test_run_overlays_from_real_runs(trained_home: dict) -> None:
@@ -96,7 +97,7 @@ def test_views_render_plain_components(trained_home: dict) -> None:
     assert views.synthetic_badge(False) is None
     assert "SYNTHETIC" in str(views.synthetic_badge(True))
     (probability, labels), evaluation_id = _arrays(trained_home)
-    _, items = gallery.cell_images(evaluation_id, "tn", 1.01, limit=3)
+    items = gallery.cell_images(evaluation_id, "tn", 1.01, limit=3).items
     rendered = str(views.gallery(items, overlay=True, selected_image=items[0].image_id))
     assert f"/files/cam-thumb/{items[0].prediction_id}" in rendered
     assert "cxr-selected" in rendered

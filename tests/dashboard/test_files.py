@@ -16,7 +16,7 @@ from db.session import session_scope
 
 def _first_prediction(trained_home: dict):
     evaluation_id = evaluations.evaluation_id_for(trained_home["run_ids"][0], "test")
-    return gallery.cell_images(evaluation_id, "tp", 0.0, limit=1)[1][0]
+    return gallery.cell_images(evaluation_id, "tp", 0.0, limit=1).items[0]
 
 
 def test_images_cams_and_cached_thumbnails(client, trained_home: dict) -> None:

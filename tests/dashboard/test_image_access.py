@@ -41,17 +41,17 @@ def uploads_store(tmp_path_factory: pytest.TempPathFactory, real_subset: Path) -
         for label, folder in enumerate(("NORMAL", "PNEUMONIA")):
             source = next((real_subset / folder).glob("*.jpeg"))
             result = score_upload_bytes(source.read_bytes(), f"patient-{folder}.jpeg", [run_id])
-            upload_db.set_true_label(result.upload_id, label, "tests")
+            upload_db.set_true_label(result.upload.id, label, "tests")
         external = evaluate_run(run_id, dataset_id=uploads_dataset())
         items = [item for cell in CELLS
-                 for item in gallery.cell_images(external, cell, 0.5, limit=10)[1]]
+                 for item in gallery.cell_images(external, cell, 0.5, limit=10).items]
         dataset_item = gallery.cell_images(evaluations.evaluation_id_for(run_id, "test"), "tp",
-                                           0.0, limit=1)[1][0]
+                                           0.0, limit=1).items[0]
         for role in USER_ROLES:
             ensure_user(f"image-{role}", role, PASSWORD)
         url = os.environ.get("CXR_DATABASE_URL")
     return {"home": home, "url": url, "run_id": run_id, "upload": items[0],
-            "dataset": dataset_item, "upload_id": result.upload_id}
+            "dataset": dataset_item, "upload_id": result.upload.id}
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def _client(dash_app, role: str):  # noqa: ANN202 - a Flask test client
     return sign_in_client(dash_app.server.test_client(), f"image-{role}", PASSWORD)
 
 
-def _urls(item) -> list[str]:  # noqa: ANN001 - a GalleryItem
+def _urls(item) -> list[str]:  # noqa: ANN001 - a gallery.PredictionView
     return [route.format(image=item.image_id, prediction=item.prediction_id)
             for route in IMAGE_ROUTES]
 

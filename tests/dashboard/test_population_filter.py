@@ -19,13 +19,13 @@ def test_gallery_filters_on_outside_the_training_population(client, trained_home
             deps, run_id, "val", threshold, cell, population="outside"))
         assert status == 200
         shown = dash_http.gallery_image_ids(body)
-        _, items = gallery.cell_images(evaluation_id, cell, threshold, population="outside")
+        items = gallery.cell_images(evaluation_id, cell, threshold, population="outside").items
         assert shown == [item.image_id for item in items]
         if shown:  # every flagged tile carries the badge
             text = json.dumps(body)
             assert text.count("outside the training population") >= len(shown)
         shown_outside += shown
-        _, everything = gallery.cell_images(evaluation_id, cell, threshold, limit=1000)
+        everything = gallery.cell_images(evaluation_id, cell, threshold, limit=1000).items
         status, body = dash_http.post(client, dash_http.drill_down_body(
             deps, run_id, "val", threshold, cell, population="inside"))
         inside = dash_http.gallery_image_ids(body)

@@ -21,7 +21,7 @@ def test_shift_evaluations_stay_out_of_the_val_and_test_views(quality_home: dict
         runs.get_run(run_id).threshold_rule]
     assert row.val_roc_auc == metrics.roc_auc and row.val_accuracy == metrics.accuracy
     # Every run's probability for a val image: the clean val only, never the shifted copy.
-    image_id = gallery.cell_images(clean_val, "tn", 1.01, limit=1)[1][0].image_id
+    image_id = gallery.cell_images(clean_val, "tn", 1.01, limit=1).items[0].image_id
     predictions = images.image_predictions(image_id)
     assert set(predictions.split) == {"val"}
     assert shift_evaluation not in set(predictions.evaluation_id)

@@ -32,9 +32,10 @@ def test_runs_table_and_summaries(trained_home: dict) -> None:
 
 def test_evaluation_arrays_are_cached_and_read_only(run_and_eval: tuple[int, int]) -> None:
     _, evaluation_id = run_and_eval
-    probability, labels = evaluations.evaluation_arrays(evaluation_id)
+    scored = evaluations.evaluation_arrays(evaluation_id)
+    probability, labels = scored.probability, scored.true_label
     again = evaluations.evaluation_arrays(evaluation_id)
-    assert again[0] is probability
+    assert again.probability is probability
     assert len(probability) == len(labels) > 0 and set(np.unique(labels)) <= {0, 1}
     with pytest.raises(ValueError):
         probability[0] = 1.0
@@ -44,11 +45,13 @@ def test_evaluation_arrays_are_cached_and_read_only(run_and_eval: tuple[int, int
 def test_cells_partition_the_split_and_match_the_metrics(run_and_eval: tuple[int, int],
                                                          threshold: float) -> None:
     _, evaluation_id = run_and_eval
-    probability, labels = evaluations.evaluation_arrays(evaluation_id)
+    scored = evaluations.evaluation_arrays(evaluation_id)
+    probability, labels = scored.probability, scored.true_label
     metrics = binary_metrics(labels, probability, threshold)
     seen = []
     for cell in gallery.CELLS:
-        total, items = gallery.cell_images(evaluation_id, cell, threshold, limit=10_000)
+        page = gallery.cell_images(evaluation_id, cell, threshold, limit=10_000)
+        total, items = page.total, page.items
         assert total == getattr(metrics, cell) == len(items)
         true_label, positive = gallery.CELL_DEFINITION[cell]
         assert all(item.true_label == true_label for item in items)
@@ -57,18 +60,31 @@ def test_cells_partition_the_split_and_match_the_metrics(run_and_eval: tuple[int
     assert len(seen) == len(set(seen)) == len(labels)
 
 
+def test_a_prediction_reads_as_one_view_everywhere(run_and_eval: tuple[int, int]) -> None:
+    """The gallery, the image panel and the lung-outline overlay read the same PredictionView,
+    every field read (nothing left at a default)."""
+    _, evaluation_id = run_and_eval
+    item = gallery.cell_images(evaluation_id, "tp", 0.0, limit=1).items[0]
+    assert type(item) is gallery.PredictionView and item.evaluation_id == evaluation_id
+    assert gallery.prediction(item.prediction_id) == item
+    assert gallery.prediction_for(evaluation_id, item.image_id) == item
+    assert item in gallery.evaluation_predictions(evaluation_id)
+    assert item.predicted_label in (0, 1) and item.has_cam == (item.cam_path is not None)
+    assert gallery.prediction(999_999_999) is None
+
+
 def test_cell_sorting_and_paging(run_and_eval: tuple[int, int]) -> None:
     _, evaluation_id = run_and_eval
-    total, everything = gallery.cell_images(evaluation_id, "tp", 0.0, "probability_desc",
-                                            limit=10_000)
+    page = gallery.cell_images(evaluation_id, "tp", 0.0, "probability_desc", limit=10_000)
+    total, everything = page.total, page.items
     probabilities = [item.probability for item in everything]
     assert probabilities == sorted(probabilities, reverse=True)
-    _, confident = gallery.cell_images(evaluation_id, "tp", 0.0, "confident_first", limit=5)
+    confident = gallery.cell_images(evaluation_id, "tp", 0.0, "confident_first", limit=5).items
     assert [i.image_id for i in confident] == [i.image_id for i in everything[:5]]
-    _, borderline = gallery.cell_images(evaluation_id, "tp", 0.0, "borderline_first", limit=5)
+    borderline = gallery.cell_images(evaluation_id, "tp", 0.0, "borderline_first", limit=5).items
     assert borderline[0].probability == min(probabilities)
     pages = [gallery.cell_images(evaluation_id, "tp", 0.0, "probability_desc", limit=7,
-                                 offset=offset)[1] for offset in range(0, total, 7)]
+                                 offset=offset).items for offset in range(0, total, 7)]
     assert [i.image_id for page in pages for i in page] == [i.image_id for i in everything]
     with pytest.raises(ValueError, match="unknown confusion cell"):
         gallery.cell_images(evaluation_id, "xx", 0.5)
@@ -76,7 +92,7 @@ def test_cell_sorting_and_paging(run_and_eval: tuple[int, int]) -> None:
 
 def test_image_views(trained_home: dict, run_and_eval: tuple[int, int]) -> None:
     _, evaluation_id = run_and_eval
-    _, items = gallery.cell_images(evaluation_id, "tn", 1.01, limit=1)
+    items = gallery.cell_images(evaluation_id, "tn", 1.01, limit=1).items
     image_id = items[0].image_id
     info = images.image_info(image_id)
     assert info.label == 0 and info.patient_id and info.rel_path.startswith("NORMAL/")
@@ -88,7 +104,7 @@ def test_image_views(trained_home: dict, run_and_eval: tuple[int, int]) -> None:
 
 def test_reviews_round_trip(trained_home: dict, run_and_eval: tuple[int, int]) -> None:
     run_id, evaluation_id = run_and_eval
-    _, items = gallery.cell_images(evaluation_id, "tp", 0.0, limit=1)
+    items = gallery.cell_images(evaluation_id, "tp", 0.0, limit=1).items
     image_id = items[0].image_id
     first = add_review(image_id, "ambiguous", Actor("  ana "), "faint opacity", run_id)
     second = add_review(image_id, "label error", Actor("ben"))
@@ -123,7 +139,7 @@ def test_paired_predictions_and_epochs(trained_home: dict) -> None:
     pairs = evaluations.paired_predictions(evaluations.evaluation_id_for(run_a, "test"),
                                        evaluations.evaluation_id_for(run_b, "test"))
     assert len(pairs) == len(evaluations.evaluation_arrays(
-        evaluations.evaluation_id_for(run_a, "test"))[0])
+        evaluations.evaluation_id_for(run_a, "test")).probability)
     assert {"probability_a", "probability_b", "prediction_id_a"} <= set(pairs.columns)
     epochs = runs.epochs_for([run_a, run_b])
     assert set(epochs.run_id) == {run_a, run_b} and (epochs.epoch >= 1).all()
