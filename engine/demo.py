@@ -77,5 +77,10 @@ def _check_dashboard(host: str) -> None:
                              capture_output=True, text=True, check=False)
     if checked.returncode != 0:
         message = checked.stderr.strip().splitlines()[-1] if checked.stderr.strip() else ""
+        if "--no-auth" in message:  # the server's words name the flag the demo passes itself
+            message = (f"cxr demo serves its dashboard with sign-in off, so only on a loopback "
+                       f"address such as 127.0.0.1 (the default), not {host}; to serve a team, "
+                       "create users with `cxr users add NAME --role admin` and run `cxr serve "
+                       f"--host {host}`, or run the demo with --no-serve")
         raise UserError(message.removeprefix("cxr: error: ") or "the dashboard cannot start; "
                         "run the demo with --no-serve")

@@ -108,6 +108,16 @@ def test_serve_on_an_open_address_needs_an_admin(cxr_home: Path) -> None:
     assert result.returncode == 2 and "only binds a loopback address" in result.stderr
 
 
+def test_demo_on_an_open_address_is_refused_in_its_own_words(cxr_home: Path) -> None:
+    """cxr demo passes --no-auth itself: its refusal must not tell the user to drop it."""
+    result = subprocess.run([sys.executable, "-m", "engine.cli", "demo", "--host", "0.0.0.0"],
+                            cwd=REPO, env=dict(os.environ), capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "cxr demo serves its dashboard with sign-in off" in result.stderr
+    assert "drop --no-auth" not in result.stderr
+
+
 def test_secret_key_is_made_once_private_and_reused(tmp_path: Path,
                                                     monkeypatch) -> None:  # noqa: ANN001
     from dashboard.auth import secret_key
