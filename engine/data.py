@@ -75,11 +75,22 @@ def discover(root: str | Path) -> list[FileEntry]:
     entries = []
     for source_folder, folder in sources:
         for label, class_name in enumerate(LABEL_NAMES):
-            for path in sorted((folder / class_name).iterdir()):
-                if path.is_file() and _looks_like_image(path):
+            for path in _class_files(folder / class_name):
+                if _looks_like_image(path):
                     rel = path.relative_to(root).as_posix()
                     entries.append(FileEntry(path, rel, label, source_folder))
     return entries
+
+
+def _class_files(folder: Path) -> list[Path]:
+    """Every file under a class folder, in subfolders too (their class is the folder's), in a
+    stable order; hidden folders are left out and linked folders are not followed (no loops)."""
+    found = []
+    for directory, subfolders, files in os.walk(folder):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        found.extend(path for path in (Path(directory) / name for name in files)
+                     if path.is_file())
+    return sorted(found)
 
 
 def _looks_like_image(path: Path) -> bool:

@@ -250,3 +250,26 @@ def test_a_file_gone_at_the_next_ingest_is_marked_skipped(cxr_home: Path, tmp_pa
             Image.rel_path == f"NORMAL/{gone.name}")).one()
     assert row.status == "skipped" and "no longer under the dataset root" in row.skip_reason
     assert_every_image_resolves()
+
+
+def test_images_in_subfolders_of_a_class_folder_are_registered(cxr_home: Path,
+                                                               tmp_path: Path) -> None:
+    """NORMAL/batch-1/x.jpeg is a NORMAL image: never silently left out. A hidden folder is
+    left out and a linked folder is not followed (a link back up would loop)."""
+    root = copy_subset(tmp_path / "data", per_class=4)
+    for class_name in ("NORMAL", "PNEUMONIA"):
+        nested = root / class_name / "batch-1" / "deeper"
+        nested.mkdir(parents=True)
+        for path in sorted((root / class_name).glob("*.jpeg"))[:2]:
+            path.rename(nested / path.name)
+    (root / "NORMAL" / ".thumbnails").mkdir()
+    shutil.copy(next((root / "PNEUMONIA").glob("*.jpeg")), root / "NORMAL" / ".thumbnails")
+    (root / "NORMAL" / "loop").symlink_to(root / "NORMAL", target_is_directory=True)
+    report = ingest(root)
+    assert report.total == 8 and not report.skipped
+    with session_scope() as session:
+        rows = session.execute(select(Image.rel_path, Image.label)).all()
+    nested = sorted((row.rel_path.split("/")[0], row.label) for row in rows
+                    if "/batch-1/deeper/" in row.rel_path)
+    assert nested == [("NORMAL", 0), ("NORMAL", 0), ("PNEUMONIA", 1), ("PNEUMONIA", 1)]
+    assert_every_image_resolves()
