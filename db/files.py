@@ -8,11 +8,13 @@ It lives in db/ because db/ owns where the stored files are (`session.artifacts_
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+KEY_HEX_CHARS = 64
 Writer = Callable[[BinaryIO], object]  # e.g. lambda out: torch.save(state, out)
 
 
@@ -52,3 +54,24 @@ def _sync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(descriptor)
+
+
+def key_file(path: Path, attempts: int = 50) -> bytes:
+    """A random key (64 hex characters) kept in `path` (0600): made once by whichever process
+    comes first, then read by every other one and every restart."""
+    path = Path(path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(os.urandom(32).hex().encode())
+    for _ in range(attempts):  # another process may be between its create and its write
+        key = path.read_bytes().strip()
+        if len(key) == KEY_HEX_CHARS:
+            return key
+        time.sleep(0.05)
+    raise RuntimeError(f"{path} does not hold a {KEY_HEX_CHARS}-character key; delete it and "
+                       "restart")

@@ -21,6 +21,8 @@ this way.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import uuid
 
@@ -33,6 +35,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.tag import BaseTag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
+from db.files import key_file
+from db.session import cxr_home
 from engine.decode import DecodeError
 
 # Table E.1-1's action codes (as dicom-anonymizer groups them) -> the action taken here.
@@ -41,7 +45,7 @@ STRICTEST = {"D_TAGS": "D", "Z_TAGS": "Z", "X_TAGS": "X", "U_TAGS": "U", "Z_D_TA
 FREE_TEXT_VRS = frozenset({"LO", "LT", "ST", "UT", "UC", "SH", "PN", "UN"})
 ACTION_WORDS = {"X": "removed", "Z": "emptied", "D": "replaced by a dummy value",
                 "U": "replaced", "T": "removed (free text)"}
-UID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "cxr-lens:deid")
+UID_KEY_FILE = "deid_key"
 BASIC_PROFILE_CODE = ("113100", "DCM", "Basic Application Confidentiality Profile")
 METHOD = "CXR Lens: PS3.15 basic profile; free text, private tags removed"
 # A dummy per VR for D: valid for the VR, carrying nothing of the original.
@@ -78,16 +82,23 @@ def table_action(tag: BaseTag) -> str | None:
     return None
 
 
-def new_uid(original: str) -> str:
-    # One-way and deterministic: the same original UID maps to the same new one (a study's
-    # instances stay together, a re-upload stores the same bytes) and cannot be read back.
-    # A name-based UUID (RFC 4122 version 5) under the 2.25 root, as PS3.5 B.2 allows.
-    return f"2.25.{uuid.uuid5(UID_NAMESPACE, str(original)).int}"
+def uid_key() -> bytes:
+    """This installation's key for new UIDs (CXR_HOME/deid_key, made once, 0600)."""
+    return key_file(cxr_home() / UID_KEY_FILE)
 
 
-def _dummy(element: DataElement) -> object:
+def new_uid(original: str, key: bytes) -> str:
+    # Keyed, one-way and deterministic: within one installation the same original UID maps to
+    # the same new one (a study's instances stay together, a re-upload stores the same bytes);
+    # without the key, nobody holding the original UID can recompute the new one and link the
+    # stored file back to the study. A UUID under the 2.25 root, as PS3.5 B.2 allows.
+    digest = hmac.new(key, str(original).encode(), hashlib.sha256).digest()
+    return f"2.25.{uuid.UUID(bytes=digest[:16], version=4).int}"
+
+
+def _dummy(element: DataElement, key: bytes) -> object:
     if element.VR == "UI":
-        return new_uid(element.value)
+        return new_uid(element.value, key)
     if element.VR in DUMMIES:
         return DUMMIES[element.VR]
     if element.VR in ("US", "SS", "UL", "SL", "FL", "FD", "UV", "SV"):
@@ -95,19 +106,19 @@ def _dummy(element: DataElement) -> object:
     return "ANONYMIZED"
 
 
-def _apply(dataset: Dataset, element: DataElement, action: str) -> None:
+def _apply(dataset: Dataset, element: DataElement, action: str, key: bytes) -> None:
     if action in ("X", "T"):
         del dataset[element.tag]
     elif action == "Z":
         element.value = [] if element.VR == "SQ" else None
     elif action == "U":
-        element.value = ([new_uid(v) for v in element.value] if element.VM > 1
-                         else new_uid(element.value))
+        element.value = ([new_uid(v, key) for v in element.value] if element.VM > 1
+                         else new_uid(element.value, key))
     elif element.VR != "SQ":  # D; a sequence keeps its items, cleaned by the same rules
-        element.value = _dummy(element)
+        element.value = _dummy(element, key)
 
 
-def _clean(dataset: Dataset, done: dict[str, str]) -> None:
+def _clean(dataset: Dataset, done: dict[str, str], key: bytes) -> None:
     """Apply the table and the free-text rule to `dataset` and every nested item."""
     for tag in list(dataset.keys()):
         element = dataset[tag]
@@ -117,12 +128,12 @@ def _clean(dataset: Dataset, done: dict[str, str]) -> None:
         if action is None or (action == "Z" and element.value in (None, "", b"", [])):
             pass
         else:
-            _apply(dataset, element, action)
+            _apply(dataset, element, action, key)
             name = keyword_for_tag(tag) or "attribute"
             done[name + str(tag)] = f"{name} {tag}: {ACTION_WORDS[action]}"
         if tag in dataset and dataset[tag].VR == "SQ":
             for item in dataset[tag].value:
-                _clean(item, done)
+                _clean(item, done, key)
 
 
 def _mark(dataset: Dataset) -> None:
@@ -133,7 +144,7 @@ def _mark(dataset: Dataset) -> None:
     dataset.DeidentificationMethodCodeSequence = [code]
 
 
-def _new_file_meta(dataset: Dataset) -> FileMetaDataset:
+def _new_file_meta(dataset: Dataset, key: bytes) -> FileMetaDataset:
     """Only what a reader needs: SOP class and instance, transfer syntax; pydicom fills in its
     own implementation class and version (the source's, and its AE titles, are dropped)."""
     old = getattr(dataset, "file_meta", None) or FileMetaDataset()
@@ -141,8 +152,9 @@ def _new_file_meta(dataset: Dataset) -> FileMetaDataset:
     sop_class = dataset.get("SOPClassUID") or old.get("MediaStorageSOPClassUID")
     if sop_class:
         meta.MediaStorageSOPClassUID = sop_class
-    sop_instance = dataset.get("SOPInstanceUID") or (
-        new_uid(old.MediaStorageSOPInstanceUID) if "MediaStorageSOPInstanceUID" in old else None)
+    old_instance = old.get("MediaStorageSOPInstanceUID")
+    sop_instance = dataset.get("SOPInstanceUID") or (new_uid(old_instance, key)
+                                                     if old_instance else None)
     if sop_instance:
         meta.MediaStorageSOPInstanceUID = sop_instance
     if "TransferSyntaxUID" in old:
@@ -153,7 +165,7 @@ def _new_file_meta(dataset: Dataset) -> FileMetaDataset:
     return meta
 
 
-def deidentify(data: bytes, name: str) -> tuple[bytes, list[str]]:
+def deidentify(data: bytes, name: str, key: bytes | None = None) -> tuple[bytes, list[str]]:
     """A DICOM file's bytes -> (de-identified bytes, what was removed or replaced).
 
     Works in memory: the original bytes are never written anywhere. The same input gives the
@@ -164,11 +176,12 @@ def deidentify(data: bytes, name: str) -> tuple[bytes, list[str]]:
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a bad file
         raise DecodeError(f"{name}: cannot be read as DICOM for de-identification "
                           f"({type(exc).__name__})") from exc
+    key = key or uid_key()
     done: dict[str, str] = {}
-    _clean(dataset, done)
+    _clean(dataset, done, key)
     private = sum(1 for element in dataset.iterall() if element.tag.is_private)
     dataset.remove_private_tags()
-    dataset.file_meta = _new_file_meta(dataset)
+    dataset.file_meta = _new_file_meta(dataset, key)
     dataset.preamble = b"\0" * 128
     _mark(dataset)
     buffer = io.BytesIO()

@@ -19,6 +19,8 @@ from tests.dicom_fixtures import make_dicom, twelve_bit
 
 PATIENT = {"PatientName": "Doe^Jane", "PatientID": "BAR-123456", "PatientBirthDate": "19610203"}
 
+KEY = b"0123456789abcdef" * 4  # an installation's UID key (CXR_HOME/deid_key)
+
 
 def _patient_dicom(tmp_path: Path, jpeg: Path) -> bytes:
     with Image.open(jpeg) as image:
@@ -165,7 +167,7 @@ def test_every_table_attribute_gets_its_action_at_every_depth(tmp_path: Path) ->
     original, entries = _table_dicom(tmp_path)
     assert (Tag(HOLDER).group, Tag(HOLDER).element) not in table.ALL_TAGS
     assert len(entries) > 600
-    stored, removed = deidentify(original, "table.dcm")
+    stored, removed = deidentify(original, "table.dcm", key=KEY)
     kept = pydicom.dcmread(io.BytesIO(stored))
     for dataset in (kept, kept[HOLDER].value[0]):
         for tag, vr, permitted in entries:
@@ -175,7 +177,7 @@ def test_every_table_attribute_gets_its_action_at_every_depth(tmp_path: Path) ->
                 assert pydicom.uid.UID(dataset[tag].value).is_valid
     assert kept.file_meta.MediaStorageSOPInstanceUID == kept.SOPInstanceUID
     assert kept.SOPInstanceUID != pydicom.dcmread(io.BytesIO(original)).SOPInstanceUID
-    assert deidentify(original, "table.dcm")[0] == stored  # deterministic: re-uploads dedupe
+    assert deidentify(original, "table.dcm", key=KEY)[0] == stored  # re-uploads dedupe
     assert "PatientName (0010,0010): emptied" in removed
     for marker in MARKERS:
         assert marker not in stored, marker
@@ -244,7 +246,7 @@ def test_planted_name_in_any_text_attribute_does_not_survive(tmp_path: Path) -> 
         TEXT_KEYWORDS)  # those two are the table's, checked above
     original = _with_planted_text(_gray(), tmp_path, TEXT_KEYWORDS,
                                   ["ViewCodeSequence", "AnatomicRegionSequence"])
-    stored, removed = deidentify(original, "planted.dcm")
+    stored, removed = deidentify(original, "planted.dcm", key=KEY)
     for marker in MARKERS:
         assert marker not in stored, marker
     assert np.array_equal(decode_bytes(stored, "stored.dcm"), _gray())
@@ -263,7 +265,8 @@ def test_planted_name_never_survives_any_layout(tmp_path: Path, keywords: list[s
     from engine.decode import decode_bytes
     from engine.deid import deidentify
 
-    stored, _ = deidentify(_with_planted_text(_gray(), tmp_path, keywords, nesting), "p.dcm")
+    stored, _ = deidentify(_with_planted_text(_gray(), tmp_path, keywords, nesting), "p.dcm",
+                           key=KEY)
     for marker in MARKERS:
         assert marker not in stored, (marker, keywords, nesting)
     assert np.array_equal(decode_bytes(stored, "stored.dcm"), _gray())
@@ -289,7 +292,7 @@ def test_attributes_decoding_needs_are_kept(tmp_path: Path) -> None:
     dataset.VOILUTSequence = [voi]
     buffer = io.BytesIO()
     dataset.save_as(buffer, enforce_file_format=False)
-    stored, _ = deidentify(buffer.getvalue(), "lut.dcm")
+    stored, _ = deidentify(buffer.getvalue(), "lut.dcm", key=KEY)
     kept = pydicom.dcmread(io.BytesIO(stored))
     for keyword in ("Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit",
                     "PixelRepresentation", "SamplesPerPixel", "PhotometricInterpretation",
@@ -300,3 +303,25 @@ def test_attributes_decoding_needs_are_kept(tmp_path: Path) -> None:
     assert kept.VOILUTSequence[0].LUTData == voi.LUTData
     assert "LUTExplanation" not in kept.VOILUTSequence[0]
     assert np.array_equal(decode_bytes(stored, "a.dcm"), decode_bytes(buffer.getvalue(), "b"))
+
+
+
+def test_new_uids_are_keyed_per_installation(tmp_path: Path) -> None:
+    """Whoever holds the original UID (the sending PACS, the next recipient) cannot recompute
+    the stored one without this installation's key, so a stored file cannot be linked back to
+    its study; within one installation the mapping is stable (re-uploads deduplicate)."""
+    import uuid
+
+    import pydicom
+
+    from engine.deid import deidentify, new_uid
+
+    path = make_dicom(tmp_path / "a.dcm", _gray())
+    original = pydicom.dcmread(path).SOPInstanceUID
+    stored = pydicom.dcmread(io.BytesIO(deidentify(path.read_bytes(), "a.dcm", key=KEY)[0]))
+    other = pydicom.dcmread(io.BytesIO(deidentify(path.read_bytes(), "a.dcm",
+                                                  key=b"f" * 64)[0]))
+    assert stored.SOPInstanceUID == new_uid(original, KEY) != other.SOPInstanceUID
+    unkeyed = uuid.uuid5(uuid.uuid5(uuid.NAMESPACE_URL, "cxr-lens:deid"), original).int
+    assert stored.SOPInstanceUID != f"2.25.{unkeyed}" and original not in str(stored)
+    assert stored.SOPInstanceUID.startswith("2.25.") and len(stored.SOPInstanceUID) <= 64
