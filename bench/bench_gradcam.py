@@ -19,9 +19,9 @@ from pytorch_grad_cam import GradCAM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Timer, machine, model_bench_parser, real_store, seeded_model  # noqa: E402
+from engine.data.pixels import to_input  # noqa: E402
 from engine.explain import CamExplainer, CamWriter, PredictedClassTarget  # noqa: E402
 from engine.models import cam_target_layer, create_model  # noqa: E402
-from engine.pixels import to_input  # noqa: E402
 from engine.predictor import predict  # noqa: E402
 
 

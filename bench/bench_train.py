@@ -39,10 +39,10 @@ from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Timer, data_root, machine, sample_files  # noqa: E402
+from engine.data.pixels import load_store  # noqa: E402
 from engine.devices import configure, resolve_device  # noqa: E402
 from engine.fitting import make_scheduler  # noqa: E402
 from engine.models import create_model  # noqa: E402
-from engine.pixels import load_store  # noqa: E402
 from engine.train import TrainConfig, train_one_epoch  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -275,9 +275,9 @@ def recipe_wall_time(args: argparse.Namespace, device: torch.device) -> None:
     from db.migrate import init_db
     from db.session import dispose_engines
     from db.splits import split_images
-    from engine.data import dataset_for_root
+    from engine.data.discover import dataset_for_root
+    from engine.data.splits import get_or_create_split
     from engine.recipes import recipe_settings
-    from engine.splits import get_or_create_split
     from engine.train import main as train
 
     settings = {**recipe_settings("best"), "epochs": args.recipe_epochs, "device": str(device)}

@@ -113,8 +113,8 @@ def _train(arch: str, size: int, epochs: int, per_class: int, folder: Path) -> i
 
 def _non_chest(run_id: int) -> tuple[int, int, int, int, list[str]]:
     """(images, refused, flagged, decode failures, names neither refused nor flagged)."""
-    from engine.decode import DecodeError, decode_image
-    from engine.input_checks import input_problems
+    from engine.data.decode import DecodeError, decode_image
+    from engine.data.input_checks import input_problems
     from engine.scoring import get_scorer
 
     scorer = get_scorer(run_id)
@@ -140,7 +140,7 @@ def _overhead(run_id: int, batches: int = 8, batch_size: int = 32) -> tuple[floa
     """Seconds per image of evaluation's pass with and without the typicality check."""
     from db import runs
     from db.splits import split_images
-    from engine.pixels import load_store
+    from engine.data.pixels import load_store
     from engine.predictor import ModelPredictor
 
     run = runs.get_run(run_id)

@@ -52,7 +52,7 @@ def machine() -> str:
 
 def real_store(n_images: int, size: int) -> torch.Tensor:
     """n real training images decoded into an (N, size, size) uint8 tensor (no cache)."""
-    from engine.pixels import load_store
+    from engine.data.pixels import load_store
 
     store, _ = load_store([str(path) for path, _ in sample_files(n_images)], size, cache=False)
     return torch.from_numpy(store)

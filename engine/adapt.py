@@ -23,12 +23,12 @@ from db.session import artifacts_root
 from db.splits import dataset_images
 from engine.augmentation import center_crop
 from engine.calibration import Calibration, choose_calibration, logit
-from engine.data import dataset_for_root
+from engine.data.discover import dataset_for_root
+from engine.data.pixels import load_store, normalize_intensity, readable, to_input
 from engine.devices import resolve_device
 from engine.errors import UserError
 from engine.evaluate import evaluate_derived_run
 from engine.fitting import checkpoint_dir, save_atomically
-from engine.pixels import load_store, normalize_intensity, readable, to_input
 from engine.predictor import ENSEMBLE_ARCH, load_run_model, predict_logits
 from engine.provenance import code_version
 from engine.thresholds import choose_threshold

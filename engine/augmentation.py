@@ -1,5 +1,5 @@
 """The training batch of a recipe: acquisition randomisation, random resized crops with shear,
-the plain jitter of engine/pixels.py, and mixup. Each lever is off by default (the `reference`
+the plain jitter of engine/data/pixels.py, and mixup. Each lever is off by default (the `reference`
 recipe and older runs train exactly as before); `--recipe best` turns on those measured to pay
 (engine/recipes.py says why).
 
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.pixels import augment, to_input
+from engine.data.pixels import augment, to_input
 from engine.train_config import TrainConfig
 
 JPEG_QUALITY = (30, 95)

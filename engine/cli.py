@@ -26,7 +26,7 @@ SHOWN_SKIPPED = 20  # skipped files `cxr ingest` names; the Dataset page lists t
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from engine.data import ingest
+    from engine.data.discover import ingest
 
     report = ingest(_data_arg(args.data_dir), name=args.name)
     print(f"dataset {report.dataset_id} at {report.root}: {report.total} files, "
@@ -149,9 +149,9 @@ def cmd_road(args: argparse.Namespace) -> int:
 
 
 def cmd_check_masks(args: argparse.Namespace) -> int:
-    from engine.data import discover
+    from engine.data.discover import discover
+    from engine.data.pixels import load_store
     from engine.lungmask import PLAUSIBLE_AREA, check_masks
-    from engine.pixels import load_store
 
     entries = discover(_data_arg(args.data))
     grays, failures = load_store([str(e.path) for e in entries], args.image_size, cache=False)

@@ -7,11 +7,11 @@ import subprocess
 import sys
 
 from db.session import cxr_home, dispose_engines
-from engine.data import ingest
+from engine.data.discover import ingest
+from engine.data.synthetic import generate
 from engine.errors import UserError
 from engine.queries_cli import print_run_summary
 from engine.server_process import server_argv
-from engine.synthetic import generate
 from engine.train import TrainConfig, main
 
 DEMO_MODELS = (("small_cnn", 64), ("resnet18", 64))

@@ -17,11 +17,11 @@ import torch
 from db import runs
 from db.splits import split_images
 from engine.calibration import choose_calibration, logit
+from engine.data.pixels import load_store
 from engine.devices import resolve_device
 from engine.errors import UserError
 from engine.evaluate import evaluate_derived_run
 from engine.health import constant_predictions_warning
-from engine.pixels import load_store
 from engine.predictor import ENSEMBLE_ARCH, EnsemblePredictor
 from engine.provenance import code_version
 from engine.thresholds import choose_threshold

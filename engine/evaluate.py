@@ -16,15 +16,15 @@ from db.session import artifacts_root
 from db.splits import SplitImage, dataset_images, split_images
 from engine.attention import attention_metrics
 from engine.calibration import Calibration
-from engine.data import dataset_for_root
-from engine.decode import DecodeError
+from engine.data.decode import DecodeError
+from engine.data.discover import dataset_for_root
+from engine.data.pixels import load_gray, load_store, readable
 from engine.devices import rank_device, resolve_device
 from engine.distributed import SINGLE, Rank
 from engine.drift import drift
 from engine.errors import UserError
 from engine.explain import CamWriter
 from engine.metrics import binary_metrics, expected_calibration_error, roc_points
-from engine.pixels import load_gray, load_store, readable
 from engine.predictor import predictor_for
 from engine.shifts import SHIFTS, apply_shift
 from engine.typicality import outside

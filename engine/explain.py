@@ -20,8 +20,8 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from torch import nn
 
 from engine.calibration import Calibration
+from engine.data.pixels import to_input, tta_batches
 from engine.models import cam_target_layer
-from engine.pixels import to_input, tta_batches
 
 OVERLAY_MIN_SIZE = 224
 

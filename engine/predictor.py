@@ -17,11 +17,11 @@ from db import runs
 from db.session import artifacts_root
 from engine.augmentation import center_crop
 from engine.calibration import Calibration, logit
+from engine.data.pixels import normalize_intensity, to_input, tta_batches
 from engine.devices import configure, resolve_device
 from engine.errors import UserError
 from engine.explain import CamExplainer
 from engine.models import create_model, load_checkpoint
-from engine.pixels import normalize_intensity, to_input, tta_batches
 from engine.typicality import FeatureTap, combine_members, load_run_stats
 
 ENSEMBLE_ARCH = "ensemble"

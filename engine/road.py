@@ -16,8 +16,8 @@ from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
 from db import evaluations, runs
 from db.evaluations import RoadSample
 from db.session import artifacts_root
+from engine.data.pixels import load_gray, to_input
 from engine.errors import UserError
-from engine.pixels import load_gray, to_input
 from engine.predictor import load_run_model
 
 ROAD_PERCENTILES = (20, 40, 60, 80)

@@ -8,8 +8,8 @@ import json
 import sys
 
 from db.session import artifacts_root
-from engine.decode import DecodeError
-from engine.input_checks import InputRefused
+from engine.data.decode import DecodeError
+from engine.data.input_checks import InputRefused
 from engine.uploads import (
     DecodedUpload,
     UploadResult,

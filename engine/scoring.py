@@ -1,6 +1,6 @@
 """Live scoring: a completed run's model, loaded once per process, scores images with Grad-CAM.
 
-Preprocessing is the training and evaluation path (`engine.pixels`), and probabilities and CAMs
+Preprocessing is the training and evaluation path (`engine.data.pixels`), and probabilities and CAMs
 come from `engine.explain.CamExplainer` in one pass, so a scored upload gets exactly the answer
 an evaluation would give for the same pixels.
 """
@@ -18,11 +18,11 @@ import numpy as np
 from db import runs
 from db.models import LABEL_NAMES
 from db.session import artifacts_root, database_url
-from engine.decode import decode_bytes, decode_file
+from engine.data.decode import decode_bytes, decode_file
+from engine.data.pixels import array_to_gray
 from engine.devices import resolve_device
 from engine.errors import UserError
 from engine.explain import overlay
-from engine.pixels import array_to_gray
 from engine.predictor import ENSEMBLE_ARCH, predictor_for
 from engine.typicality import outside
 

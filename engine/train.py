@@ -1,6 +1,6 @@
 """Training: one frozen config, small functions, a run row that tells the truth.
 
-The images of a split are decoded once into a uint8 store (engine/pixels.py); each epoch
+The images of a split are decoded once into a uint8 store (engine/data/pixels.py); each epoch
 shuffles, augments whole batches as tensors and steps Adam under CyclicLR (the reference) or
 one-cycle. Val AUC drives early stopping and the best checkpoint; the run ends by evaluating
 val and test with Grad-CAM, so one command leaves a complete, explorable run.
@@ -22,15 +22,15 @@ from db.splits import split_images, subset_label_counts
 from engine import fitting, health
 from engine.augmentation import center_crop, jpeg_variants, training_batch
 from engine.calibration import Calibration, choose_calibration
-from engine.data import dataset_for_root
+from engine.data.discover import dataset_for_root
+from engine.data.pixels import load_store, normalize_intensity, readable
+from engine.data.splits import get_or_create_split
 from engine.devices import configure, rank_device, resolve_device
 from engine.distributed import SINGLE, Rank, launch
 from engine.errors import UserError
 from engine.models import create_model
-from engine.pixels import load_store, normalize_intensity, readable
 from engine.predictor import predict, predict_logits
 from engine.provenance import code_version
-from engine.splits import get_or_create_split
 from engine.thresholds import choose_threshold
 from engine.train_config import TrainConfig
 from engine.typicality import fit_run_typicality

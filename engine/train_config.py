@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.data.pixels import INTENSITY_MODES
 from engine.errors import UserError
 from engine.models import REGISTRY
-from engine.pixels import INTENSITY_MODES
 from engine.thresholds import parse_threshold_rule
 
 PRECISIONS = ("fp32", "bf16")

@@ -27,9 +27,9 @@ from torch import nn
 
 from db import runs
 from db.session import artifacts_root
+from engine.data.pixels import to_input
 from engine.errors import UserError
 from engine.models import REGISTRY, get_module
-from engine.pixels import to_input
 
 PERCENTILE = 99.0
 STATS_FILE = "typicality.npz"

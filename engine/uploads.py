@@ -2,8 +2,8 @@
 
 What is stored is only what scoring needs: a JPEG or PNG as a PNG of its decoded gray pixels
 with no metadata chunk (no EXIF, comments or text), a DICOM as its de-identified copy
-(engine/deid.py). The bytes as uploaded and the uploaded file name are never stored: the file is
-`$CXR_HOME/artifacts/uploads/<generated id>.<ext>` and the upload is "upload <id>". Uploads are
+(engine/data/deid.py). The bytes as uploaded and the uploaded file name are never stored: the file
+is `$CXR_HOME/artifacts/uploads/<generated id>.<ext>` and the upload is "upload <id>". Uploads are
 deduplicated by the sha256 of what is stored. Nothing is written before the file has decoded and
 every run has scored it, so a bad file leaves no trace.
 """
@@ -29,10 +29,10 @@ from db import uploads as upload_db
 from db.audit import Actor, cli_actor
 from db.models import LABEL_NAMES
 from db.session import artifacts_root
-from engine.decode import DecodeError, decode_image
-from engine.deid import deidentify
+from engine.data.decode import DecodeError, decode_image
+from engine.data.deid import deidentify
+from engine.data.input_checks import check_input
 from engine.errors import UserError
-from engine.input_checks import check_input
 
 if TYPE_CHECKING:  # engine.scoring imports torch: loaded when something is scored
     from engine.scoring import RunScore
@@ -110,7 +110,7 @@ class DecodedUpload:
     uploaded_format: str  # JPEG / PNG / DICOM, from the content
     gray: np.ndarray  # full resolution
     input_check: str | None = None  # the failed input check that `force` overrode
-    deidentified: tuple[str, ...] = ()  # DICOM: what the stored copy lost (engine/deid.py)
+    deidentified: tuple[str, ...] = ()  # DICOM: what the stored copy lost (engine/data/deid.py)
 
 
 def pixels_png(gray: np.ndarray) -> bytes:
@@ -135,7 +135,7 @@ def _stored_copy(data: bytes, gray: np.ndarray, file_format: str,
 def decode_upload(data: bytes, name: str, force: bool = False) -> DecodedUpload:
     """Check, decode and strip one upload; raises DecodeError (or UploadRejected) saying why.
 
-    A file that decodes but fails the input checks (engine/input_checks.py) raises InputRefused
+    A file that decodes but fails the input checks (engine/data/input_checks.py) raises InputRefused
     unless `force`; then the reason is kept and stored with its scores.
     """
     check_size(len(data), name)
@@ -173,7 +173,7 @@ class UploadResult:
     stored_path: str  # relative to the artifacts root
     scores: list[ScoredRun]
     input_check: str | None = None  # set when scored by force past a failed input check
-    deidentified: tuple[str, ...] = ()  # DICOM: what the stored copy lost (engine/deid.py)
+    deidentified: tuple[str, ...] = ()  # DICOM: what the stored copy lost (engine/data/deid.py)
     uploaded_format: str = ""  # JPEG / PNG / DICOM as uploaded; `file_format` is what is stored
 
     @property

@@ -115,7 +115,7 @@ def real_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from engine.synthetic import generate
+    from engine.data.synthetic import generate
 
     return generate(tmp_path_factory.mktemp("synthetic"), n_per_class=40, size=64)
 

@@ -17,7 +17,7 @@ from engine.augmentation import (
     random_resized_crop,
     training_batch,
 )
-from engine.pixels import augment, to_input
+from engine.data.pixels import augment, to_input
 from engine.shifts import SHIFTS, apply_shift
 from engine.train import TrainConfig
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from db import runs
 from db.models import Epoch, Evaluation, Prediction, Run, RunMetric
 from db.session import artifacts_root, session_scope
-from engine.pixels import augment, load_gray, to_input, tta_batches
+from engine.data.pixels import augment, load_gray, to_input, tta_batches
 from tests.conftest import copy_subset, cxr_environment
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from db.models import Dataset, Image
 from db.session import session_scope
-from engine.data import discover, ingest, parse_patient
+from engine.data.discover import discover, ingest, parse_patient
 from engine.errors import UserError
 from tests.conftest import copy_subset
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from db.models import Dataset, Image, Run
 from db.session import session_scope
-from engine.data import ingest
+from engine.data.discover import ingest
 from engine.errors import UserError
 from tests.conftest import copy_subset, cxr_environment
 
@@ -120,7 +120,7 @@ def _only_dataset_id() -> int:
 def test_identical_images_under_many_patients_stay_in_one_subset(cxr_home: Path,
                                                                  tmp_path: Path) -> None:
     from db.splits import leaked_duplicates, leaked_patients, split_images
-    from engine.splits import get_or_create_split
+    from engine.data.splits import get_or_create_split
 
     root = copy_subset(tmp_path / "data", per_class=12)
     normal = sorted((root / "NORMAL").iterdir())[0]
@@ -139,7 +139,7 @@ def test_leakage_check_counts_identical_images(cxr_home: Path, tmp_path: Path) -
     """A split recorded before copies were kept together still shows them as leaked."""
     from db.models import SplitAssignment
     from db.splits import leaked_duplicates
-    from engine.splits import get_or_create_split
+    from engine.data.splits import get_or_create_split
 
     root = copy_subset(tmp_path / "data", per_class=6)
     normal = sorted((root / "NORMAL").iterdir())[0]
@@ -175,7 +175,7 @@ def test_a_train_split_without_pneumonia_is_refused_before_a_run(cxr_home: Path,
 
 
 def test_empty_intensity_batch_is_no_error() -> None:
-    from engine.pixels import normalize_intensity
+    from engine.data.pixels import normalize_intensity
 
     empty = np.zeros((0, 8, 8), dtype=np.uint8)
     for mode in ("none", "equalize", "clahe"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.decode import DecodeError, decode_file
+from engine.data.decode import DecodeError, decode_file
 from tests.conftest import real_data_root
 
 

@@ -38,7 +38,7 @@ def _patient_dicom(tmp_path: Path, jpeg: Path) -> bytes:
 def test_stored_dicom_is_deidentified_with_identical_pixels_and_score(
         trained_home: dict, tmp_path: Path) -> None:
     from db.models import Upload
-    from engine.decode import decode_bytes
+    from engine.data.decode import decode_bytes
     from engine.scoring import get_scorer
     from engine.uploads import score_upload_bytes
 
@@ -159,7 +159,7 @@ def _outcome(dataset: Dataset, tag: int, vr: str) -> str:
 def test_every_table_attribute_gets_its_action_at_every_depth(tmp_path: Path) -> None:
     from dicomanonymizer.dicom_anonymization_databases import dicomfields_2026c as table
 
-    from engine.deid import deidentify
+    from engine.data.deid import deidentify
 
     original, entries = _table_dicom(tmp_path)
     assert (Tag(HOLDER).group, Tag(HOLDER).element) not in table.ALL_TAGS
@@ -236,8 +236,8 @@ def _gray() -> np.ndarray:
 
 
 def test_planted_name_in_any_text_attribute_does_not_survive(tmp_path: Path) -> None:
-    from engine.decode import decode_bytes
-    from engine.deid import deidentify
+    from engine.data.decode import decode_bytes
+    from engine.data.deid import deidentify
 
     assert len(TEXT_KEYWORDS) > 400 and {"ConsultingPhysicianName", "ReviewerName"}.isdisjoint(
         TEXT_KEYWORDS)  # those two are the table's, checked above
@@ -259,8 +259,8 @@ def test_planted_name_in_any_text_attribute_does_not_survive(tmp_path: Path) -> 
        nesting=st.lists(st.sampled_from(SEQUENCE_KEYWORDS), max_size=3))
 def test_planted_name_never_survives_any_layout(tmp_path: Path, keywords: list[str],
                                                 nesting: list[str]) -> None:
-    from engine.decode import decode_bytes
-    from engine.deid import deidentify
+    from engine.data.decode import decode_bytes
+    from engine.data.deid import deidentify
 
     stored, _ = deidentify(_with_planted_text(_gray(), tmp_path, keywords, nesting), "p.dcm")
     for marker in MARKERS:
@@ -271,8 +271,8 @@ def test_planted_name_never_survives_any_layout(tmp_path: Path, keywords: list[s
 def test_attributes_decoding_needs_are_kept(tmp_path: Path) -> None:
     """Rescale, window, VOI and modality LUTs, spacing, modality, body part: kept as they are,
     and the stored copy decodes to the same pixels."""
-    from engine.decode import decode_bytes
-    from engine.deid import deidentify
+    from engine.data.decode import decode_bytes
+    from engine.data.deid import deidentify
 
     pixels = twelve_bit(_gray())
     path = make_dicom(tmp_path / "lut.dcm", pixels, photometric="MONOCHROME1", bits_stored=12,

@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 from db.models import Evaluation, Run
 from db.session import session_scope
 from engine.cli import main as cxr
+from engine.data.pixels import affine, augment, to_input, tta_batches
 from engine.devices import resolve_device
 from engine.errors import UserError
-from engine.pixels import affine, augment, to_input, tta_batches
 from engine.shifts import SHIFTS, apply_shift
 from tests.conftest import cxr_environment
 

@@ -10,8 +10,8 @@ from pydicom import dcmread
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEGLSLossless, RLELossless
 
-from engine.decode import DecodeError, decode_file
-from engine.pixels import load_gray
+from engine.data.decode import DecodeError, decode_file
+from engine.data.pixels import load_gray
 from tests.conftest import real_data_root
 from tests.dicom_fixtures import make_dicom, twelve_bit
 

@@ -66,8 +66,8 @@ def test_a_run_with_zero_optimiser_steps_is_never_completed(cxr_home: Path,
     """The last guard, for any path that reaches calibration without a step (a resume, say)."""
     from db import runs
     from engine import health
-    from engine.data import dataset_for_root
-    from engine.splits import get_or_create_split
+    from engine.data.discover import dataset_for_root
+    from engine.data.splits import get_or_create_split
 
     dataset_id = dataset_for_root(str(real_subset))
     run_id = runs.create_run("no-steps", "small_cnn", {}, 0, "cpu", dataset_id,

@@ -21,8 +21,8 @@ from db.models import Image as ImageRow
 from db.models import Upload, UploadScore
 from db.session import session_scope
 from engine.cli import main as cxr
-from engine.decode import decode_image
-from engine.input_checks import InputRefused, input_problems
+from engine.data.decode import decode_image
+from engine.data.input_checks import InputRefused, input_problems
 from engine.uploads import score_upload_bytes
 from tests.dicom_fixtures import make_dicom, twelve_bit
 from tests.score_server import data_url, live_dashboard, post_upload
@@ -160,7 +160,7 @@ def test_score_page_refuses_then_score_anyway_stores_forced(server: str, trained
 
 def test_training_folder_records_refused_images_as_skipped(tmp_path: Path, cxr_home: Path,
                                                            real_subset: Path) -> None:
-    from engine.data import ingest
+    from engine.data.discover import ingest
 
     root = tmp_path / "data"
     for class_name in ("NORMAL", "PNEUMONIA"):

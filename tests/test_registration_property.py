@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from db.models import Dataset, Image
 from db.session import session_scope
-from engine.data import ingest
-from engine.synthetic import make_image
+from engine.data.discover import ingest
+from engine.data.synthetic import make_image
 from tests.conftest import cxr_environment
 
 CLASSES = ("NORMAL", "PNEUMONIA")

@@ -14,7 +14,7 @@ from db import uploads as upload_db
 from db.models import Dataset, Evaluation, Image, Prediction, Upload, UploadScore
 from db.session import session_scope
 from engine.cli import main as cxr
-from engine.decode import DecodeError, decode_bytes
+from engine.data.decode import DecodeError, decode_bytes
 from engine.scoring import RunScore, get_scorer
 from engine.uploads import (
     decode_data_url,

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from db.models import Image, SplitAssignment
 from db.session import session_scope
 from db.splits import split_images
-from engine.data import ingest, parse_patient
-from engine.splits import assign_subsets, get_or_create_split
+from engine.data.discover import ingest, parse_patient
+from engine.data.splits import assign_subsets, get_or_create_split
 from tests.conftest import copy_subset, real_data_root
 
 

@@ -14,10 +14,10 @@ from db.models import Epoch, Evaluation, Prediction, Run, RunMetric
 from db.session import artifacts_root, session_scope
 from db.splits import split_images
 from engine import evaluate as evaluate_module
+from engine.data.pixels import to_input
 from engine.errors import UserError
 from engine.explain import CamExplainer, PredictedClassTarget
 from engine.models import REGISTRY, cam_target_layer, create_model
-from engine.pixels import to_input
 from engine.train import TrainConfig, main
 
 

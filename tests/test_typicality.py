@@ -15,7 +15,7 @@ from db.models import Dataset, Evaluation, Prediction, Run
 from db.models import Image as ImageRow
 from db.session import artifacts_root, session_scope
 from db.splits import split_images
-from engine.pixels import load_store
+from engine.data.pixels import load_store
 from engine.predictor import load_run_model
 from engine.typicality import TypicalityStats, combine_members, extract_features
 

@@ -19,7 +19,7 @@ from dashboard.score_views import error_card, history_table, result_card, run_op
 from db import runs as runs_db
 from db import uploads as upload_db
 from db.models import LABEL_NAMES
-from engine.decode import DecodeError
+from engine.data.decode import DecodeError
 from engine.errors import UserError
 from engine.uploads import decode_data_url, max_upload_bytes, max_upload_mb, score_upload_bytes
 

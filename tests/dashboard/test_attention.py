@@ -15,7 +15,7 @@ from db import attention, evaluations, gallery, images
 from db.models import Prediction
 from db.session import artifacts_root, session_scope
 from engine.attention import energy_share
-from engine.decode import decode_file, resize
+from engine.data.decode import decode_file, resize
 from engine.lungmask import lung_mask
 from engine.shifts import apply_shift
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from db.session import cxr_home
-from engine.decode import DecodeError, decode_file, resize
+from engine.data.decode import DecodeError, decode_file, resize
 from engine.errors import UserError
 
 # Gray equivalent of torchvision's ImageNet normalisation.

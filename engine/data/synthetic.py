@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from db.models import LABEL_NAMES
-from engine.data import SYNTHETIC_MARKER
+from engine.data.discover import SYNTHETIC_MARKER
 
 
 def _ellipse(yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, ry: float,
@@ -84,5 +84,5 @@ def generate(root: str | Path, n_per_class: int = 60, size: int = 128, seed: int
             if label:
                 Image.fromarray(mask.astype(np.uint8) * 255).save(folder / f"{stem}_mask.png")
     (root / SYNTHETIC_MARKER).write_text(
-        "Synthetic demo data made by CXR Lens (engine/synthetic.py). Not medical images.\n")
+        "Synthetic demo data made by CXR Lens (engine/data/synthetic.py). Not medical images.\n")
     return root

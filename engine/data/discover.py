@@ -18,9 +18,9 @@ from pathlib import Path
 from db.datasets import ImageRecord, dataset_id_at, register_images, skip_kind
 from db.models import LABEL_NAMES
 from db.session import retry_on_conflict
-from engine.decode import IMAGE_EXTENSIONS, DecodeError, decode_image_file, is_dicom
+from engine.data.decode import IMAGE_EXTENSIONS, DecodeError, decode_image_file, is_dicom
+from engine.data.input_checks import input_problems
 from engine.errors import UserError
-from engine.input_checks import input_problems
 
 SOURCE_FOLDERS = ("train", "val", "test")
 SYNTHETIC_MARKER = "SYNTHETIC.txt"

@@ -10,7 +10,7 @@ whether the content looks like the training population is the typicality score's
 
 from __future__ import annotations
 
-from engine.decode import DecodedImage, DecodeError
+from engine.data.decode import DecodedImage, DecodeError
 
 MIN_SIDE = 64  # pixels: below this there is no anatomy left to read
 MAX_ASPECT = 3.0  # long side / short side; a chest film is close to square

@@ -33,7 +33,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.tag import BaseTag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
-from engine.decode import DecodeError
+from engine.data.decode import DecodeError
 
 # Table E.1-1's action codes (as dicom-anonymizer groups them) -> the action taken here.
 STRICTEST = {"D_TAGS": "D", "Z_TAGS": "Z", "X_TAGS": "X", "U_TAGS": "U", "Z_D_TAGS": "Z",
