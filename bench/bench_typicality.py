@@ -104,7 +104,7 @@ def non_chest_images(seed: int = 0) -> list[tuple[str, bytes]]:
 
 
 def _train(arch: str, size: int, epochs: int, per_class: int, folder: Path) -> int:
-    from engine.train import TrainConfig, main
+    from engine.training.train import TrainConfig, main
 
     data = _subset(folder / "data", per_class)
     return main(TrainConfig(arch=arch, data=str(data), epochs=epochs, image_size=size,
@@ -191,7 +191,7 @@ def _share(evaluation_id: int) -> tuple[float, int]:
 
 def _report(run_id: int, nih: str) -> None:
     from db import evaluations
-    from engine.evaluate import evaluate_run
+    from engine.evaluation.evaluate import evaluate_run
 
     for split in ("val", "test"):
         evaluation_id = evaluations.evaluation_id_for(run_id, split)

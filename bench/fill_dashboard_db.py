@@ -54,7 +54,7 @@ def _generated_run(run_id: int, seed: int, labels: np.ndarray, subsets: np.ndarr
                    split_id: int, dataset_id: int) -> tuple[dict, list[dict], list]:
     """Run k's rows, drawn from its own generator (seeded by (seed, k))."""
     from db.bulk import GeneratedEvaluation
-    from engine.metrics import binary_metrics, roc_points, youden_threshold
+    from engine.evaluation.metrics import binary_metrics, roc_points, youden_threshold
 
     rng = np.random.default_rng([seed, run_id])
     skill = 0.8 + 1.2 * rng.random()

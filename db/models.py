@@ -36,10 +36,9 @@ NAMING_CONVENTION = {
 RUN_STATUSES = ("queued", "running", "completed", "failed")
 SUBSETS = ("train", "val", "test")
 LABEL_NAMES = ("NORMAL", "PNEUMONIA")  # images.label, predicted_label, true_label: 0, 1
-# The threshold-rule vocabulary (runs.threshold_rule, run_metrics.threshold_rule, config,
-# --threshold-rule, the Errors page's presets) is engine/thresholds.py's: "youden",
-# "youden-middle", "sensitivity:0.95" and this fixed threshold, a run's operating point until a
-# rule chose one (and the 0.5 row every evaluation stores).
+# The threshold-rule vocabulary (runs, run_metrics, config, --threshold-rule, the Errors page's
+# presets) is engine/evaluation/thresholds.py's: "youden", "youden-middle", "sensitivity:0.95" and
+# this fixed threshold, a run's operating point until a rule chose one (and each evaluation's 0.5).
 FIXED_THRESHOLD_RULE = "fixed:0.5"
 
 
@@ -164,8 +163,8 @@ class Run(Base):
     # 99th percentile on val).
     typicality_path: Mapped[str | None] = mapped_column(Text)
     typicality_threshold: Mapped[float | None] = mapped_column(Float)
-    # Set by `cxr adapt` (engine/adapt.py): the run this one was adapted from and the new
-    # site's dataset whose unlabelled images re-estimated its BatchNorm statistics
+    # Set by `cxr adapt` (engine/evaluation/adaptation.py): the run this one was adapted from and
+    # the new site's dataset whose unlabelled images re-estimated its BatchNorm statistics
     # (transductive: shown as such wherever the run is listed).
     adapted_from_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("runs.id", ondelete="SET NULL"))

@@ -44,7 +44,8 @@ class RunInfo:
     threshold_rule: str
     temperature: float = 1.0
     logit_offset: float = 0.0
-    typicality_path: str | None = None  # relative to the artifacts root (engine/typicality.py)
+    # relative to the artifacts root (engine/evaluation/typicality.py)
+    typicality_path: str | None = None
     dataset: str | None = None  # the dataset's name
     synthetic: bool = False
     # Set for a run made by `cxr adapt`: it has seen its new site's images (transductive).

@@ -1,4 +1,5 @@
-"""`cxr adapt RUN --data NEW_SITE_DIR`: the command's parser and handler (engine/adapt.py)."""
+"""`cxr adapt RUN --data NEW_SITE_DIR`: the command's parser and handler
+(engine/evaluation/adaptation.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def add_adapt_command(commands: argparse._SubParsersAction, device_help: str) ->
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from engine.adapt import adapt_run
+    from engine.evaluation.adaptation import adapt_run
     from engine.queries_cli import print_external_side_by_side, print_run_summary
 
     run_id = adapt_run(args.run_id, args.data, prior=args.prior, name=args.name,

@@ -10,7 +10,7 @@ from pathlib import Path
 from engine import cli_arguments as arguments
 from engine.adapt_cli import add_adapt_command
 from engine.errors import UserError
-from engine.recipes import LEVER_OPTIONS
+from engine.training.recipes import LEVER_OPTIONS
 
 EXIT_USER_ERROR = 2
 
@@ -53,8 +53,8 @@ TRAIN_FIELDS = ("arch", "epochs", "image_size", "batch_size", "seed", "split_see
 
 
 def _train_config(args: argparse.Namespace, data: str, arch: str | None = None):
-    from engine.recipes import recipe_settings
-    from engine.train import TrainConfig
+    from engine.training.recipes import recipe_settings
+    from engine.training.train import TrainConfig
 
     settings = recipe_settings(args.recipe) if getattr(args, "recipe", None) else {}
     settings.update({field: getattr(args, field) for field in TRAIN_FIELDS
@@ -69,7 +69,7 @@ def _train_config(args: argparse.Namespace, data: str, arch: str | None = None):
 
 def cmd_train(args: argparse.Namespace) -> int:
     from engine.queries_cli import print_run_summary
-    from engine.train import TrainConfig, main
+    from engine.training.train import TrainConfig, main
 
     if args.nproc < 1:
         raise UserError("--nproc must be at least 1")
@@ -82,7 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from engine.evaluate import evaluate_run
+    from engine.evaluation.evaluate import evaluate_run
     from engine.queries_cli import print_evaluation
 
     dataset_id = None
@@ -91,8 +91,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         dataset_id = uploads_dataset()
     if args.shift:
+        from engine.evaluation.perturbations import SHIFTS
         from engine.queries_cli import print_shift_table
-        from engine.shifts import SHIFTS
 
         names = list(SHIFTS) if args.shift == "all" else [args.shift]
         evaluation_ids = [evaluate_run(args.run_id, shift=name, device=args.device)
@@ -100,7 +100,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print_shift_table(args.run_id, evaluation_ids)
         return 0
     if args.nproc > 1:
-        from engine.evaluate import evaluate_distributed
+        from engine.evaluation.evaluate import evaluate_distributed
 
         evaluation_id = evaluate_distributed(args.run_id, args.split, args.nproc,
                                              data_dir=args.data, dataset_id=dataset_id,
@@ -113,7 +113,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
-    from engine.ensemble import create_ensemble
+    from engine.evaluation.ensembles import create_ensemble
     from engine.queries_cli import print_run_summary
 
     run_id = create_ensemble(args.run_ids, name=args.name, combine=args.combine,
@@ -125,7 +125,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 def _use_device(name: str | None) -> None:
     """Check --device now and hand it to the scorers (and a server's workers) via CXR_DEVICE."""
     if name or os.environ.get("CXR_DEVICE"):
-        from engine.devices import use_device
+        from engine.training.devices import use_device
 
         use_device(name)
 
@@ -179,7 +179,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from engine.queries_cli import print_run_summary
-    from engine.train import main
+    from engine.training.train import main
 
     data = _data_arg(args.data)
     run_ids = []

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import argparse
 
-from engine.recipes import LEVER_OPTIONS
+from engine.training.recipes import LEVER_OPTIONS
 
-# engine/devices.py resolves the name; it imports torch, so it is imported only when needed.
+# engine/training/devices.py resolves the name; it imports torch, so it is imported only when
+# needed.
 DEVICE_HELP = ("where tensors run: auto (default: the GPU when PyTorch sees one, else the CPU) "
                "| cpu | cuda | cuda:N; default $CXR_DEVICE, else auto")
 
 
 def add_train_options(parser: argparse.ArgumentParser, with_arch: bool = True) -> None:
-    # Defaults live in TrainConfig (engine/train.py); None here means "not given".
+    # Defaults live in TrainConfig (engine/training/train.py); None here means "not given".
     if with_arch:
         parser.add_argument("--arch", help="resnet18 (default) | resnet34 | efficientnet_b0 | "
                             "small_cnn")

@@ -12,7 +12,7 @@ from engine.data.synthetic import generate
 from engine.errors import UserError
 from engine.queries_cli import print_run_summary
 from engine.server_process import server_argv
-from engine.train import TrainConfig, main
+from engine.training.train import TrainConfig, main
 
 DEMO_MODELS = (("small_cnn", 64), ("resnet18", 64))
 DEMO_IMAGES_PER_CLASS = 200

@@ -19,8 +19,8 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.image import show_cam_on_image
 from torch import nn
 
-from engine.calibration import Calibration
 from engine.data.pixels import to_input, tta_batches
+from engine.evaluation.calibration import Calibration
 from engine.models import cam_target_layer
 
 OVERLAY_MIN_SIZE = 224

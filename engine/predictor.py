@@ -15,14 +15,14 @@ from torch import nn
 
 from db import runs
 from db.session import artifacts_root
-from engine.augmentation import center_crop
-from engine.calibration import Calibration, logit
 from engine.data.pixels import normalize_intensity, to_input, tta_batches
-from engine.devices import configure, resolve_device
 from engine.errors import UserError
+from engine.evaluation.calibration import Calibration, logit
+from engine.evaluation.typicality import FeatureTap, combine_members, load_run_stats
 from engine.explain import CamExplainer
 from engine.models import create_model, load_checkpoint
-from engine.typicality import FeatureTap, combine_members, load_run_stats
+from engine.training.augmentation import center_crop
+from engine.training.devices import configure, resolve_device
 
 ENSEMBLE_ARCH = "ensemble"
 Typicality = np.ndarray | None
@@ -106,7 +106,7 @@ def combine_probabilities(stacked: np.ndarray, combine: str, temperature: float 
     """(members, N) calibrated probabilities -> the ensemble's calibrated P, shape (N,).
 
     The mean of the probabilities ("prob") or of their logits ("logit"), then the ensemble's
-    own calibration, sigmoid((logit - offset) / T), fitted on val (engine/ensemble.py).
+    own calibration, sigmoid((logit - offset) / T), fitted on val (engine/evaluation/ensembles.py).
     """
     combined = logit(stacked).mean(axis=0) if combine == "logit" else logit(stacked.mean(axis=0))
     return Calibration(logit_offset, temperature).apply(combined)

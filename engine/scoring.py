@@ -20,11 +20,11 @@ from db.models import LABEL_NAMES
 from db.session import artifacts_root, database_url
 from engine.data.decode import decode_bytes, decode_file
 from engine.data.pixels import array_to_gray
-from engine.devices import resolve_device
 from engine.errors import UserError
+from engine.evaluation.typicality import outside
 from engine.explain import overlay
 from engine.predictor import ENSEMBLE_ARCH, predictor_for
-from engine.typicality import outside
+from engine.training.devices import resolve_device
 
 # Models kept warm per process; a small CNN is a few MB, a ResNet-34 about 85 MB.
 MODEL_CACHE_SIZE = 8
@@ -45,7 +45,8 @@ class RunScore:
     inference_ms: float  # preprocessing + forward + Grad-CAM, per image
     gray: np.ndarray  # the model's input, (size, size) uint8
     cam: np.ndarray  # Grad-CAM in [0, 1], (size, size)
-    # Distance to the training images / the run's threshold (engine/typicality.py); None for a
+    # Distance to the training images / the run's threshold (engine/evaluation/typicality.py); None
+    # for a
     # run without typicality stats.
     typicality: float | None = None
 

@@ -156,7 +156,8 @@ class ScoredRun:
     threshold: float
     inference_ms: float
     cam_path: str  # overlay PNG, relative to the artifacts root
-    typicality: float | None = None  # distance / the run's threshold (engine/typicality.py)
+    # distance / the run's threshold (engine/evaluation/typicality.py)
+    typicality: float | None = None
     outside_population: bool | None = None
 
     @property

@@ -123,7 +123,7 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained_home(tmp_path_factory: pytest.TempPathFactory, real_subset: Path) -> Iterator[dict]:
     """A results store with two completed small-CNN runs on real images (read-mostly)."""
-    from engine.train import TrainConfig, main
+    from engine.training.train import TrainConfig, main
 
     with cxr_environment(tmp_path_factory.mktemp("trained-home")) as home:
         run_ids = [

@@ -53,9 +53,9 @@ def _probabilities(evaluation_id: int) -> dict[int, float]:
 
 @pytest.fixture(scope="module")
 def adapted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    from engine.adapt import adapt_run
-    from engine.evaluate import evaluate_run
-    from engine.train import TrainConfig, main
+    from engine.evaluation.adaptation import adapt_run
+    from engine.evaluation.evaluate import evaluate_run
+    from engine.training.train import TrainConfig, main
 
     data = copy_subset(tmp_path_factory.mktemp("adapt-subset"), per_class=40)
     site = _new_site(tmp_path_factory.mktemp("new-site"))
@@ -124,7 +124,7 @@ def test_cli_tables_say_transductive(adapted: dict, capsys: pytest.CaptureFixtur
 
 
 def test_prior_estimate_moves_towards_the_site() -> None:
-    from engine.adapt import estimate_prior
+    from engine.evaluation.adaptation import estimate_prior
 
     rng = np.random.default_rng(0)
     labels = rng.random(4000) < 0.2  # the new site: 20% pneumonia; val had 70%
@@ -136,8 +136,8 @@ def test_prior_estimate_moves_towards_the_site() -> None:
 
 
 def test_adapting_an_unknown_run_names_it(adapted: dict) -> None:
-    from engine.adapt import adapt_run
     from engine.errors import UserError
+    from engine.evaluation.adaptation import adapt_run
 
     with pytest.raises(UserError, match="run 999"):
         adapt_run(999, str(adapted["site"]), device="cpu")
@@ -145,7 +145,7 @@ def test_adapting_an_unknown_run_names_it(adapted: dict) -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (see README: GPU)")
 def test_adapt_on_cuda_matches_cpu(adapted: dict) -> None:
-    from engine.adapt import adapt_run
+    from engine.evaluation.adaptation import adapt_run
 
     cuda_id = adapt_run(adapted["source"], str(adapted["site"]), device="cuda", name="on-cuda")
     with session_scope() as session:
@@ -166,7 +166,7 @@ def _skewed_site(data: Path, destination: Path, pneumonia: int = 6) -> Path:
 
 
 def test_prior_option_moves_the_offset(adapted: dict, tmp_path: Path) -> None:
-    from engine.adapt import adapt_run
+    from engine.evaluation.adaptation import adapt_run
 
     site = _skewed_site(adapted["data"], tmp_path / "skewed")
     plain_id = adapt_run(adapted["source"], str(site), device="cpu", name="plain")
@@ -185,8 +185,8 @@ def test_prior_refused_where_the_images_differ_too(adapted: dict, tmp_path: Path
     refused with the share and the folder named, and nothing is stored."""
     import cv2
 
-    from engine.adapt import adapt_run
     from engine.errors import UserError
+    from engine.evaluation.adaptation import adapt_run
 
     rng = np.random.default_rng(0)
     for name in ("NORMAL", "PNEUMONIA"):
@@ -205,7 +205,7 @@ def test_prior_refused_where_the_images_differ_too(adapted: dict, tmp_path: Path
 def test_batchnorm_reestimate_is_deterministic_with_stochastic_depth() -> None:
     """EfficientNet-B0 has stochastic depth and dropout: AdaBN must re-estimate BatchNorm on
     the model's inference path, so two passes over the same images agree exactly."""
-    from engine.adapt import reestimate_batchnorm
+    from engine.evaluation.adaptation import reestimate_batchnorm
     from engine.models import create_model
 
     torch.manual_seed(0)

@@ -15,7 +15,7 @@ from engine.attention import attention_metrics, border_band, energy_share
 from engine.data.pixels import load_store
 from engine.data.synthetic import generate
 from engine.lungmask import check_masks, lung_mask
-from engine.train import TrainConfig, main
+from engine.training.train import TrainConfig, main
 from tests.conftest import real_data_root
 
 

@@ -8,7 +8,9 @@ import dataclasses
 import numpy as np
 import torch
 
-from engine.augmentation import (
+from engine.data.pixels import augment, to_input
+from engine.evaluation.perturbations import SHIFTS, apply_shift
+from engine.training.augmentation import (
     acquisition,
     center_crop,
     jpeg_variants,
@@ -17,9 +19,7 @@ from engine.augmentation import (
     random_resized_crop,
     training_batch,
 )
-from engine.data.pixels import augment, to_input
-from engine.shifts import SHIFTS, apply_shift
-from engine.train import TrainConfig
+from engine.training.train import TrainConfig
 
 
 def _films(n: int = 6, size: int = 64) -> torch.Tensor:
@@ -110,7 +110,7 @@ def test_run_with_every_lever_completes_and_calibration_never_hurts_val(
 
     from db.models import Evaluation, Run, RunMetric
     from db.session import session_scope
-    from engine.train import main
+    from engine.training.train import main
 
     run_id = main(TrainConfig(arch="small_cnn", data=str(real_subset), epochs=2, image_size=64,
                               batch_size=16, seed=0, crop_scale_min=0.25, shear_degrees=8.0,
@@ -130,8 +130,8 @@ def test_run_with_every_lever_completes_and_calibration_never_hurts_val(
 
 def test_best_recipe_carries_the_levers_and_trains(cxr_home, real_subset) -> None:  # noqa: ANN001
     from db import runs
-    from engine.recipes import recipe_settings
-    from engine.train import main
+    from engine.training.recipes import recipe_settings
+    from engine.training.train import main
 
     settings = {**recipe_settings("best"), "epochs": 1, "image_size": 64, "batch_size": 16,
                 "data": str(real_subset)}

@@ -6,9 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from engine.calibration import Calibration, choose_calibration, fit_temperature
-from engine.metrics import expected_calibration_error, youden_threshold
-from engine.thresholds import choose_threshold, parse_threshold_rule, youden_middle_threshold
+from engine.evaluation.calibration import Calibration, choose_calibration, fit_temperature
+from engine.evaluation.metrics import expected_calibration_error, youden_threshold
+from engine.evaluation.thresholds import (
+    choose_threshold,
+    parse_threshold_rule,
+    youden_middle_threshold,
+)
 
 
 def _calibrated_logits(seed: int, n: int = 300) -> tuple[np.ndarray, np.ndarray]:

@@ -29,8 +29,8 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
 def recipe_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The best recipe (TTA, EMA, calibration), 2 epochs on 40 real images per class, trained
     once on CUDA and once on the CPU, in one store (so on one patient split)."""
-    from engine.recipes import recipe_settings
-    from engine.train import TrainConfig, main
+    from engine.training.recipes import recipe_settings
+    from engine.training.train import TrainConfig, main
 
     data = copy_subset(tmp_path_factory.mktemp("cuda-subset"), per_class=40)
     with cxr_environment(tmp_path_factory.mktemp("cuda-home")) as home:
@@ -111,7 +111,7 @@ def test_live_scoring_runs_on_the_gpu_with_the_cpu_answer(recipe_runs: dict) -> 
 
 
 def test_shift_check_and_road_on_cuda(recipe_runs: dict) -> None:
-    from engine.evaluate import evaluate_run
+    from engine.evaluation.evaluate import evaluate_run
     from engine.road import road_scores
 
     run_id = recipe_runs["runs"]["cuda"]
@@ -147,7 +147,7 @@ def test_cli_device_cuda_is_recorded(tmp_path: Path, recipe_runs: dict) -> None:
 
 def test_resume_on_cuda(tmp_path: Path, recipe_runs: dict) -> None:
     # The last checkpoint is loaded onto the GPU; the generators' states must go back to the CPU.
-    from engine.train import TrainConfig, main
+    from engine.training.train import TrainConfig, main
 
     with cxr_environment(tmp_path / "home"):
         run_id = main(TrainConfig(arch="small_cnn", data=str(recipe_runs["data"]), epochs=1,

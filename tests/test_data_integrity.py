@@ -162,7 +162,7 @@ def _run_count() -> int:
 
 def test_a_train_split_without_pneumonia_is_refused_before_a_run(cxr_home: Path,
                                                                  tmp_path: Path) -> None:
-    from engine.train import TrainConfig, main
+    from engine.training.train import TrainConfig, main
 
     root = copy_subset(tmp_path / "data", per_class=8)
     shutil.rmtree(root / "PNEUMONIA")
@@ -186,9 +186,9 @@ def test_empty_intensity_batch_is_no_error() -> None:
 def kaggle_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """A small CNN trained on ROOT (train/ and test/), evaluated on ROOT/test and adapted on a
     copy of ROOT/test: folders whose every file belongs to ROOT."""
-    from engine.adapt import adapt_run
-    from engine.evaluate import evaluate_run
-    from engine.train import TrainConfig, main
+    from engine.evaluation.adaptation import adapt_run
+    from engine.evaluation.evaluate import evaluate_run
+    from engine.training.train import TrainConfig, main
 
     folder = tmp_path_factory.mktemp("kaggle-root")
     root = folder / "root"

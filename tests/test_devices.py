@@ -18,9 +18,9 @@ from db.models import Evaluation, Run
 from db.session import session_scope
 from engine.cli import main as cxr
 from engine.data.pixels import affine, augment, to_input, tta_batches
-from engine.devices import resolve_device
 from engine.errors import UserError
-from engine.shifts import SHIFTS, apply_shift
+from engine.evaluation.perturbations import SHIFTS, apply_shift
+from engine.training.devices import resolve_device
 from tests.conftest import cxr_environment
 
 cpu_only = pytest.mark.skipif(torch.cuda.is_available(),

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from db.models import Epoch, Evaluation, Prediction, Run
 from db.session import session_scope
 from db.splits import split_images
-from engine.evaluate import evaluate_distributed, evaluate_run
-from engine.train import TrainConfig, main
+from engine.evaluation.evaluate import evaluate_distributed, evaluate_run
+from engine.training.train import TrainConfig, main
 
 
 def _probabilities(evaluation_id: int) -> dict[int, float]:

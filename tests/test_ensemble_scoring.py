@@ -24,8 +24,8 @@ from engine.cli import main as cxr
 
 @pytest.fixture(scope="module")
 def ensemble_home(tmp_path_factory: pytest.TempPathFactory, real_subset: Path) -> Iterator[dict]:
-    from engine.ensemble import create_ensemble
-    from engine.train import TrainConfig, main
+    from engine.evaluation.ensembles import create_ensemble
+    from engine.training.train import TrainConfig, main
     from tests.conftest import cxr_environment
 
     with cxr_environment(tmp_path_factory.mktemp("ensemble-home")) as home:

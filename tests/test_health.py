@@ -26,7 +26,7 @@ def _run_row(run_id: int) -> dict:
 def test_train_split_smaller_than_one_batch_fails_naming_count_and_batch_size(
         cxr_home: Path, tmp_path: Path) -> None:
     from db.splits import split_images
-    from engine.train import TrainConfig, main
+    from engine.training.train import TrainConfig, main
 
     data = copy_subset(tmp_path / "tiny", per_class=8)
     with pytest.raises(UserError) as raised:
@@ -65,9 +65,9 @@ def test_a_run_with_zero_optimiser_steps_is_never_completed(cxr_home: Path,
                                                             real_subset: Path) -> None:
     """The last guard, for any path that reaches calibration without a step (a resume, say)."""
     from db import runs
-    from engine import health
     from engine.data.discover import dataset_for_root
     from engine.data.splits import get_or_create_split
+    from engine.evaluation import health
 
     dataset_id = dataset_for_root(str(real_subset))
     run_id = runs.create_run("no-steps", "small_cnn", {}, 0, "cpu", dataset_id,
@@ -89,7 +89,7 @@ def test_constant_val_predictions_are_flagged_everywhere(cxr_home: Path, real_su
     from db.evaluations import evaluation_arrays, evaluation_id_for
     from db.run_table import run_records
     from engine.cli import main as cxr
-    from engine.train import TrainConfig, main
+    from engine.training.train import TrainConfig, main
 
     collapsed = main(TrainConfig(arch="efficientnet_b0", data=str(real_subset), epochs=1,
                                  image_size=64, batch_size=16, name="collapsed"))

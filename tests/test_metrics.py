@@ -1,4 +1,4 @@
-"""engine.metrics agrees with scikit-learn and with hand-checkable cases."""
+"""engine.evaluation.metrics agrees with scikit-learn and with hand-checkable cases."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from engine.metrics import (
+from engine.evaluation.metrics import (
     binary_metrics,
     expected_calibration_error,
     sensitivity_threshold,

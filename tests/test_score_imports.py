@@ -15,7 +15,7 @@ from tests.conftest import REPO
 # from the library, not from a copy of its arithmetic (STYLE.md), which costs about 4 s.
 # Nor are the dashboard, training or evaluation modules of our own.
 HEAVY = ("dash", "plotly", "flask", "gunicorn", "dash_bootstrap_components", "dashboard",
-         "engine.train", "engine.fitting", "engine.evaluate",
+         "engine.training.train", "engine.training.loop", "engine.evaluation.evaluate",
          "db.run_table", "db.gallery")
 RUN_SCORE = """
 import json, sys

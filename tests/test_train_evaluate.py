@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 from db.models import Epoch, Evaluation, Prediction, Run, RunMetric
 from db.session import artifacts_root, session_scope
 from db.splits import split_images
-from engine import evaluate as evaluate_module
 from engine.data.pixels import to_input
 from engine.errors import UserError
+from engine.evaluation import evaluate as evaluate_module
 from engine.explain import CamExplainer, PredictedClassTarget
 from engine.models import REGISTRY, cam_target_layer, create_model
-from engine.train import TrainConfig, main
+from engine.training.train import TrainConfig, main
 
 
 def _config(data: Path, **overrides) -> TrainConfig:

@@ -16,8 +16,8 @@ from db.models import Image as ImageRow
 from db.session import artifacts_root, session_scope
 from db.splits import split_images
 from engine.data.pixels import load_store
+from engine.evaluation.typicality import TypicalityStats, combine_members, extract_features
 from engine.predictor import load_run_model
-from engine.typicality import TypicalityStats, combine_members, extract_features
 
 
 def _val_evaluation(run_id: int) -> int:

@@ -5,7 +5,7 @@ MR, a 1x1 icon, a 4000x10 strip. Those are refused with a message naming the fil
 unless the user forces scoring (`cxr score --force`, "Score anyway" on the Score page); a forced
 score is stored with the reason it overrode. The checks are deliberately cheap and literal:
 whether the content looks like the training population is the typicality score's job
-(engine/typicality.py).
+(engine/evaluation/typicality.py).
 """
 
 from __future__ import annotations

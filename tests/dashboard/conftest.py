@@ -54,9 +54,9 @@ def quality_home(tmp_path_factory: pytest.TempPathFactory, real_subset: Path) ->
     """A store of its own (trained_home must keep exactly two runs): two small-CNN runs, their
     ensemble (val and test evaluated like any run) and one robustness check (blur on val)."""
     from db.session import database_url
-    from engine.ensemble import create_ensemble
-    from engine.evaluate import evaluate_run
-    from engine.train import TrainConfig, main
+    from engine.evaluation.ensembles import create_ensemble
+    from engine.evaluation.evaluate import evaluate_run
+    from engine.training.train import TrainConfig, main
     from tests.conftest import cxr_environment
 
     with cxr_environment(tmp_path_factory.mktemp("quality-home")) as home:

@@ -16,8 +16,8 @@ from db.models import Prediction
 from db.session import artifacts_root, session_scope
 from engine.attention import energy_share
 from engine.data.decode import decode_file, resize
+from engine.evaluation.perturbations import apply_shift
 from engine.lungmask import lung_mask
-from engine.shifts import apply_shift
 
 
 @pytest.fixture

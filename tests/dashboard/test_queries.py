@@ -10,7 +10,7 @@ from db import reviews as reviews_db
 from db import splits as splits_db
 from db.audit import Actor
 from db.reviews import ReviewError, add_review
-from engine.metrics import binary_metrics
+from engine.evaluation.metrics import binary_metrics
 
 
 @pytest.fixture

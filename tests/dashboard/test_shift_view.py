@@ -46,9 +46,9 @@ def test_external_table_shows_drift_and_origin() -> None:
 @pytest.fixture(scope="module")
 def shift_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from db import shift
-    from engine.adapt import adapt_run
-    from engine.evaluate import evaluate_run
-    from engine.train import TrainConfig, main
+    from engine.evaluation.adaptation import adapt_run
+    from engine.evaluation.evaluate import evaluate_run
+    from engine.training.train import TrainConfig, main
     from tests.auth_helpers import ensure_user
     from tests.conftest import copy_subset, cxr_environment
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine.metrics import expected_calibration_error
+from engine.evaluation.metrics import expected_calibration_error
 
 Values = np.ndarray | torch.Tensor | float
 

@@ -1,7 +1,7 @@
 """The training batch of a recipe: acquisition randomisation, random resized crops with shear,
 the plain jitter of engine/data/pixels.py, and mixup. Each lever is off by default (the `reference`
 recipe and older runs train exactly as before); `--recipe best` turns on those measured to pay
-(engine/recipes.py says why).
+(engine/training/recipes.py says why).
 
 Why these levers (issue 13): the official Kermany test was acquired and encoded differently
 (smaller files, other JPEG compression and resolution, other framing), and there specificity
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.data.pixels import augment, to_input
-from engine.train_config import TrainConfig
+from engine.training.config import TrainConfig
 
 JPEG_QUALITY = (30, 95)
 JPEG_VARIANTS = 2

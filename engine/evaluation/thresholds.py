@@ -19,9 +19,9 @@ import numpy as np
 from sklearn.metrics import roc_curve
 
 from db.models import FIXED_THRESHOLD_RULE
-from engine.calibration import logit, sigmoid
 from engine.errors import UserError
-from engine.metrics import sensitivity_threshold, youden_threshold
+from engine.evaluation.calibration import logit, sigmoid
+from engine.evaluation.metrics import sensitivity_threshold, youden_threshold
 
 RULES = ("youden", "youden-middle", "sensitivity:0.95", FIXED_THRESHOLD_RULE)
 

@@ -16,15 +16,15 @@ import torch
 
 from db import runs
 from db.splits import split_images
-from engine.calibration import choose_calibration, logit
 from engine.data.pixels import load_store
-from engine.devices import resolve_device
 from engine.errors import UserError
-from engine.evaluate import evaluate_derived_run
-from engine.health import constant_predictions_warning
+from engine.evaluation.calibration import choose_calibration, logit
+from engine.evaluation.evaluate import evaluate_derived_run
+from engine.evaluation.health import constant_predictions_warning
+from engine.evaluation.thresholds import choose_threshold
 from engine.predictor import ENSEMBLE_ARCH, EnsemblePredictor
 from engine.provenance import code_version
-from engine.thresholds import choose_threshold
+from engine.training.devices import resolve_device
 
 COMBINE_MODES = ("prob", "logit")
 

@@ -21,19 +21,19 @@ from db import runs
 from db import shift as shift_store
 from db.session import artifacts_root
 from db.splits import dataset_images
-from engine.augmentation import center_crop
-from engine.calibration import Calibration, choose_calibration, logit
 from engine.data.discover import dataset_for_root
 from engine.data.pixels import load_store, normalize_intensity, readable, to_input
-from engine.devices import resolve_device
 from engine.errors import UserError
-from engine.evaluate import evaluate_derived_run
-from engine.fitting import checkpoint_dir, save_atomically
+from engine.evaluation.calibration import Calibration, choose_calibration, logit
+from engine.evaluation.evaluate import evaluate_derived_run
+from engine.evaluation.thresholds import choose_threshold
+from engine.evaluation.typicality import extract_features, fit_run_typicality, load_run_stats
 from engine.predictor import ENSEMBLE_ARCH, load_run_model, predict_logits
 from engine.provenance import code_version
-from engine.thresholds import choose_threshold
-from engine.train import load_subset
-from engine.typicality import extract_features, fit_run_typicality, load_run_stats
+from engine.training.augmentation import center_crop
+from engine.training.devices import resolve_device
+from engine.training.loop import checkpoint_dir, save_atomically
+from engine.training.train import load_subset
 
 # `--prior` assumes the sites differ only in class balance (label shift). Where more of the new
 # site's images than this lie outside the source run's training population (val: 1% by

@@ -1,4 +1,4 @@
-"""The moving parts of one training run, as steps `engine/train.py` reads like a recipe.
+"""The moving parts of one training run, as steps `engine/training/train.py` reads like a recipe.
 
 `build_loop` makes the loss, optimiser, schedule, EMA and wrappers; `resume_loop` restores them
 from last.pt; `validate_and_record` scores val and writes the epoch row; `keep_best` and
@@ -21,9 +21,9 @@ from tqdm import tqdm
 
 from db import runs
 from db.session import artifacts_root
-from engine import health
-from engine.distributed import Rank
-from engine.train_config import TrainConfig
+from engine.evaluation import health
+from engine.training.config import TrainConfig
+from engine.training.distributed import Rank
 
 
 def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer,

@@ -1,5 +1,5 @@
 """The training config: one frozen dataclass, saved with the run (`cxr train` options map onto
-its fields; engine/recipes.py names sets of them)."""
+its fields; engine/training/recipes.py names sets of them)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from engine.data.pixels import INTENSITY_MODES
 from engine.errors import UserError
+from engine.evaluation.thresholds import parse_threshold_rule
 from engine.models import REGISTRY
-from engine.thresholds import parse_threshold_rule
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -34,7 +34,8 @@ class TrainConfig:
     device: str = "auto"
     eval_batch_size: int = 64
     name: str | None = None
-    # Operating point, chosen on val (engine/thresholds.py): "youden", "youden-middle", or
+    # Operating point, chosen on val (engine/evaluation/thresholds.py): "youden", "youden-middle",
+    # or
     # "sensitivity:0.95" (highest threshold that keeps val sensitivity at least 0.95).
     threshold_rule: str = "youden"
     calibrate: bool = True  # offset/temperature fitted on val, kept only if val ECE drops
@@ -50,7 +51,7 @@ class TrainConfig:
     channels_last: bool = False  # NHWC activations and weights
     precision: str = "fp32"  # fp32 | bf16 (autocast for the forward pass; fp32 master weights)
     compile: bool = False  # torch.compile the training forward/backward
-    # Generalisation levers (issue 13, engine/augmentation.py), all off by default.
+    # Generalisation levers (issue 13, engine/training/augmentation.py), all off by default.
     crop_scale_min: float = 1.0  # random resized crop keeping this-1 of the area (1: off)
     shear_degrees: float = 0.0  # with the crop, a shear of up to this many degrees
     test_center_crop: float = 1.0  # at val/test/scoring, keep the middle share of each side

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from engine.errors import UserError
 
-# The generalisation levers of issue 13 (engine/augmentation.py), as `cxr train` options.
+# The generalisation levers of issue 13 (engine/training/augmentation.py), as `cxr train` options.
 LEVER_OPTIONS = {
     "crop_scale_min": "random resized crop keeping this share of the area up to 1 (1 = off)",
     "shear_degrees": "shear of up to this many degrees with the crop (default 0)",

@@ -20,20 +20,20 @@ from tqdm import tqdm
 from db import runs
 from db.splits import split_images, subset_label_counts
 from engine import fitting, health
-from engine.augmentation import center_crop, jpeg_variants, training_batch
-from engine.calibration import Calibration, choose_calibration
 from engine.data.discover import dataset_for_root
 from engine.data.pixels import load_store, normalize_intensity, readable
 from engine.data.splits import get_or_create_split
-from engine.devices import configure, rank_device, resolve_device
-from engine.distributed import SINGLE, Rank, launch
 from engine.errors import UserError
+from engine.evaluation.calibration import Calibration, choose_calibration
+from engine.evaluation.thresholds import choose_threshold
+from engine.evaluation.typicality import fit_run_typicality
 from engine.models import create_model
 from engine.predictor import predict, predict_logits
 from engine.provenance import code_version
-from engine.thresholds import choose_threshold
-from engine.train_config import TrainConfig
-from engine.typicality import fit_run_typicality
+from engine.training.augmentation import center_crop, jpeg_variants, training_batch
+from engine.training.config import TrainConfig
+from engine.training.devices import configure, rank_device, resolve_device
+from engine.training.distributed import SINGLE, Rank, launch
 
 
 def train_one_epoch(model: nn.Module, store: torch.Tensor, labels: torch.Tensor,
@@ -143,7 +143,7 @@ def _train_worker(rank: Rank, run_id: int, split_id: int, config: TrainConfig,
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     _fit(run_id, split_id, config, model, device, resume, rank)
-    from engine.evaluate import evaluate_run
+    from engine.evaluation.evaluate import evaluate_run
 
     for subset in ("val", "test"):
         if split_images(split_id, subset):

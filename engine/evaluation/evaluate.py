@@ -15,19 +15,19 @@ from db.models import FIXED_THRESHOLD_RULE
 from db.session import artifacts_root
 from db.splits import SplitImage, dataset_images, split_images
 from engine.attention import attention_metrics
-from engine.calibration import Calibration
 from engine.data.decode import DecodeError
 from engine.data.discover import dataset_for_root
 from engine.data.pixels import load_gray, load_store, readable
-from engine.devices import rank_device, resolve_device
-from engine.distributed import SINGLE, Rank
-from engine.drift import drift
 from engine.errors import UserError
+from engine.evaluation.calibration import Calibration
+from engine.evaluation.drift import drift
+from engine.evaluation.metrics import binary_metrics, expected_calibration_error, roc_points
+from engine.evaluation.perturbations import SHIFTS, apply_shift
+from engine.evaluation.typicality import outside
 from engine.explain import CamWriter
-from engine.metrics import binary_metrics, expected_calibration_error, roc_points
 from engine.predictor import predictor_for
-from engine.shifts import SHIFTS, apply_shift
-from engine.typicality import outside
+from engine.training.devices import rank_device, resolve_device
+from engine.training.distributed import SINGLE, Rank
 
 
 def _lesion_mask(image: SplitImage, size: int) -> np.ndarray | None:
@@ -83,12 +83,12 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
 
     The model and its Grad-CAM run on `device` (None: $CXR_DEVICE, else auto: the GPU if any).
 
-    With `shift`, val is evaluated under that acquisition shift (engine/shifts.py) and stored
-    as split "val-shift". Overlay files are written first; then every prediction and metric goes
-    into the database in one transaction, so a crash leaves no partial rows and the evaluation
-    marked `failed`. Under torch.distributed each rank explains its shard of the images and
-    writes its own rows; rank 0 then computes the metrics over all of them, or, if any rank
-    failed, deletes every row of the evaluation and marks it failed.
+    With `shift`, val is evaluated under that acquisition shift (engine/evaluation/perturbations.py)
+    and stored as split "val-shift". Overlay files are written first; then every prediction and
+    metric goes into the database in one transaction, so a crash leaves no partial rows and the
+    evaluation marked `failed`. Under torch.distributed each rank explains its shard of the
+    images and writes its own rows; rank 0 then computes the metrics over all of them, or, if any
+    rank failed, deletes every row of the evaluation and marks it failed.
     """
     run = runs.get_run(run_id)
     device = rank_device(resolve_device(device), rank.distributed)  # fail before any row
@@ -239,7 +239,7 @@ def evaluate_distributed(run_id: int, split: str = "val", nproc: int = 2,
     """`evaluate_run` sharded over `nproc` local processes (gloo on CPU, NCCL on GPU)."""
     import tempfile
 
-    from engine.distributed import launch
+    from engine.training.distributed import launch
 
     device = resolve_device(device)  # each rank then takes its own GPU
 
