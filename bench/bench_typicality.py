@@ -115,7 +115,7 @@ def _non_chest(run_id: int) -> tuple[int, int, int, int, list[str]]:
     """(images, refused, flagged, decode failures, names neither refused nor flagged)."""
     from engine.data.decode import DecodeError, decode_image
     from engine.data.input_checks import input_problems
-    from engine.scoring import get_scorer
+    from engine.inference.scoring import get_scorer
 
     scorer = get_scorer(run_id)
     refused = flagged = undecodable = 0
@@ -141,7 +141,7 @@ def _overhead(run_id: int, batches: int = 8, batch_size: int = 32) -> tuple[floa
     from db import runs
     from db.splits import split_images
     from engine.data.pixels import load_store
-    from engine.predictor import ModelPredictor
+    from engine.inference.predictor import ModelPredictor
 
     run = runs.get_run(run_id)
     images = split_images(run.split_id, "val")[:batch_size]

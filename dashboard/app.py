@@ -19,7 +19,7 @@ from dashboard import attention_files, auth, files, ids, login_views
 from db.migrate import init_db
 from db.session import cxr_home
 from engine.errors import UserError
-from engine.uploads import max_upload_mb
+from engine.inference.uploads import max_upload_mb
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from dash import dcc, html
 from db.models import LABEL_NAMES
 from db.runs import RunInfo
 from db.uploads import UploadInfo, UploadScoreInfo
-from engine.uploads import UploadResult, disagreement
+from engine.inference.uploads import UploadResult, disagreement
 
 LABEL_COLORS = {0: "success", 1: "danger"}
 

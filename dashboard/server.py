@@ -10,7 +10,7 @@ from dashboard.serve_access import BindAddress, check_serve_access, parse_host
 from db.errors import UserError
 from db.migrate import init_db
 from db.session import dispose_engines
-from engine.uploads import max_upload_mb
+from engine.inference.uploads import max_upload_mb
 
 log = logging.getLogger(__name__)
 

@@ -54,7 +54,8 @@ class PredictionRow:
     # distance / the run's threshold (engine/evaluation/typicality.py)
     typicality: float | None = None
     outside_population: bool | None = None
-    lung_outline: dict | None = None  # the measured lung mask's polygons (engine/lungmask.py)
+    # the measured lung mask's polygons (engine/explain/lungmask.py)
+    lung_outline: dict | None = None
 
 
 def _prediction_dicts(evaluation_id: int, rows: list[PredictionRow]) -> list[dict]:

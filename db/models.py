@@ -242,10 +242,10 @@ class Prediction(Base):
     correct: Mapped[bool] = mapped_column(Boolean)
     cam_path: Mapped[str | None] = mapped_column(Text)  # overlay PNG, relative to artifacts
     cam_raw_path: Mapped[str | None] = mapped_column(Text)  # raw CAM (.npy), relative
-    # Where the model looked (engine/attention.py), computed in the same pass as the CAM.
+    # Where the model looked (engine/explain/attention.py), computed in the same pass as the CAM.
     border_share: Mapped[float | None] = mapped_column(Float)
     lung_share: Mapped[float | None] = mapped_column(Float)
-    # The outline of the lung mask lung_share was measured against (engine/lungmask.py):
+    # The outline of the lung mask lung_share was measured against (engine/explain/lungmask.py):
     # {"height", "width", "polygons": [[x0, y0, x1, y1, ...], ...]}; the dashboard draws it.
     lung_outline: Mapped[dict | None] = mapped_column(JSON)
     peak_in_lung: Mapped[bool | None] = mapped_column(Boolean)

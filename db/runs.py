@@ -19,7 +19,8 @@ from db.session import session_scope
 if TYPE_CHECKING:  # pandas costs about 0.4 s to import; only epochs_for needs it
     import pandas as pd
 
-ENSEMBLE_ARCH = "ensemble"  # engine.predictor.ENSEMBLE_ARCH (db/ does not import the engine)
+# engine.inference.predictor.ENSEMBLE_ARCH (db/ does not import the engine)
+ENSEMBLE_ARCH = "ensemble"
 # Splits the val/test views read. Robustness checks ("val-shift") are evaluations too, but they
 # score val under an artificial shift: they must never stand in for a run's val or test.
 CLEAN_SPLITS = ("val", "test", "external")

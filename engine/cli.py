@@ -87,7 +87,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     dataset_id = None
     if args.uploads:
-        from engine.uploads import uploads_dataset
+        from engine.inference.uploads import uploads_dataset
 
         dataset_id = uploads_dataset()
     if args.shift:
@@ -139,7 +139,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_road(args: argparse.Namespace) -> int:
-    from engine.road import road_scores
+    from engine.explain.road import road_scores
 
     n, mean = road_scores(args.run_id, args.split, sample=args.sample, seed=args.seed,
                           device=args.device)
@@ -151,7 +151,7 @@ def cmd_road(args: argparse.Namespace) -> int:
 def cmd_check_masks(args: argparse.Namespace) -> int:
     from engine.data.discover import discover
     from engine.data.pixels import load_store
-    from engine.lungmask import PLAUSIBLE_AREA, check_masks
+    from engine.explain.lungmask import PLAUSIBLE_AREA, check_masks
 
     entries = discover(_data_arg(args.data))
     grays, failures = load_store([str(e.path) for e in entries], args.image_size, cache=False)

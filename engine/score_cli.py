@@ -10,7 +10,7 @@ import sys
 from db.session import artifacts_root
 from engine.data.decode import DecodeError
 from engine.data.input_checks import InputRefused
-from engine.uploads import (
+from engine.inference.uploads import (
     DecodedUpload,
     UploadResult,
     decode_upload,

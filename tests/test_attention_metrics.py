@@ -11,10 +11,10 @@ from sqlalchemy import select
 from db.attention import aggregate_attention, attention_summary
 from db.models import Evaluation, Image, Prediction
 from db.session import session_scope
-from engine.attention import attention_metrics, border_band, energy_share
 from engine.data.pixels import load_store
 from engine.data.synthetic import generate
-from engine.lungmask import check_masks, lung_mask
+from engine.explain.attention import attention_metrics, border_band, energy_share
+from engine.explain.lungmask import check_masks, lung_mask
 from engine.training.train import TrainConfig, main
 from tests.conftest import real_data_root
 

@@ -80,7 +80,7 @@ def test_unusable_home_is_a_clear_error(tmp_path: Path) -> None:
     ("-1", "CXR_MAX_UPLOAD_MB='-1' must be positive")])
 def test_a_bad_upload_limit_is_refused_before_serving(tmp_path: Path, value: str,
                                                      message: str) -> None:
-    """One parser of CXR_MAX_UPLOAD_MB (engine/uploads.py) and one behaviour: the server's
+    """One parser of CXR_MAX_UPLOAD_MB (engine/inference/uploads.py) and one behaviour: the server's
     start-up check (what `cxr serve` and `cxr demo` run first) refuses it as `cxr score` does,
     instead of serving with a default the user did not ask for."""
     environment = {**os.environ, "CXR_HOME": str(tmp_path), "CXR_MAX_UPLOAD_MB": value}

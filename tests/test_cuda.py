@@ -80,7 +80,7 @@ def test_recipe_on_cuda_leaves_the_rows_of_the_cpu_run(recipe_runs: dict) -> Non
 
 def test_one_checkpoint_gives_the_same_probabilities_on_cpu_and_cuda(
         recipe_runs: dict) -> None:
-    from engine.predictor import predictor_for
+    from engine.inference.predictor import predictor_for
 
     run = runs.get_run(recipe_runs["runs"]["cuda"])
     paths = sorted((recipe_runs["data"] / "PNEUMONIA").iterdir())[:6]
@@ -99,7 +99,7 @@ def test_one_checkpoint_gives_the_same_probabilities_on_cpu_and_cuda(
 
 
 def test_live_scoring_runs_on_the_gpu_with_the_cpu_answer(recipe_runs: dict) -> None:
-    from engine.scoring import get_scorer
+    from engine.inference.scoring import get_scorer
 
     run_id = recipe_runs["runs"]["cuda"]
     path = next((recipe_runs["data"] / "PNEUMONIA").iterdir())
@@ -112,7 +112,7 @@ def test_live_scoring_runs_on_the_gpu_with_the_cpu_answer(recipe_runs: dict) -> 
 
 def test_shift_check_and_road_on_cuda(recipe_runs: dict) -> None:
     from engine.evaluation.evaluate import evaluate_run
-    from engine.road import road_scores
+    from engine.explain.road import road_scores
 
     run_id = recipe_runs["runs"]["cuda"]
     evaluation_id = evaluate_run(run_id, shift="rotate-8", device="cuda")

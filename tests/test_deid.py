@@ -39,8 +39,8 @@ def test_stored_dicom_is_deidentified_with_identical_pixels_and_score(
         trained_home: dict, tmp_path: Path) -> None:
     from db.models import Upload
     from engine.data.decode import decode_bytes
-    from engine.scoring import get_scorer
-    from engine.uploads import score_upload_bytes
+    from engine.inference.scoring import get_scorer
+    from engine.inference.uploads import score_upload_bytes
 
     run_id = trained_home["run_ids"][0]
     original = _patient_dicom(tmp_path, next(trained_home["data"].glob("NORMAL/*.jpeg")))

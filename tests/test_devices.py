@@ -111,7 +111,7 @@ def test_cuda_without_a_gpu_is_a_clear_user_error(
 @cpu_only
 def test_scorer_is_kept_per_device(device_home: dict,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.scoring import get_scorer
+    from engine.inference.scoring import get_scorer
 
     monkeypatch.delenv("CXR_DEVICE", raising=False)
     run_id = device_home["run_ids"][0]

@@ -24,7 +24,7 @@ def radiograph() -> np.ndarray:
 
 def test_monochrome1_twin_gives_the_same_probability(tmp_path: Path, radiograph: np.ndarray,
                                                      trained_home: dict) -> None:
-    from engine.scoring import get_scorer
+    from engine.inference.scoring import get_scorer
 
     stored = twelve_bit(radiograph)
     normal = make_dicom(tmp_path / "m2.dcm", stored, "MONOCHROME2", bits_stored=12)
@@ -113,7 +113,7 @@ def test_huge_dicom_refused_before_pixel_decode(tmp_path: Path) -> None:
 
 def test_dicom_with_no_extension_scores_and_no_tag_reaches_a_path(
         tmp_path: Path, radiograph: np.ndarray, trained_home: dict) -> None:
-    from engine.uploads import score_upload_bytes
+    from engine.inference.uploads import score_upload_bytes
 
     evil = "../../../../tmp/evil^name"
     path = make_dicom(tmp_path / "IM000123", twelve_bit(radiograph), bits_stored=12,

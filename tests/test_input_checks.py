@@ -23,7 +23,7 @@ from db.session import session_scope
 from engine.cli import main as cxr
 from engine.data.decode import decode_image
 from engine.data.input_checks import InputRefused, input_problems
-from engine.uploads import score_upload_bytes
+from engine.inference.uploads import score_upload_bytes
 from tests.dicom_fixtures import make_dicom, twelve_bit
 from tests.score_server import data_url, live_dashboard, post_upload
 

@@ -30,7 +30,7 @@ sys.exit(code)
 
 def test_score_imports_no_dashboard_or_pandas(trained_home: dict,
                                                                   tmp_path: Path) -> None:
-    from engine.scoring import get_scorer
+    from engine.inference.scoring import get_scorer
 
     source = sorted((trained_home["data"] / "PNEUMONIA").iterdir())[5]
     run_id = trained_home["run_ids"][0]

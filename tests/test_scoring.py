@@ -15,8 +15,8 @@ from db.models import Dataset, Evaluation, Image, Prediction, Upload, UploadScor
 from db.session import session_scope
 from engine.cli import main as cxr
 from engine.data.decode import DecodeError, decode_bytes
-from engine.scoring import RunScore, get_scorer
-from engine.uploads import (
+from engine.inference.scoring import RunScore, get_scorer
+from engine.inference.uploads import (
     decode_data_url,
     disagreement,
     pixels_png,

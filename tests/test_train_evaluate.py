@@ -16,7 +16,7 @@ from db.splits import split_images
 from engine.data.pixels import to_input
 from engine.errors import UserError
 from engine.evaluation import evaluate as evaluate_module
-from engine.explain import CamExplainer, PredictedClassTarget
+from engine.explain.gradcam import CamExplainer, PredictedClassTarget
 from engine.models import REGISTRY, cam_target_layer, create_model
 from engine.training.train import TrainConfig, main
 

@@ -17,7 +17,7 @@ from db.session import artifacts_root, session_scope
 from db.splits import split_images
 from engine.data.pixels import load_store
 from engine.evaluation.typicality import TypicalityStats, combine_members, extract_features
-from engine.predictor import load_run_model
+from engine.inference.predictor import load_run_model
 
 
 def _val_evaluation(run_id: int) -> int:
@@ -64,8 +64,8 @@ def test_evaluation_fills_every_prediction_and_the_outside_share(trained_home: d
 
 
 def test_scoring_gives_the_evaluation_typicality_and_flags_noise(trained_home: dict) -> None:
-    from engine.scoring import get_scorer
-    from engine.uploads import score_upload_bytes
+    from engine.inference.scoring import get_scorer
+    from engine.inference.uploads import score_upload_bytes
 
     run_id = trained_home["run_ids"][0]
     evaluation_id = _val_evaluation(run_id)

@@ -171,7 +171,7 @@ def test_planted_identifiers_are_stored_nowhere(server: str, trained_home: dict,
 
 def test_metadata_only_reupload_deduplicates(trained_home: dict) -> None:
     """The stored file is the pixels: the same image with other metadata is the same upload."""
-    from engine.uploads import score_upload_bytes
+    from engine.inference.uploads import score_upload_bytes
 
     gray = _gray(sorted((trained_home["data"] / "PNEUMONIA").iterdir())[9])
     plain = io.BytesIO()

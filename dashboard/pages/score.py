@@ -21,7 +21,12 @@ from db import uploads as upload_db
 from db.models import LABEL_NAMES
 from engine.data.decode import DecodeError
 from engine.errors import UserError
-from engine.uploads import decode_data_url, max_upload_bytes, max_upload_mb, score_upload_bytes
+from engine.inference.uploads import (
+    decode_data_url,
+    max_upload_bytes,
+    max_upload_mb,
+    score_upload_bytes,
+)
 
 log = logging.getLogger(__name__)
 

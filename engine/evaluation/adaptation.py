@@ -28,7 +28,7 @@ from engine.evaluation.calibration import Calibration, choose_calibration, logit
 from engine.evaluation.evaluate import evaluate_derived_run
 from engine.evaluation.thresholds import choose_threshold
 from engine.evaluation.typicality import extract_features, fit_run_typicality, load_run_stats
-from engine.predictor import ENSEMBLE_ARCH, load_run_model, predict_logits
+from engine.inference.predictor import ENSEMBLE_ARCH, load_run_model, predict_logits
 from engine.provenance import code_version
 from engine.training.augmentation import center_crop
 from engine.training.devices import resolve_device

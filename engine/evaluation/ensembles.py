@@ -22,7 +22,7 @@ from engine.evaluation.calibration import choose_calibration, logit
 from engine.evaluation.evaluate import evaluate_derived_run
 from engine.evaluation.health import constant_predictions_warning
 from engine.evaluation.thresholds import choose_threshold
-from engine.predictor import ENSEMBLE_ARCH, EnsemblePredictor
+from engine.inference.predictor import ENSEMBLE_ARCH, EnsemblePredictor
 from engine.provenance import code_version
 from engine.training.devices import resolve_device
 

@@ -14,7 +14,6 @@ from db import shift as shift_store
 from db.models import FIXED_THRESHOLD_RULE
 from db.session import artifacts_root
 from db.splits import SplitImage, dataset_images, split_images
-from engine.attention import attention_metrics
 from engine.data.decode import DecodeError
 from engine.data.discover import dataset_for_root
 from engine.data.pixels import load_gray, load_store, readable
@@ -24,8 +23,9 @@ from engine.evaluation.drift import drift
 from engine.evaluation.metrics import binary_metrics, expected_calibration_error, roc_points
 from engine.evaluation.perturbations import SHIFTS, apply_shift
 from engine.evaluation.typicality import outside
-from engine.explain import CamWriter
-from engine.predictor import predictor_for
+from engine.explain.attention import attention_metrics
+from engine.explain.gradcam import CamWriter
+from engine.inference.predictor import predictor_for
 from engine.training.devices import rank_device, resolve_device
 from engine.training.distributed import SINGLE, Rank
 

@@ -27,8 +27,8 @@ from engine.errors import UserError
 from engine.evaluation.calibration import Calibration, choose_calibration
 from engine.evaluation.thresholds import choose_threshold
 from engine.evaluation.typicality import fit_run_typicality
+from engine.inference.predictor import predict, predict_logits
 from engine.models import create_model
-from engine.predictor import predict, predict_logits
 from engine.provenance import code_version
 from engine.training.augmentation import center_crop, jpeg_variants, training_batch
 from engine.training.config import TrainConfig

@@ -18,7 +18,7 @@ from db.evaluations import RoadSample
 from db.session import artifacts_root
 from engine.data.pixels import load_gray, to_input
 from engine.errors import UserError
-from engine.predictor import load_run_model
+from engine.inference.predictor import load_run_model
 
 ROAD_PERCENTILES = (20, 40, 60, 80)
 

@@ -3,7 +3,7 @@ functions over arrays ("attention" is the one name for them: db/attention.py agg
 
 - border share: CAM energy in the outer band of the image, where markers, labels and
   collimator edges sit;
-- lung share: CAM energy inside the classical lung mask (engine/lungmask.py), whose outline
+- lung share: CAM energy inside the classical lung mask (engine/explain/lungmask.py), whose outline
   is kept with the metrics so the dashboard draws the very region that was measured;
 - peak in lung: whether the CAM maximum falls inside the lung mask (a pointing-game hit);
 - lesion share / lesion hit: the same against a true lesion mask, where one is known (synthetic
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.lungmask import lung_mask, lung_outline
+from engine.explain.lungmask import lung_mask, lung_outline
 
 BORDER_BAND = 0.12
 
@@ -49,7 +49,7 @@ class AttentionMetrics:
     lung_area: float
     lesion_share: float | None = None
     lesion_hit: bool | None = None
-    lung_outline: dict | None = None  # polygons in CAM pixels (engine/lungmask.py)
+    lung_outline: dict | None = None  # polygons in CAM pixels (engine/explain/lungmask.py)
 
 
 def attention_metrics(gray: np.ndarray, cam: np.ndarray,

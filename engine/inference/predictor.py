@@ -19,7 +19,7 @@ from engine.data.pixels import normalize_intensity, to_input, tta_batches
 from engine.errors import UserError
 from engine.evaluation.calibration import Calibration, logit
 from engine.evaluation.typicality import FeatureTap, combine_members, load_run_stats
-from engine.explain import CamExplainer
+from engine.explain.gradcam import CamExplainer
 from engine.models import create_model, load_checkpoint
 from engine.training.augmentation import center_crop
 from engine.training.devices import configure, resolve_device

@@ -1,8 +1,8 @@
 """Live scoring: a completed run's model, loaded once per process, scores images with Grad-CAM.
 
-Preprocessing is the training and evaluation path (`engine.data.pixels`), and probabilities and CAMs
-come from `engine.explain.CamExplainer` in one pass, so a scored upload gets exactly the answer
-an evaluation would give for the same pixels.
+Preprocessing is the training and evaluation path (`engine.data.pixels`), and probabilities and
+CAMs come from `engine.explain.gradcam.CamExplainer` in one pass, so a scored upload gets exactly
+the answer an evaluation would give for the same pixels.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from engine.data.decode import decode_bytes, decode_file
 from engine.data.pixels import array_to_gray
 from engine.errors import UserError
 from engine.evaluation.typicality import outside
-from engine.explain import overlay
-from engine.predictor import ENSEMBLE_ARCH, predictor_for
+from engine.explain.gradcam import overlay
+from engine.inference.predictor import ENSEMBLE_ARCH, predictor_for
 from engine.training.devices import resolve_device
 
 # Models kept warm per process; a small CNN is a few MB, a ResNet-34 about 85 MB.

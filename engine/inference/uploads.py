@@ -34,8 +34,8 @@ from engine.data.deid import deidentify
 from engine.data.input_checks import check_input
 from engine.errors import UserError
 
-if TYPE_CHECKING:  # engine.scoring imports torch: loaded when something is scored
-    from engine.scoring import RunScore
+if TYPE_CHECKING:  # engine.inference.scoring imports torch: loaded when something is scored
+    from engine.inference.scoring import RunScore
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
 UPLOADS_DIR = "uploads"
@@ -273,7 +273,7 @@ def score_uploads(uploads: list[DecodedUpload], run_ids: list[int] | None = None
     """
     if not uploads:
         return []
-    from engine.scoring import get_scorer
+    from engine.inference.scoring import get_scorer
 
     chosen = scoring_run_ids(run_ids)
     per_run = [get_scorer(run_id).score_batch([upload.gray for upload in uploads])
