@@ -73,9 +73,9 @@ def bench_latency(run_ids: list[int], n_requests: int) -> None:
 
 def bench_throughput(run_id: int, n_files: int) -> None:
     from db.runs import get_run
+    from engine.cli.score import score_files
     from engine.data.pixels import load_store
     from engine.inference.predictor import load_run_model, predict
-    from engine.score_cli import score_files
     from engine.training.devices import resolve_device
 
     files = [str(path) for path, _ in sample_files(n_files, seed=11)]

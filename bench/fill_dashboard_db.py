@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine import settings
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def use_store(home: Path, url: str | None = None) -> str:
@@ -106,7 +108,7 @@ def fill(n_runs: int, n_images: int = 5840, seed: int = 0, quiet: bool = False) 
         dataset_id, split_id, have = bulk.open_generated_store(labels.tolist(),
                                                                subsets.tolist())
     except UserError as exc:
-        raise SystemExit(f"{os.environ.get('CXR_DATABASE_URL') or 'this home'}: {exc}") from None
+        raise SystemExit(f"{settings.CXR_DATABASE_URL.get() or 'this home'}: {exc}") from None
     if have > n_runs:
         raise SystemExit(f"the bench store holds {have} runs, more than the {n_runs} asked for; "
                          "remove it (bench_scaling.py starts from empty) to measure fewer")

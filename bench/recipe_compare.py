@@ -25,8 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import REPO, data_root  # noqa: E402
+from engine import settings
 
-NIH = Path(os.environ.get("CXR_NIH") or REPO.parent / "shared" / "data" / "external" / "nih_cxr8")
+NIH = Path(settings.CXR_NIH.get() or REPO.parent / "shared" / "data" / "external" / "nih_cxr8")
 NO_LEVERS = ["--crop-scale-min", "1", "--shear-degrees", "0", "--jpeg-share", "0",
              "--acquisition", "0"]
 VARIANTS = {

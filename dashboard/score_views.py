@@ -11,6 +11,8 @@ from db.uploads import UploadInfo, UploadScoreInfo
 from engine.inference.uploads import UploadResult, disagreement
 
 LABEL_COLORS = {0: "success", 1: "danger"}
+# The server's config key holding where uploads are scored (`cxr serve --device`; None: default).
+SCORING_DEVICE = "SCORING_DEVICE"
 
 
 def label_badge(label: int | None) -> dbc.Badge | str:

@@ -11,11 +11,18 @@ import logging
 
 import dash
 import dash_bootstrap_components as dbc
+import flask
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboard import auth, ids
-from dashboard.score_views import error_card, history_table, result_card, run_options
+from dashboard.score_views import (
+    SCORING_DEVICE,
+    error_card,
+    history_table,
+    result_card,
+    run_options,
+)
 from db import runs as runs_db
 from db import uploads as upload_db
 from db.models import LABEL_NAMES
@@ -94,8 +101,9 @@ def _score_one(contents: str | None, name: str, run_ids: list[int] | None,
     """One file -> its result card or its error message. Never raises."""
     try:
         data = decode_data_url(contents, name)
-        return result_card(score_upload_bytes(data, name, run_ids, force=force,
-                                              actor=auth.current_actor()))
+        return result_card(score_upload_bytes(
+            data, name, run_ids, force=force, actor=auth.current_actor(),
+            device=flask.current_app.config.get(SCORING_DEVICE)))
     except (DecodeError, UserError) as exc:
         return error_card(str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad file must not fail the others

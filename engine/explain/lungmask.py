@@ -107,3 +107,15 @@ def check_masks(names: list[str], grays: np.ndarray) -> MaskCheck:
                        if not good), key=lambda item: item[1])
     return MaskCheck(len(names), int(ok.sum()), float(areas.mean()),
                      float(np.percentile(areas, 5)), float(np.percentile(areas, 95)), outliers)
+
+
+def check_dataset_masks(root: str, image_size: int) -> MaskCheck:
+    """`check_masks` over every readable image of the dataset folder `root`."""
+    from engine.data.discover import discover
+    from engine.data.pixels import load_store
+
+    entries = discover(root)
+    grays, failures = load_store([str(e.path) for e in entries], image_size, cache=False)
+    failed = {index for index, _ in failures}
+    kept = [i for i in range(len(entries)) if i not in failed]
+    return check_masks([entries[i].rel_path for i in kept], grays[kept])

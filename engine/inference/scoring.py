@@ -128,7 +128,7 @@ def _checkpoint_identity(run: runs.RunInfo) -> tuple:
 
 def get_scorer(run_id: int, device: str | None = None) -> Scorer:
     """The warm scorer of a completed run (loaded on first use, then kept in an LRU cache),
-    on `device` (None: $CXR_DEVICE, which `cxr score/serve --device` set, else auto)."""
+    on `device` (None: $CXR_DEVICE, else auto)."""
     run = runs.get_run(run_id)
     if run.status != "completed":
         raise UserError(f"run {run_id} is {run.status}; only completed runs can score images")

@@ -14,7 +14,6 @@ import base64
 import binascii
 import hashlib
 import io
-import os
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from db import uploads as upload_db
 from db.audit import Actor, cli_actor
 from db.models import LABEL_NAMES
 from db.session import artifacts_root
+from engine import settings
 from engine.data.decode import DecodeError, decode_image
 from engine.data.deid import deidentify
 from engine.data.input_checks import check_input
@@ -37,7 +37,6 @@ from engine.errors import UserError
 if TYPE_CHECKING:  # engine.inference.scoring imports torch: loaded when something is scored
     from engine.inference.scoring import RunScore
 
-DEFAULT_MAX_UPLOAD_MB = 20.0
 UPLOADS_DIR = "uploads"
 EXTENSIONS = {"PNG": ".png", "DICOM": ".dcm"}
 
@@ -47,16 +46,8 @@ class UploadRejected(DecodeError):
 
 
 def max_upload_mb() -> float:
-    raw = os.environ.get("CXR_MAX_UPLOAD_MB")
-    if not raw:
-        return DEFAULT_MAX_UPLOAD_MB
-    try:
-        value = float(raw)
-    except ValueError:
-        raise UserError(f"CXR_MAX_UPLOAD_MB={raw!r} is not a number of megabytes") from None
-    if value <= 0:
-        raise UserError(f"CXR_MAX_UPLOAD_MB={raw!r} must be positive")
-    return value
+    """CXR_MAX_UPLOAD_MB; a value that is not a positive number is a UserError naming it."""
+    return settings.CXR_MAX_UPLOAD_MB.get()
 
 
 def max_upload_bytes() -> int:
@@ -266,8 +257,9 @@ def _store(upload: DecodedUpload, scores: list[RunScore], actor: Actor) -> Uploa
 
 
 def score_uploads(uploads: list[DecodedUpload], run_ids: list[int] | None = None,
-                  actor: Actor | None = None) -> list[UploadResult]:
-    """Score decoded uploads with each run (batched per run), then store each of them.
+                  actor: Actor | None = None, device: str | None = None) -> list[UploadResult]:
+    """Score decoded uploads with each run (batched per run) on `device` (None: $CXR_DEVICE,
+    else auto), then store each of them.
 
     `actor` is who uploads (the signed-in user); None means the command line's user.
     """
@@ -276,7 +268,7 @@ def score_uploads(uploads: list[DecodedUpload], run_ids: list[int] | None = None
     from engine.inference.scoring import get_scorer
 
     chosen = scoring_run_ids(run_ids)
-    per_run = [get_scorer(run_id).score_batch([upload.gray for upload in uploads])
+    per_run = [get_scorer(run_id, device).score_batch([upload.gray for upload in uploads])
                for run_id in chosen]
     per_upload = [list(scores) for scores in zip(*per_run, strict=True)]
     actor = actor or cli_actor()
@@ -285,12 +277,13 @@ def score_uploads(uploads: list[DecodedUpload], run_ids: list[int] | None = None
 
 
 def score_upload_bytes(data: bytes, name: str, run_ids: list[int] | None = None,
-                       force: bool = False, actor: Actor | None = None) -> UploadResult:
+                       force: bool = False, actor: Actor | None = None,
+                       device: str | None = None) -> UploadResult:
     """Decode, check, score, store one upload; DecodeError/UserError when it cannot be scored.
 
     A file failing the input checks is refused (InputRefused) unless `force`.
     """
-    return score_uploads([decode_upload(data, name, force)], run_ids, actor)[0]
+    return score_uploads([decode_upload(data, name, force)], run_ids, actor, device)[0]
 
 
 def uploads_dataset() -> int:

@@ -1,9 +1,9 @@
 """Where tensors live: `--device auto|cpu|cuda` resolved in one place for every command.
 
 `auto` (the default) is the GPU when PyTorch sees one, else the CPU. CXR_DEVICE sets the default
-for commands given no --device, and it is how `cxr serve` hands its choice to the dashboard's
-worker processes (they inherit the environment). Asking for CUDA where there is none is the
-user's error, said plainly, never a stack trace from deep inside a forward pass.
+for commands given no --device; a chosen device is passed on as an argument (`cxr serve` hands it
+to the dashboard's server as --device). Asking for CUDA where there is none is the user's error,
+said plainly, never a stack trace from deep inside a forward pass.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import os
 
 import torch
 
+from engine import settings
 from engine.errors import UserError
 
-DEVICE_ENV = "CXR_DEVICE"
 DEVICE_HELP = "auto (default: the GPU when there is one) | cpu | cuda | cuda:N"
 
 
@@ -41,7 +41,7 @@ def resolve_device(name: str | torch.device | None = None) -> torch.device:
     """
     if isinstance(name, torch.device):
         return name
-    text = (name or os.environ.get(DEVICE_ENV) or "auto").strip().lower()
+    text = (name or settings.CXR_DEVICE.get() or "auto").strip().lower()
     if text == "auto":
         return torch.device("cuda" if _cuda_device_count() else "cpu")
     if text == "cpu":
@@ -59,14 +59,6 @@ def resolve_device(name: str | torch.device | None = None) -> torch.device:
         raise UserError(f"--device {text}: there is no GPU {index}; this machine has {count} "
                         f"(cuda:0 to cuda:{count - 1})")
     return torch.device(text)
-
-
-def use_device(name: str | None) -> torch.device:
-    """Resolve `name` now (fail fast) and make it this process's and its children's default."""
-    device = resolve_device(name)
-    if name:
-        os.environ[DEVICE_ENV] = name
-    return device
 
 
 def rank_device(device: torch.device, distributed: bool) -> torch.device:

@@ -9,7 +9,6 @@ val and test with Grad-CAM, so one command leaves a complete, explorable run.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 import numpy as np
@@ -19,17 +18,19 @@ from tqdm import tqdm
 
 from db import runs
 from db.splits import split_images, subset_label_counts
-from engine import fitting, health
+from engine import settings
 from engine.data.discover import dataset_for_root
 from engine.data.pixels import load_store, normalize_intensity, readable
 from engine.data.splits import get_or_create_split
 from engine.errors import UserError
+from engine.evaluation import health
 from engine.evaluation.calibration import Calibration, choose_calibration
 from engine.evaluation.thresholds import choose_threshold
 from engine.evaluation.typicality import fit_run_typicality
 from engine.inference.predictor import predict, predict_logits
 from engine.models import create_model
 from engine.provenance import code_version
+from engine.training import loop as fitting
 from engine.training.augmentation import center_crop, jpeg_variants, training_batch
 from engine.training.config import TrainConfig
 from engine.training.devices import configure, rank_device, resolve_device
@@ -52,7 +53,7 @@ def train_one_epoch(model: nn.Module, store: torch.Tensor, labels: torch.Tensor,
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
     seen, start = 0, time.perf_counter()
     bar = tqdm(range(n_batches), desc=f"epoch {epoch}", unit="batch", leave=False,
-               disable=os.environ.get("CXR_NO_PROGRESS") == "1" or not rank.is_main)
+               disable=settings.CXR_NO_PROGRESS.get() or not rank.is_main)
     for step in bar:
         index = order[step * config.batch_size:(step + 1) * config.batch_size]
         index = index[rank.rank::rank.world]  # this rank's slice of the global batch

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 
+from engine.cli.options import DEVICE_HELP, Command
 
-def add_adapt_command(commands: argparse._SubParsersAction, device_help: str) -> None:
-    adapt = commands.add_parser(
-        "adapt", help="adapt a run to a new site's unlabelled images (AdaBN; transductive)")
+
+def adapt_arguments(adapt: argparse.ArgumentParser) -> None:
     adapt.add_argument("run_id", type=int, metavar="RUN")
     adapt.add_argument("--data", required=True, metavar="NEW_SITE_DIR",
                        help="the new site's images (labels, if any, are used only to evaluate)")
@@ -17,13 +17,12 @@ def add_adapt_command(commands: argparse._SubParsersAction, device_help: str) ->
                        "over 10%% of its images lie outside the training population")
     adapt.add_argument("--name", help="default: '<run name> adapted on <dataset>'")
     adapt.add_argument("--batch-size", type=int, default=64)
-    adapt.add_argument("--device", help=device_help)
-    adapt.set_defaults(func=cmd_adapt)
+    adapt.add_argument("--device", help=DEVICE_HELP)
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
+    from engine.cli.runs import print_external_side_by_side, print_run_summary
     from engine.evaluation.adaptation import adapt_run
-    from engine.queries_cli import print_external_side_by_side, print_run_summary
 
     run_id = adapt_run(args.run_id, args.data, prior=args.prior, name=args.name,
                        batch_size=args.batch_size, device=args.device)
@@ -32,3 +31,9 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     print(f"run {run_id}: adapted from run {args.run_id} on the images it is evaluated on "
           "(transductive)")
     return 0
+
+
+COMMANDS = {
+    "adapt": Command("adapt a run to a new site's unlabelled images (AdaBN; transductive)",
+                     adapt_arguments, cmd_adapt),
+}

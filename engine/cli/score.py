@@ -4,20 +4,16 @@ The paths typed are printed back to this terminal only: the store keeps no file 
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from db.session import artifacts_root
-from engine.data.decode import DecodeError
-from engine.data.input_checks import InputRefused
-from engine.inference.uploads import (
-    DecodedUpload,
-    UploadResult,
-    decode_upload,
-    read_upload_file,
-    score_uploads,
-    scoring_run_ids,
-)
+from engine.cli.options import DEVICE_HELP, Command, check_device
+
+if TYPE_CHECKING:
+    from engine.inference.uploads import DecodedUpload, UploadResult
 
 EXIT_BAD_FILE = 2
 # Files decoded and scored together: batches inference without holding every image at once.
@@ -60,12 +56,20 @@ def _print_result(file: str, result: UploadResult) -> None:
         print("  ! the runs disagree: they fall on different sides of their thresholds")
 
 
-def score_files(files: list[str], run_ids: list[int] | None = None,
-                as_json: bool = False, force: bool = False) -> int:
-    """Score every readable file; print an error line per bad one. Returns the exit code.
-
-    A file failing the input checks is refused (exit code 2) unless `force`.
+def score_files(files: list[str], run_ids: list[int] | None = None, as_json: bool = False,
+                force: bool = False, device: str | None = None) -> int:
+    """Score every readable file on `device`; print an error line per bad one. Returns the exit
+    code. A file failing the input checks is refused (exit code 2) unless `force`.
     """
+    from engine.data.decode import DecodeError
+    from engine.data.input_checks import InputRefused
+    from engine.inference.uploads import (
+        decode_upload,
+        read_upload_file,
+        score_uploads,
+        scoring_run_ids,
+    )
+
     chosen = scoring_run_ids(run_ids)  # fail fast on a bad --run, before reading any file
     results: list[dict] = []
     errors: list[dict] = []
@@ -78,7 +82,7 @@ def score_files(files: list[str], run_ids: list[int] | None = None,
                 print(f"cxr: error: {exc}", file=sys.stderr, flush=True)
                 errors.append({"file": file, "error": str(exc), "input_check": (
                     exc.reason if isinstance(exc, InputRefused) else None)})
-        scored = score_uploads([upload for _, upload in decoded], chosen)
+        scored = score_uploads([upload for _, upload in decoded], chosen, device=device)
         for (file, _), result in zip(decoded, scored, strict=True):
             if as_json:
                 results.append(_result_dict(file, result))
@@ -87,3 +91,29 @@ def score_files(files: list[str], run_ids: list[int] | None = None,
     if as_json:
         print(json.dumps({"results": results, "errors": errors}, indent=2))
     return EXIT_BAD_FILE if errors else 0
+
+
+def score_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--run", type=int, action="append", metavar="ID",
+                       help="score with this run (repeatable; default: every completed run)")
+    which.add_argument("--all", action="store_true",
+                       help="score with every completed run (the default)")
+    parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument("--device", help=DEVICE_HELP)
+    parser.add_argument("--force", action="store_true",
+                        help="score files that fail the input checks (under 64 px on a side, "
+                             "aspect beyond 3:1, DICOM not CR/DX or not chest); the scores are "
+                             "stored as forced, with the reason")
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    return score_files(args.files, run_ids=args.run or None, as_json=args.json,
+                       force=args.force, device=check_device(args.device))
+
+
+COMMANDS = {
+    "score": Command("score image files (JPEG, PNG, DICOM) with trained runs, with Grad-CAM",
+                     score_arguments, cmd_score),
+}

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
 
 from db.session import cxr_home, dispose_engines
-from engine.data.discover import ingest
-from engine.data.synthetic import generate
+from engine import settings
+from engine.cli.options import Command
+from engine.cli.serve import server_argv
 from engine.errors import UserError
-from engine.queries_cli import print_run_summary
-from engine.server_process import server_argv
-from engine.training.train import TrainConfig, main
 
 DEMO_MODELS = (("small_cnn", 64), ("resnet18", 64))
 DEMO_IMAGES_PER_CLASS = 200
@@ -43,6 +42,11 @@ def hand_over_to_server(host: str, port: int) -> None:
 
 def run_demo(data: str | None, epochs: int = 6, serve: bool = True, host: str = "127.0.0.1",
              port: int = 8050, images_per_class: int = DEMO_IMAGES_PER_CLASS) -> int:
+    from engine.cli.runs import print_run_summary
+    from engine.data.discover import ingest
+    from engine.data.synthetic import generate
+    from engine.training.train import TrainConfig, main
+
     if serve:
         _check_dashboard(host)  # refuse a non-loopback host before minutes of training
     if data is None:
@@ -79,3 +83,27 @@ def _check_dashboard(host: str) -> None:
         message = checked.stderr.strip().splitlines()[-1] if checked.stderr.strip() else ""
         raise UserError(message.removeprefix("cxr: error: ") or "the dashboard cannot start; "
                         "run the demo with --no-serve")
+
+
+def demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="use this dataset instead of synthetic data")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--images-per-class", type=int, default=200,
+                        help="synthetic images drawn per class (default 200)")
+    parser.add_argument("--no-serve", action="store_true", help="do not start the dashboard")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8050)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.images_per_class < DEMO_MIN_IMAGES_PER_CLASS:
+        raise UserError(f"--images-per-class {args.images_per_class} is too few for a train "
+                        f"split of one batch; use {DEMO_MIN_IMAGES_PER_CLASS} or more")
+    return run_demo(data=args.data or settings.CXR_DATA.get(), epochs=args.epochs,
+                    serve=not args.no_serve, host=args.host, port=args.port,
+                    images_per_class=args.images_per_class)
+
+
+COMMANDS = {
+    "demo": Command("synthetic data -> two models -> dashboard", demo_arguments, cmd_demo),
+}

@@ -11,6 +11,7 @@ import argparse
 import getpass
 import sys
 
+from engine.cli.options import Command
 from engine.errors import UserError
 
 ROLES_HELP = "viewer | reviewer | uploader | admin (each can do what the ones before can)"
@@ -102,9 +103,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Register `users` (with its subcommands) and `audit` on the `cxr` parser."""
-    users = commands.add_parser("users", help="dashboard users and roles (no sign-in needed)")
+def users_arguments(users: argparse.ArgumentParser) -> None:
+    """`cxr users` and its subcommands, each with its own handler."""
     actions = users.add_subparsers(dest="users_command", required=True)
     add = actions.add_parser("add", help="add a user (password prompted, or read from stdin)")
     add.add_argument("name")
@@ -126,9 +126,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     reset.add_argument("name")
     reset.set_defaults(func=cmd_users_reset_password)
 
-    audit = commands.add_parser("audit", help="who viewed, uploaded, reviewed, changed users")
+
+def audit_arguments(audit: argparse.ArgumentParser) -> None:
     audit.add_argument("--limit", type=int, default=50, help="newest N events (default 50)")
     audit.add_argument("--action", help="only this action, e.g. reviewed, uploaded, "
                                         "'viewed image', 'role changed'")
     audit.add_argument("--user", help="only this actor (a user name or cli:<login>)")
-    audit.set_defaults(func=cmd_audit)
+
+
+COMMANDS = {
+    "users": Command("dashboard users and roles (no sign-in needed)", users_arguments, None),
+    "audit": Command("who viewed, uploaded, reviewed, changed users", audit_arguments,
+                     cmd_audit),
+}

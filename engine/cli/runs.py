@@ -1,23 +1,25 @@
-"""Printing for the CLI: tables of runs and evaluations read through db/queries.py."""
+"""`cxr runs`, and the tables of runs and evaluations every command prints (read through db/).
+
+The db/ readers are imported where they are used: `cxr score` loads none of them."""
 
 from __future__ import annotations
 
-import pandas as pd
+import argparse
+import math
 
-from db.evaluations import evaluation_metrics
-from db.robustness import shift_table
-from db.run_table import runs_table
-from db.shift import run_origins
+from engine.cli.options import Command
 
 
 def origin_labels(run_ids: list[int]) -> list[str]:
     """"adapted from N on SITE (transductive)" for adapted runs, "" for the others."""
+    from db.shift import run_origins
+
     origins = run_origins([int(run_id) for run_id in run_ids])
     return [origins[int(run_id)].label if int(run_id) in origins else "" for run_id in run_ids]
 
 
 def _fmt(value: object) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float):
         return f"{value:.3f}"
@@ -25,6 +27,8 @@ def _fmt(value: object) -> str:
 
 
 def print_run_summary(run_ids: list[int] | None, split: str = "test") -> None:
+    from db.run_table import runs_table
+
     table = runs_table(run_ids)
     if table.empty:
         print("no runs yet: try `cxr demo`, or `cxr train --arch resnet18 --data DIR`")
@@ -47,6 +51,8 @@ def print_run_summary(run_ids: list[int] | None, split: str = "test") -> None:
 
 
 def print_evaluation(evaluation_id: int) -> None:
+    from db.evaluations import evaluation_metrics
+
     metrics = evaluation_metrics(evaluation_id)
     print(f"evaluation {evaluation_id}:")
     print(metrics.drop(columns=["id", "evaluation_id"]).map(_fmt).to_string(index=False))
@@ -54,6 +60,8 @@ def print_evaluation(evaluation_id: int) -> None:
 
 def print_shift_table(run_id: int, evaluation_ids: list[int]) -> None:
     """Robustness table: val metrics at the run's threshold, clean and under each shift."""
+    from db.robustness import shift_table
+
     table = shift_table(run_id, evaluation_ids)
     print(f"run {run_id}: val under acquisition shifts (at the run's operating threshold)")
     print(table.map(_fmt).to_string(index=False))
@@ -70,3 +78,17 @@ def print_external_side_by_side(run_ids: list[int]) -> None:
         columns = ["evaluation_id", "split", "dataset", "n_images", "auc", "accuracy",
                    "specificity", "sensitivity", "ece", "outside_share", "drift_psi", "drift_ks"]
         print(table[columns].map(_fmt).to_string(index=False))
+
+
+def runs_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--split", default="test", choices=["val", "test"])
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    print_run_summary(None, split=args.split)
+    return 0
+
+
+COMMANDS = {
+    "runs": Command("list runs and their key metrics", runs_arguments, cmd_runs),
+}
