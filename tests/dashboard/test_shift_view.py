@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from dashboard import ids, shift_view
-from tests.test_adapt import _new_site
+from tests.engine.evaluation.test_adapt import _new_site
 
 WAIT_S = 30
 
@@ -69,9 +69,10 @@ def shift_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.fixture
 def signed_in_browser(live_server: str, shift_store: dict,
                       monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    from tests.dashboard.conftest import _point_at, signed_in_chromium
+    from tests.conftest import point_at
+    from tests.dashboard.conftest import signed_in_chromium
 
-    _point_at(monkeypatch, shift_store["home"], shift_store["url"])
+    point_at(monkeypatch, shift_store["home"], shift_store["url"])
     with signed_in_chromium(live_server) as driver:
         yield driver
 

@@ -1,8 +1,9 @@
 """The GPU as a first-class device: the recipe, evaluation with Grad-CAM, scoring and ROAD on
 CUDA, checked against the same work on the CPU. Skipped where PyTorch sees no GPU.
 
-Run on a GPU machine (see README "GPU"): `python -m pytest -q tests/test_cuda.py`, or
-`bash bench/gpu_check.sh`, which runs this module and then the CUDA bench.
+Run on a GPU machine (see README "GPU"): `python -m pytest -q
+tests/engine/training/test_cuda.py`, or `bash bench/gpu_check.sh`, which runs this module and
+then the CUDA bench.
 """
 
 from __future__ import annotations

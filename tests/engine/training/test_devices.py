@@ -1,7 +1,7 @@
 """Devices on a machine without a GPU: --device on every command, and tensors built where
 their inputs live (dtype and device), so nothing CPU-made meets a CUDA batch.
 
-tests/test_cuda.py checks the same paths on a real GPU where there is one.
+tests/engine/training/test_cuda.py checks the same paths on a real GPU where there is one.
 """
 
 from __future__ import annotations
