@@ -20,10 +20,10 @@ from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Timer, machine, model_bench_parser, real_store, seeded_model  # noqa: E402
-from engine.attention import attention_metrics  # noqa: E402
-from engine.explain import CamExplainer, CamWriter  # noqa: E402
-from engine.pixels import to_input  # noqa: E402
-from engine.road import ROAD_PERCENTILES  # noqa: E402
+from engine.data.pixels import to_input  # noqa: E402
+from engine.explain.attention import attention_metrics  # noqa: E402
+from engine.explain.gradcam import CamExplainer, CamWriter  # noqa: E402
+from engine.explain.road import ROAD_PERCENTILES  # noqa: E402
 
 
 def evaluation_pass(explainer: CamExplainer, store: torch.Tensor, batch: int,

@@ -2,7 +2,7 @@
 
     python bench/bench_gradcam.py [--arch resnet18] [--size 128] [--images 1000] [--batch 64]
 
-Ours: engine/explain.py CamExplainer (probabilities and CAMs from one batched pass; frozen
+Ours: engine/explain/gradcam.py CamExplainer (probabilities and CAMs from one batched pass; frozen
 parameters so the backward pass stops at the target layer), plus writing the overlay PNG and raw
 CAM per image (engine CamWriter). Baselines, same model and images: plain batched inference under
 no_grad; pytorch-grad-cam used the textbook way, one image at a time.
@@ -19,10 +19,10 @@ from pytorch_grad_cam import GradCAM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Timer, machine, model_bench_parser, real_store, seeded_model  # noqa: E402
-from engine.explain import CamExplainer, CamWriter, PredictedClassTarget  # noqa: E402
+from engine.data.pixels import to_input  # noqa: E402
+from engine.explain.gradcam import CamExplainer, CamWriter, PredictedClassTarget  # noqa: E402
+from engine.inference.predictor import predict  # noqa: E402
 from engine.models import cam_target_layer, create_model  # noqa: E402
-from engine.pixels import to_input  # noqa: E402
-from engine.predictor import predict  # noqa: E402
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import data_root  # noqa: E402
-from engine.pixels import normalize_intensity  # noqa: E402
+from engine.data.pixels import normalize_intensity  # noqa: E402
 
 QUALITIES = (30, 50, 75)
 MODES = ("none", "equalize", "clahe")

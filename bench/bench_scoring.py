@@ -73,10 +73,10 @@ def bench_latency(run_ids: list[int], n_requests: int) -> None:
 
 def bench_throughput(run_id: int, n_files: int) -> None:
     from db.runs import get_run
-    from engine.devices import resolve_device
-    from engine.pixels import load_store
-    from engine.predictor import load_run_model, predict
-    from engine.score_cli import score_files
+    from engine.cli.score import score_files
+    from engine.data.pixels import load_store
+    from engine.inference.predictor import load_run_model, predict
+    from engine.training.devices import resolve_device
 
     files = [str(path) for path, _ in sample_files(n_files, seed=11)]
     run = get_run(run_id)
@@ -134,8 +134,8 @@ def main() -> None:
         os.environ.pop("CXR_DATABASE_URL", None)
         os.environ.setdefault("CXR_NO_PROGRESS", "1")
         from db.migrate import init_db
-        from engine.train import TrainConfig
-        from engine.train import main as train
+        from engine.training.train import TrainConfig
+        from engine.training.train import main as train
 
         init_db()
         data = _subset(Path(folder) / "data", args.train_per_class)

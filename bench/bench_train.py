@@ -6,7 +6,7 @@ file every epoch, torchvision transforms (grayscale->3 channels, resize, small a
 jitter, normalise), a DataLoader, a stock 3-channel torchvision model and Adam. fastai is the
 seed project's stack: vision_learner(pretrained=False) + fit_one_cycle (the `bench` extra).
 Ours: decode once into a uint8 store, batched tensor augmentation, 1-channel stem
-(engine/train.py). Each figure is one epoch after a warm-up epoch.
+(engine/training/train.py). Each figure is one epoch after a warm-up epoch.
 
 With `--device cuda` both loops train on the GPU (the plain loop's batches cross from its loader
 workers; ours sit in a uint8 store on the GPU and are augmented there), and the bench then times
@@ -39,11 +39,11 @@ from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Timer, data_root, machine, sample_files  # noqa: E402
-from engine.devices import configure, resolve_device  # noqa: E402
-from engine.fitting import make_scheduler  # noqa: E402
+from engine.data.pixels import load_store  # noqa: E402
 from engine.models import create_model  # noqa: E402
-from engine.pixels import load_store  # noqa: E402
-from engine.train import TrainConfig, train_one_epoch  # noqa: E402
+from engine.training.devices import configure, resolve_device  # noqa: E402
+from engine.training.loop import make_scheduler  # noqa: E402
+from engine.training.train import TrainConfig, train_one_epoch  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -154,7 +154,7 @@ def decoded(files, size: int) -> tuple[torch.Tensor, torch.Tensor, float]:
 
 def engine_rate(arch: str, store: torch.Tensor, labels: torch.Tensor, batch: int,
                 threads: int | None = None, device: torch.device = CPU, **levers) -> float:
-    """Images/s of engine.train.train_one_epoch, as `cxr train` runs it (store, model and
+    """Images/s of engine.training.train.train_one_epoch, as `cxr train` runs it (store, model and
     fused Adam on `device`), with `levers` (TrainConfig's channels_last / precision / compile)
     and torch's thread count."""
     config = TrainConfig(arch=arch, image_size=store.shape[-1], batch_size=batch, epochs=2,
@@ -276,10 +276,10 @@ def recipe_wall_time(args: argparse.Namespace, device: torch.device) -> None:
     from db.migrate import init_db
     from db.session import dispose_engines
     from db.splits import split_images
-    from engine.data import dataset_for_root
-    from engine.recipes import recipe_settings
-    from engine.splits import get_or_create_split
-    from engine.train import main as train
+    from engine.data.discover import dataset_for_root
+    from engine.data.splits import get_or_create_split
+    from engine.training.recipes import recipe_settings
+    from engine.training.train import main as train
 
     settings = {**recipe_settings("best"), "epochs": args.recipe_epochs, "device": str(device)}
     # A private home and SQLite store for the run; patch.dict restores the environment after.

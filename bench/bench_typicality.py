@@ -104,7 +104,7 @@ def non_chest_images(seed: int = 0) -> list[tuple[str, bytes]]:
 
 
 def _train(arch: str, size: int, epochs: int, per_class: int, folder: Path) -> int:
-    from engine.train import TrainConfig, main
+    from engine.training.train import TrainConfig, main
 
     data = _subset(folder / "data", per_class)
     return main(TrainConfig(arch=arch, data=str(data), epochs=epochs, image_size=size,
@@ -113,9 +113,9 @@ def _train(arch: str, size: int, epochs: int, per_class: int, folder: Path) -> i
 
 def _non_chest(run_id: int) -> tuple[int, int, int, int, list[str]]:
     """(images, refused, flagged, decode failures, names neither refused nor flagged)."""
-    from engine.decode import DecodeError, decode_image
-    from engine.input_checks import input_problems
-    from engine.scoring import get_scorer
+    from engine.data.decode import DecodeError, decode_image
+    from engine.data.input_checks import input_problems
+    from engine.inference.scoring import get_scorer
 
     scorer = get_scorer(run_id)
     refused = flagged = undecodable = 0
@@ -140,8 +140,8 @@ def _overhead(run_id: int, batches: int = 8, batch_size: int = 32) -> tuple[floa
     """Seconds per image of evaluation's pass with and without the typicality check."""
     from db import runs
     from db.splits import split_images
-    from engine.pixels import load_store
-    from engine.predictor import ModelPredictor
+    from engine.data.pixels import load_store
+    from engine.inference.predictor import ModelPredictor
 
     run = runs.get_run(run_id)
     images = split_images(run.split_id, "val")[:batch_size]
@@ -192,7 +192,7 @@ def _share(evaluation_id: int) -> tuple[float, int]:
 
 def _report(run_id: int, nih: str) -> None:
     from db import evaluations
-    from engine.evaluate import evaluate_run
+    from engine.evaluation.evaluate import evaluate_run
 
     for split in ("val", "test"):
         evaluation_id = evaluations.evaluation_id_for(run_id, split)

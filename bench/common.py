@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from engine import settings
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -25,7 +27,7 @@ def model_bench_parser(doc: str) -> argparse.ArgumentParser:
 
 
 def data_root() -> Path:
-    root = Path(os.environ.get("CXR_DATA") or REPO.parent / "shared" / "data" / "chest_xray")
+    root = Path(settings.CXR_DATA.get() or REPO.parent / "shared" / "data" / "chest_xray")
     return root / "train" if (root / "train").is_dir() else root
 
 
@@ -52,7 +54,7 @@ def machine() -> str:
 
 def real_store(n_images: int, size: int) -> torch.Tensor:
     """n real training images decoded into an (N, size, size) uint8 tensor (no cache)."""
-    from engine.pixels import load_store
+    from engine.data.pixels import load_store
 
     store, _ = load_store([str(path) for path, _ in sample_files(n_images)], size, cache=False)
     return torch.from_numpy(store)

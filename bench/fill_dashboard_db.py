@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine import settings
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def use_store(home: Path, url: str | None = None) -> str:
@@ -54,7 +56,7 @@ def _generated_run(run_id: int, seed: int, labels: np.ndarray, subsets: np.ndarr
                    split_id: int, dataset_id: int) -> tuple[dict, list[dict], list]:
     """Run k's rows, drawn from its own generator (seeded by (seed, k))."""
     from db.bulk import GeneratedEvaluation
-    from engine.metrics import binary_metrics, roc_points, youden_threshold
+    from engine.evaluation.metrics import binary_metrics, roc_points, youden_threshold
 
     rng = np.random.default_rng([seed, run_id])
     skill = 0.8 + 1.2 * rng.random()
@@ -106,7 +108,7 @@ def fill(n_runs: int, n_images: int = 5840, seed: int = 0, quiet: bool = False) 
         store = bulk.open_generated_store(labels.tolist(), subsets.tolist())
         dataset_id, split_id, have = store.dataset_id, store.split_id, store.runs_held
     except UserError as exc:
-        raise SystemExit(f"{os.environ.get('CXR_DATABASE_URL') or 'this home'}: {exc}") from None
+        raise SystemExit(f"{settings.CXR_DATABASE_URL.get() or 'this home'}: {exc}") from None
     if have > n_runs:
         raise SystemExit(f"the bench store holds {have} runs, more than the {n_runs} asked for; "
                          "remove it (bench_scaling.py starts from empty) to measure fewer")

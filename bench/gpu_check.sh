@@ -29,8 +29,8 @@ run() {
     "$python" -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda,
 'available', torch.cuda.is_available(),
 torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
-    echo "== tests/test_cuda.py, tests/test_devices.py"
-    "$python" -m pytest -q -p no:cacheprovider -rs tests/test_cuda.py tests/test_devices.py
+    echo "== tests/engine/training/test_cuda.py, tests/engine/training/test_devices.py"
+    "$python" -m pytest -q -p no:cacheprovider -rs tests/engine/training/test_cuda.py tests/engine/training/test_devices.py
     tests=$?
     echo "== bench/bench_train.py --device cuda --workers $workers $*"
     "$python" bench/bench_train.py --device cuda --workers "$workers" "$@"

@@ -20,7 +20,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-PORT = int(os.environ.get("CXR_BENCH_PG_PORT", "55433"))
+from engine import settings
+
+PORT = settings.CXR_BENCH_PG_PORT.get()
 DATA = Path(tempfile.gettempdir()) / "cxr-bench-pg"
 
 
@@ -54,8 +56,8 @@ def install() -> Path:
 
 def admin_url() -> str:
     """An admin URL of a running server: CXR_BENCH_POSTGRES_URL, or the private cluster."""
-    if os.environ.get("CXR_BENCH_POSTGRES_URL"):
-        return os.environ["CXR_BENCH_POSTGRES_URL"]
+    if settings.CXR_BENCH_POSTGRES_URL.get():
+        return settings.CXR_BENCH_POSTGRES_URL.get()
     binaries = install()
     if not (DATA / "PG_VERSION").exists():
         shutil.rmtree(DATA, ignore_errors=True)  # what a failed initdb left behind

@@ -25,8 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import REPO, data_root  # noqa: E402
+from engine import settings
 
-NIH = Path(os.environ.get("CXR_NIH") or REPO.parent / "shared" / "data" / "external" / "nih_cxr8")
+NIH = Path(settings.CXR_NIH.get() or REPO.parent / "shared" / "data" / "external" / "nih_cxr8")
 NO_LEVERS = ["--crop-scale-min", "1", "--shear-degrees", "0", "--jpeg-share", "0",
              "--acquisition", "0"]
 VARIANTS = {
@@ -94,7 +95,7 @@ def _check(run_id: int) -> None:
     interrupted compare resumes where it stopped)."""
     from db.robustness import shift_table
     from db.shift import external_evaluations
-    from engine.shifts import SHIFTS
+    from engine.evaluation.perturbations import SHIFTS
 
     checked = set(shift_table(run_id).get("shift", []))
     for shift in SHIFTS:
@@ -136,7 +137,7 @@ def _rule_rows(run_id: int) -> dict[str, tuple[float, float, float]]:
     at the threshold that rule picks on the run's clean val scores."""
     from db.robustness import shift_table
     from db.shift import evaluation_scores, latest_val_evaluation
-    from engine.thresholds import choose_threshold
+    from engine.evaluation.thresholds import choose_threshold
 
     val = evaluation_scores(latest_val_evaluation(run_id))
     shifted = [evaluation_scores(int(e)) for e in shift_table(run_id).evaluation_id]

@@ -16,10 +16,11 @@ from dash import Dash, html, set_props
 from flask import Flask, jsonify
 
 from dashboard import attention_files, auth, files, ids, login_views
+from dashboard.score_views import SCORING_DEVICE
 from db.migrate import init_db
 from db.session import cxr_home
 from engine.errors import UserError
-from engine.uploads import max_upload_mb
+from engine.inference.uploads import max_upload_mb
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,9 @@ def shell() -> html.Div:
     ])
 
 
-def create_app(auth_enabled: bool = True) -> Dash:
-    """The app; `auth_enabled=False` only for a loopback demo (`cxr serve --no-auth`)."""
+def create_app(auth_enabled: bool = True, https: bool = False, device: str | None = None) -> Dash:
+    """The app; `auth_enabled=False` only for a loopback demo (`cxr serve --no-auth`). `https`:
+    served over HTTPS (Secure cookie); `device`: where uploads are scored (None: the default)."""
     init_db()
     app = Dash(
         __name__,
@@ -108,6 +110,7 @@ def create_app(auth_enabled: bool = True) -> Dash:
         update_title=None,
     )
     server = app.server
+    server.config[SCORING_DEVICE] = device
     server.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb() * MAX_FILES_PER_REQUEST * 2**20)
     server.register_error_handler(413, _request_too_large)
     # Every route the app serves is registered here: files, the lung-outline overlays, sign-in.
@@ -115,12 +118,13 @@ def create_app(auth_enabled: bool = True) -> Dash:
     server.register_blueprint(attention_files.blueprint)
     if auth_enabled:
         server.register_blueprint(login_views.blueprint)
-    auth.init_auth(app, cxr_home(), enabled=auth_enabled)
+    auth.init_auth(app, cxr_home(), enabled=auth_enabled, https=https)
     app.layout = shell
     return app
 
 
-def create_server(auth_enabled: bool = True) -> Flask:
+def create_server(auth_enabled: bool = True, https: bool = False,
+                  device: str | None = None) -> Flask:
     """WSGI entry point: `gunicorn 'dashboard.app:create_server()'`."""
-    return create_app(auth_enabled).server
+    return create_app(auth_enabled, https, device).server
 

@@ -1,7 +1,7 @@
 """The Grad-CAM overlay with the lung-mask outline drawn over it, served by prediction id.
 
 The outline is the one the evaluation pass stored with the prediction (predictions.lung_outline,
-engine/lungmask.py): the very mask the stored lung share was measured against, on the pixels
+engine/explain/lungmask.py): the very mask the stored lung share was measured against, on the pixels
 the model saw (a shifted evaluation's shifted image included). Nothing is recomputed here. A
 prediction evaluated before outlines were stored is served as its plain overlay. Like
 dashboard/files.py, the route takes an id, never a path, and serves only files inside the

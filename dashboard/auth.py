@@ -35,6 +35,7 @@ from db.audit import Actor
 from db.errors import UserError
 from db.models import USER_ROLES
 from db.users import get_user, role_rank
+from engine import settings
 
 F = TypeVar("F", bound=Callable)
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 ROLE_ATTRIBUTE = "cxr_role"
 LOCAL_ACTOR = "local (no sign-in)"
 LOGIN_PATH = "/login"
-DEFAULT_SESSION_HOURS = 12.0
+DEFAULT_SESSION_HOURS = settings.CXR_SESSION_HOURS.default
 MIN_SECRET_KEY_BYTES = 32  # a session-signing key any shorter can be guessed offline
 # Library code and styling only: no image, row or result passes through these.
 PUBLIC_ENDPOINTS = frozenset({
@@ -249,7 +250,7 @@ def _guard(app: dash.Dash) -> Response | None:
 
 def secret_key(home: os.PathLike) -> bytes:
     """CXR_SECRET_KEY, or a key made once in CXR_HOME (0600) that every worker shares."""
-    from_env = os.environ.get("CXR_SECRET_KEY")
+    from_env = settings.CXR_SECRET_KEY.get()
     if from_env:
         if len(from_env.encode()) < MIN_SECRET_KEY_BYTES:
             raise UserError(
@@ -279,14 +280,14 @@ def secret_key(home: os.PathLike) -> bytes:
 
 def session_hours() -> float:
     try:
-        hours = float(os.environ.get("CXR_SESSION_HOURS") or DEFAULT_SESSION_HOURS)
-    except ValueError:
+        hours = settings.CXR_SESSION_HOURS.get()
+    except UserError:
         hours = DEFAULT_SESSION_HOURS
     return hours if hours > 0 else DEFAULT_SESSION_HOURS
 
 
 def https_enabled() -> bool:
-    return os.environ.get("CXR_HTTPS", "").lower() in ("1", "true", "yes")
+    return settings.CXR_HTTPS.get()
 
 
 def check_page_roles() -> None:
@@ -297,9 +298,10 @@ def check_page_roles() -> None:
                                f"{', '.join(USER_ROLES)}) to its dash.register_page")
 
 
-def init_auth(app: dash.Dash, home: os.PathLike, enabled: bool = True) -> None:
+def init_auth(app: dash.Dash, home: os.PathLike, enabled: bool = True,
+              https: bool = False) -> None:
     """Sessions and the guard on `app`'s server (or the no-auth marker); the sign-in routes
-    are registered by dashboard/app.py."""
+    are registered by dashboard/app.py. `https` (or CXR_HTTPS) makes the session cookie Secure."""
     server: Flask = app.server
     server.config["CXR_AUTH"] = enabled
     check_page_roles()
@@ -309,7 +311,7 @@ def init_auth(app: dash.Dash, home: os.PathLike, enabled: bool = True) -> None:
     server.config.update(
         SECRET_KEY=secret_key(home), SESSION_COOKIE_NAME="cxr_session",
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
-        SESSION_COOKIE_SECURE=https_enabled(),
+        SESSION_COOKIE_SECURE=https or https_enabled(),
         PERMANENT_SESSION_LIFETIME=timedelta(hours=session_hours()))
     manager = LoginManager()
     manager.user_loader(_load_user)

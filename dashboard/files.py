@@ -24,7 +24,7 @@ from db.audit import record_view
 from db.files import atomic_write
 from db.images import ServedImage
 from db.session import artifacts_root, cxr_home
-from engine.decode import HEAD_BYTES, DecodeError, decode_file, detect_format
+from engine.data.decode import HEAD_BYTES, DecodeError, decode_file, detect_format
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,11 @@ from dash import dcc, html
 from db.models import LABEL_NAMES
 from db.runs import RunInfo
 from db.uploads import ScoredUpload
-from engine.uploads import DecodedUpload
+from engine.inference.uploads import DecodedUpload
 
 LABEL_COLORS = {0: "success", 1: "danger"}
+# The server's config key holding where uploads are scored (`cxr serve --device`; None: default).
+SCORING_DEVICE = "SCORING_DEVICE"
 
 
 def label_badge(label: int | None) -> dbc.Badge | str:

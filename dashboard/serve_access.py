@@ -11,7 +11,6 @@ listens.
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from dataclasses import dataclass
 
@@ -85,8 +84,6 @@ def check_serve_access(address: BindAddress, no_auth: bool, https: bool = False,
         raise UserError(f"--debug runs the Werkzeug debugger, which runs any code for whoever "
                         f"reaches it, so it only binds a loopback address (127.0.0.1 or ::1), "
                         f"not {where}; drop --debug to serve the network")
-    if https:
-        os.environ["CXR_HTTPS"] = "1"  # the workers set Secure on the session cookie
     if no_auth:
         if not address.loopback:
             raise UserError(f"--no-auth serves every image and result without sign-in, so it "

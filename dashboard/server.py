@@ -10,17 +10,18 @@ from dashboard.serve_access import BindAddress, check_serve_access, parse_host
 from db.errors import UserError
 from db.migrate import init_db
 from db.session import dispose_engines
-from engine.uploads import max_upload_mb
+from engine.inference.uploads import max_upload_mb
 
 log = logging.getLogger(__name__)
 
 
-def serve(address: BindAddress, port: int = 8050, workers: int = 2,
-          debug: bool = False, no_auth: bool = False, https: bool = False) -> int:
+def serve(address: BindAddress, port: int = 8050, workers: int = 2, debug: bool = False,
+          no_auth: bool = False, https: bool = False, device: str | None = None) -> int:
     """Serve the dashboard on `address` (parsed from --host by `parse_host`) until interrupted.
     Returns the exit code.
 
     Sign-in is on unless `no_auth`; `no_auth` and `debug` are loopback only (serve_access.py).
+    `https` sets Secure on the session cookie; uploads are scored on `device` (None: the default).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                                                    "%(message)s")
@@ -32,8 +33,8 @@ def serve(address: BindAddress, port: int = 8050, workers: int = 2,
     if debug:
         from dashboard.app import create_app
 
-        create_app(auth_enabled=not no_auth).run(host=str(address.address), port=port,
-                                                 debug=True)
+        create_app(auth_enabled=not no_auth, https=https, device=device).run(
+            host=str(address.address), port=port, debug=True)
         return 0
     from gunicorn.app.base import BaseApplication
 
@@ -56,7 +57,7 @@ def serve(address: BindAddress, port: int = 8050, workers: int = 2,
         def load(self):  # noqa: ANN202 - gunicorn calls this once, before forking
             from dashboard.app import create_server
 
-            server = create_server(auth_enabled=not no_auth)
+            server = create_server(auth_enabled=not no_auth, https=https, device=device)
             # No pooled database connection may cross the fork (two workers on one
             # PostgreSQL socket corrupt its protocol stream): each worker opens its own.
             dispose_engines()
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true")
     parser.add_argument("--no-auth", action="store_true")
     parser.add_argument("--https", action="store_true")
+    parser.add_argument("--device", help="where uploads are scored (checked by `cxr serve`)")
     parser.add_argument("--check-only", action="store_true",
                         help="only check that this address may be served, then exit")
     return parser
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             check_serve_access(address, args.no_auth, args.https, args.debug)
             return 0
         return serve(address, port=args.port, workers=args.workers, debug=args.debug,
-                     no_auth=args.no_auth, https=args.https)
+                     no_auth=args.no_auth, https=args.https, device=args.device)
     except UserError as exc:
         print(f"cxr: error: {exc}", file=sys.stderr)
         return 2

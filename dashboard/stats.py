@@ -1,7 +1,7 @@
 """Pure numeric helpers for the dashboard's curves and comparisons (numpy / scikit-learn).
 
-Threshold metrics themselves come from engine.metrics; these add the curve points a chart needs
-and paired-bootstrap confidence intervals for metric deltas between two runs.
+Threshold metrics themselves come from engine.evaluation.metrics; these add the curve points a
+chart needs and paired-bootstrap confidence intervals for metric deltas between two runs.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
-from engine.metrics import roc_points
+from engine.evaluation.metrics import roc_points
 
 BOOTSTRAP_METRICS = ("accuracy", "sensitivity", "specificity", "f1", "roc_auc")
 

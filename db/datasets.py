@@ -1,5 +1,6 @@
 """The datasets aggregate: registering a folder's images, finding a dataset by its root, and the
-Dataset page's reads. What a file is (label, patient, checks) is decided in engine/data.py."""
+Dataset page's reads. What a file is (label, patient, checks) is decided in
+engine/data/discover.py."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from db.session import database_url, session_scope
 
 
 class MetricValues(Protocol):
-    """engine.metrics.BinaryMetrics, as this module needs it."""
+    """engine.evaluation.metrics.BinaryMetrics, as this module needs it."""
 
     def as_dict(self) -> dict: ...
 
@@ -53,9 +53,11 @@ class PredictionRow:
     peak_in_lung: bool | None = None
     lesion_share: float | None = None
     lesion_hit: bool | None = None
-    typicality: float | None = None  # distance / the run's threshold (engine/typicality.py)
+    # distance / the run's threshold (engine/evaluation/typicality.py)
+    typicality: float | None = None
     outside_population: bool | None = None
-    lung_outline: dict | None = None  # the measured lung mask's polygons (engine/lungmask.py)
+    # the measured lung mask's polygons (engine/explain/lungmask.py)
+    lung_outline: dict | None = None
 
 
 def _prediction_dicts(evaluation_id: int, rows: list[PredictionRow]) -> list[dict]:

@@ -36,8 +36,8 @@ NAMING_CONVENTION = {
 RUN_STATUSES = ("queued", "running", "completed", "failed")
 SUBSETS = ("train", "val", "test")
 LABEL_NAMES = ("NORMAL", "PNEUMONIA")  # images.label, predicted_label, true_label: 0, 1
-# Threshold rules are engine/thresholds.py's words; this fixed one is a run's operating point
-# until a rule chose one, and the 0.5 row every evaluation stores.
+# Threshold rules are engine/evaluation/thresholds.py's words; this fixed one is a run's
+# operating point until a rule chose one, and the 0.5 row every evaluation stores.
 FIXED_THRESHOLD_RULE = "fixed:0.5"
 
 
@@ -162,8 +162,8 @@ class Run(Base):
     # 99th percentile on val).
     typicality_path: Mapped[str | None] = mapped_column(Text)
     typicality_threshold: Mapped[float | None] = mapped_column(Float)
-    # Set by `cxr adapt` (engine/adapt.py): the run this one was adapted from and the new
-    # site's dataset whose unlabelled images re-estimated its BatchNorm statistics
+    # Set by `cxr adapt` (engine/evaluation/adaptation.py): the run this one was adapted from and
+    # the new site's dataset whose unlabelled images re-estimated its BatchNorm statistics
     # (transductive: shown as such wherever the run is listed).
     adapted_from_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("runs.id", ondelete="SET NULL"))
@@ -241,10 +241,10 @@ class Prediction(Base):
     correct: Mapped[bool] = mapped_column(Boolean)
     cam_path: Mapped[str | None] = mapped_column(Text)  # overlay PNG, relative to artifacts
     cam_raw_path: Mapped[str | None] = mapped_column(Text)  # raw CAM (.npy), relative
-    # Where the model looked (engine/attention.py), computed in the same pass as the CAM.
+    # Where the model looked (engine/explain/attention.py), computed in the same pass as the CAM.
     border_share: Mapped[float | None] = mapped_column(Float)
     lung_share: Mapped[float | None] = mapped_column(Float)
-    # The outline of the lung mask lung_share was measured against (engine/lungmask.py):
+    # The outline of the lung mask lung_share was measured against (engine/explain/lungmask.py):
     # {"height", "width", "polygons": [[x0, y0, x1, y1, ...], ...]}; the dashboard draws it.
     lung_outline: Mapped[dict | None] = mapped_column(JSON)
     peak_in_lung: Mapped[bool | None] = mapped_column(Boolean)

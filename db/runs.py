@@ -19,7 +19,8 @@ from db.session import session_scope
 if TYPE_CHECKING:  # pandas costs about 0.4 s to import; only epochs_for needs it
     import pandas as pd
 
-ENSEMBLE_ARCH = "ensemble"  # engine.predictor.ENSEMBLE_ARCH (db/ does not import the engine)
+# engine.inference.predictor.ENSEMBLE_ARCH (db/ does not import the engine)
+ENSEMBLE_ARCH = "ensemble"
 # Splits the val/test views read. Robustness checks ("val-shift") are evaluations too, but they
 # score val under an artificial shift: they must never stand in for a run's val or test.
 CLEAN_SPLITS = ("val", "test", "external")
@@ -44,7 +45,8 @@ class RunInfo:
     threshold_rule: str
     temperature: float = 1.0
     logit_offset: float = 0.0
-    typicality_path: str | None = None  # relative to the artifacts root (engine/typicality.py)
+    # relative to the artifacts root (engine/evaluation/typicality.py)
+    typicality_path: str | None = None
     dataset: str | None = None  # the dataset's name
     synthetic: bool = False
     # Set for a run made by `cxr adapt`: it has seen its new site's images (transductive).

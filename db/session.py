@@ -22,6 +22,8 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from db import settings
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Folders of CXR_HOME that hold images (artifacts: runs and uploads; cache: thumbnails).
 PRIVATE_FOLDERS = ("artifacts", "cache")
@@ -34,7 +36,7 @@ class StorageError(RuntimeError):
 
 
 def cxr_home() -> Path:
-    return Path(os.environ.get("CXR_HOME") or Path.home() / ".cxr").expanduser().resolve()
+    return settings.CXR_HOME.get().expanduser().resolve()
 
 
 def artifacts_root() -> Path:
@@ -42,7 +44,7 @@ def artifacts_root() -> Path:
 
 
 def database_url() -> str:
-    url = os.environ.get("CXR_DATABASE_URL")
+    url = settings.CXR_DATABASE_URL.get()
     if url:
         return url
     return f"sqlite:///{cxr_home() / 'cxr.db'}"

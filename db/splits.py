@@ -1,5 +1,5 @@
 """The splits aggregate: a dataset's patient-level splits, their assignments and their images.
-Which image goes where is decided in engine/splits.py; this module stores and reads it."""
+Which image goes where is decided in engine/data/splits.py; this module stores and reads it."""
 
 from __future__ import annotations
 

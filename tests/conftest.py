@@ -115,7 +115,7 @@ def real_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from engine.synthetic import generate
+    from engine.data.synthetic import generate
 
     return generate(tmp_path_factory.mktemp("synthetic"), n_per_class=40, size=64)
 
@@ -123,7 +123,7 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained_home(tmp_path_factory: pytest.TempPathFactory, real_subset: Path) -> Iterator[dict]:
     """A results store with two completed small-CNN runs on real images (read-mostly)."""
-    from engine.train import TrainConfig, main
+    from engine.training.train import TrainConfig, main
 
     with cxr_environment(tmp_path_factory.mktemp("trained-home")) as home:
         run_ids = [
@@ -132,3 +132,21 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory, real_subset: Path) ->
             for seed in (0, 1)
         ]
         yield {"home": home, "run_ids": run_ids, "data": real_subset}
+
+
+def point_at(monkeypatch: pytest.MonkeyPatch, home: Path, url: str | None) -> None:
+    monkeypatch.setenv("CXR_HOME", str(home))
+    if url:
+        monkeypatch.setenv("CXR_DATABASE_URL", url)
+    else:
+        monkeypatch.delenv("CXR_DATABASE_URL", raising=False)
+
+
+@pytest.fixture(scope="session")
+def trained_url(trained_home: dict) -> str | None:
+    """CXR_DATABASE_URL of the trained store (None: SQLite under its CXR_HOME).
+
+    Read while the session-scoped trained_home is the current store; on PostgreSQL the store is
+    a database of its own, which CXR_HOME alone does not name.
+    """
+    return os.environ.get("CXR_DATABASE_URL")

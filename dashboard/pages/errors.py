@@ -17,8 +17,8 @@ from db import runs as runs_db
 from db.reviews import ReviewError, add_review
 from db.session import database_url
 from engine.errors import UserError
-from engine.metrics import binary_metrics, threshold_free_metrics
-from engine.thresholds import choose_threshold, parse_threshold_rule
+from engine.evaluation.metrics import binary_metrics, threshold_free_metrics
+from engine.evaluation.thresholds import choose_threshold, parse_threshold_rule
 
 dash.register_page(__name__, path="/errors", name="Errors", order=1, title="CXR Lens · Errors",
                    role="viewer")
@@ -32,7 +32,8 @@ SORT_OPTIONS = [
     {"label": "Probability ↓", "value": "probability_desc"},
     {"label": "Most attention outside the lungs first", "value": "outside_lungs_first"},
 ]
-# Threshold rules, spelt as everywhere else (engine/thresholds.py), with their button labels.
+# Threshold rules, spelt as everywhere else (engine/evaluation/thresholds.py), with their button
+# labels.
 PRESETS = (("fixed:0.5", "0.5"), ("youden", "Youden on val"),
            ("sensitivity:0.95", "Sensitivity ≥ 0.95 on val"))
 POPULATION_OPTIONS = [

@@ -19,7 +19,7 @@ from dashboard.runs_table import (
 from dashboard.url_state import parse_int
 from db import attention, evaluations, robustness, run_table, shift
 from db import runs as runs_db
-from engine.metrics import expected_calibration_error
+from engine.evaluation.metrics import expected_calibration_error
 
 dash.register_page(__name__, path="/", name="Runs", order=0, title="CXR Lens · Runs",
                    role="viewer")

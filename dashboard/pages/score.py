@@ -11,17 +11,24 @@ import logging
 
 import dash
 import dash_bootstrap_components as dbc
+import flask
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboard import auth, ids
-from dashboard.score_views import error_card, history_table, result_card, run_options
+from dashboard.score_views import (
+    SCORING_DEVICE,
+    error_card,
+    history_table,
+    result_card,
+    run_options,
+)
 from db import runs as runs_db
 from db import uploads as upload_db
 from db.models import LABEL_NAMES
-from engine.decode import DecodeError
+from engine.data.decode import DecodeError
 from engine.errors import UserError
-from engine.uploads import (
+from engine.inference.uploads import (
     decode_data_url,
     decode_upload,
     max_upload_bytes,
@@ -97,8 +104,9 @@ def _score_one(contents: str | None, name: str, run_ids: list[int] | None,
     """One file -> its result card or its error message. Never raises."""
     try:
         decoded = decode_upload(decode_data_url(contents, name), name, force)
-        return result_card(decoded, score_uploads([decoded], run_ids,
-                                                  actor=auth.current_actor())[0])
+        return result_card(decoded, score_uploads(
+            [decoded], run_ids, actor=auth.current_actor(),
+            device=flask.current_app.config.get(SCORING_DEVICE))[0])
     except (DecodeError, UserError) as exc:
         return error_card(str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad file must not fail the others

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import point_at
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 # A closed network: no updater, sync, QUIC or background fetches; a fresh profile each time.
@@ -19,34 +21,16 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync", "--window-size=1400,1600")
 
 
-def _point_at(monkeypatch: pytest.MonkeyPatch, home: Path, url: str | None) -> None:
-    monkeypatch.setenv("CXR_HOME", str(home))
-    if url:
-        monkeypatch.setenv("CXR_DATABASE_URL", url)
-    else:
-        monkeypatch.delenv("CXR_DATABASE_URL", raising=False)
-
-
-@pytest.fixture(scope="session")
-def trained_url(trained_home: dict) -> str | None:
-    """CXR_DATABASE_URL of the trained store (None: SQLite under its CXR_HOME).
-
-    Read while the session-scoped trained_home is the current store; on PostgreSQL the store is
-    a database of its own, which CXR_HOME alone does not name.
-    """
-    return os.environ.get("CXR_DATABASE_URL")
-
-
 @pytest.fixture(autouse=True)
 def _trained_environment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
     """Tests that use a trained store read it through CXR_HOME (and CXR_DATABASE_URL on
     PostgreSQL), whatever ran before."""
     if "quality_home" in request.fixturenames:
         store = request.getfixturevalue("quality_home")
-        _point_at(monkeypatch, store["home"], store["url"])
+        point_at(monkeypatch, store["home"], store["url"])
     elif "trained_home" in request.fixturenames:
         home = request.getfixturevalue("trained_home")["home"]
-        _point_at(monkeypatch, home, request.getfixturevalue("trained_url"))
+        point_at(monkeypatch, home, request.getfixturevalue("trained_url"))
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +38,9 @@ def quality_home(tmp_path_factory: pytest.TempPathFactory, real_subset: Path) ->
     """A store of its own (trained_home must keep exactly two runs): two small-CNN runs, their
     ensemble (val and test evaluated like any run) and one robustness check (blur on val)."""
     from db.session import database_url
-    from engine.ensemble import create_ensemble
-    from engine.evaluate import evaluate_run
-    from engine.train import TrainConfig, main
+    from engine.evaluation.ensembles import create_ensemble
+    from engine.evaluation.evaluate import evaluate_run
+    from engine.training.train import TrainConfig, main
     from tests.conftest import cxr_environment
 
     with cxr_environment(tmp_path_factory.mktemp("quality-home")) as home:

@@ -40,7 +40,7 @@ def ids_in_store(trained_home: dict) -> dict:
     """Real ids for every route argument: an image, a prediction, an upload and its score."""
     from db import evaluations, gallery
     from db.uploads import upload_history
-    from engine.uploads import score_upload_bytes
+    from engine.inference.uploads import score_upload_bytes
 
     evaluation_id = evaluations.evaluation_id_for(trained_home["run_ids"][0], "test")
     item = gallery.cell_images(evaluation_id, "tp", 0.0, limit=1).items[0]

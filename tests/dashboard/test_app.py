@@ -15,7 +15,7 @@ import pytest
 
 from dashboard import ids
 from db import evaluations, gallery, runs
-from engine.metrics import binary_metrics
+from engine.evaluation.metrics import binary_metrics
 from tests.auth_helpers import sign_in_client
 from tests.dashboard import dash_http
 

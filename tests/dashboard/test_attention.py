@@ -14,10 +14,10 @@ from dashboard import attention_files, figures, stats, views
 from db import attention, evaluations, gallery, images
 from db.models import Prediction
 from db.session import artifacts_root, session_scope
-from engine.attention import energy_share
-from engine.decode import decode_file, resize
-from engine.lungmask import lung_mask
-from engine.shifts import apply_shift
+from engine.data.decode import decode_file, resize
+from engine.evaluation.perturbations import apply_shift
+from engine.explain.attention import energy_share
+from engine.explain.lungmask import lung_mask
 
 
 @pytest.fixture

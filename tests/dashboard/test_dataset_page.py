@@ -10,8 +10,8 @@ from pathlib import Path
 from dashboard import ids
 from db.models import Dataset
 from db.session import session_scope
-from engine.data import ingest
-from engine.splits import get_or_create_split
+from engine.data.discover import ingest
+from engine.data.splits import get_or_create_split
 from tests.conftest import copy_subset
 from tests.dashboard import dash_http
 

@@ -30,9 +30,9 @@ def uploads_store(tmp_path_factory: pytest.TempPathFactory, real_subset: Path) -
     """A store of its own: one run, two labelled uploads evaluated as a dataset, a dataset image."""
     from db import evaluations, gallery
     from db import uploads as upload_db
-    from engine.evaluate import evaluate_run
-    from engine.train import TrainConfig, main
-    from engine.uploads import score_upload_bytes, uploads_dataset
+    from engine.evaluation.evaluate import evaluate_run
+    from engine.inference.uploads import score_upload_bytes, uploads_dataset
+    from engine.training.train import TrainConfig, main
     from tests.conftest import cxr_environment
 
     with cxr_environment(tmp_path_factory.mktemp("uploads-home")) as home:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from db.models import Dataset, Image
 from db.session import session_scope
-from engine.data import ingest
+from engine.data.discover import ingest
 from tests.conftest import copy_subset
 
 

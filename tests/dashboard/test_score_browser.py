@@ -11,7 +11,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from engine.pixels import load_gray
+from engine.data.pixels import load_gray
 from tests.dicom_fixtures import make_dicom, twelve_bit
 
 pytestmark = pytest.mark.browser

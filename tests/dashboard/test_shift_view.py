@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from dashboard import ids, shift_view
-from tests.test_adapt import _new_site
+from tests.engine.evaluation.test_adapt import _new_site
 
 WAIT_S = 30
 
@@ -46,9 +46,9 @@ def test_external_table_shows_drift_and_origin() -> None:
 @pytest.fixture(scope="module")
 def shift_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from db import shift
-    from engine.adapt import adapt_run
-    from engine.evaluate import evaluate_run
-    from engine.train import TrainConfig, main
+    from engine.evaluation.adaptation import adapt_run
+    from engine.evaluation.evaluate import evaluate_run
+    from engine.training.train import TrainConfig, main
     from tests.auth_helpers import ensure_user
     from tests.conftest import copy_subset, cxr_environment
 
@@ -69,9 +69,10 @@ def shift_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.fixture
 def signed_in_browser(live_server: str, shift_store: dict,
                       monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    from tests.dashboard.conftest import _point_at, signed_in_chromium
+    from tests.conftest import point_at
+    from tests.dashboard.conftest import signed_in_chromium
 
-    _point_at(monkeypatch, shift_store["home"], shift_store["url"])
+    point_at(monkeypatch, shift_store["home"], shift_store["url"])
     with signed_in_chromium(live_server) as driver:
         yield driver
 

@@ -20,7 +20,7 @@ from sqlalchemy import insert, select
 from db import evaluations
 from db.models import Dataset, Image
 from db.session import session_scope
-from engine.metrics import binary_metrics, roc_points
+from engine.evaluation.metrics import binary_metrics, roc_points
 
 MAX_SECONDS = 300  # never outlive a test that forgot to stop us
 

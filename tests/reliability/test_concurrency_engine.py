@@ -47,8 +47,8 @@ def test_concurrent_ingest_and_split_of_one_root(cxr_home: Path, tmp_path: Path)
     import threading
 
     from db.models import Dataset, Split
-    from engine.data import ingest
-    from engine.splits import get_or_create_split
+    from engine.data.discover import ingest
+    from engine.data.splits import get_or_create_split
     from tests.conftest import copy_subset
 
     root = copy_subset(tmp_path / "shared-root", per_class=4)

@@ -119,7 +119,7 @@ def test_exception_while_writing_predictions_rolls_back(
         raise RuntimeError("injected failure after the prediction insert")
 
     monkeypatch.setattr(RunMetric, "__init__", explode)
-    from engine.train import TrainConfig, main
+    from engine.training.train import TrainConfig, main
 
     with pytest.raises(RuntimeError, match="injected failure"):
         main(TrainConfig(arch="small_cnn", data=str(real_subset), epochs=1, image_size=64,
@@ -162,7 +162,7 @@ def test_checkpoint_for_another_architecture(tmp_path: Path) -> None:
 
 
 def test_resume_of_completed_run_is_refused(cxr_home: Path, real_subset: Path) -> None:
-    from engine.train import TrainConfig, main
+    from engine.training.train import TrainConfig, main
 
     run_id = main(TrainConfig(arch="small_cnn", data=str(real_subset), epochs=1, image_size=64,
                               batch_size=16))

@@ -36,7 +36,7 @@ def _counts(url: str) -> dict[str, int]:
 
 def test_upgrade_downgrade_upgrade_keeps_data(store_url: str, tmp_path: Path,
                                               real_subset: Path) -> None:
-    from engine.train import TrainConfig, main
+    from engine.training.train import TrainConfig, main
 
     with cxr_environment(tmp_path / "home", database_url=store_url):
         run_id = main(TrainConfig(arch="small_cnn", data=str(real_subset), epochs=1,

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from db import evaluations
 from db.models import Evaluation, Upload
 from db.session import session_scope
-from engine.cli import build_parser
+from engine.cli.main import build_parser
 from tests.dashboard import dash_http
 from tests.reliability.served import Served, cxr_serve, rss_kib
 from tests.score_server import upload_request

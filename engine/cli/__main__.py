@@ -1,0 +1,7 @@
+"""`python -m engine.cli ...`: the same as `cxr ...`."""
+
+import sys
+
+from engine.cli.main import main
+
+sys.exit(main())

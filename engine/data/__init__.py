@@ -1,0 +1,1 @@
+"""Images in: discover a dataset folder, decode and check files, de-identify, pixels, splits."""

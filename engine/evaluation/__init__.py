@@ -1,0 +1,2 @@
+"""Evaluation: metrics, calibration, thresholds, health, drift, perturbations, typicality,
+ensembles and site adaptation."""

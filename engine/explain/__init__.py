@@ -1,0 +1,1 @@
+"""Explanations: Grad-CAM, attention metrics, the lung mask, ROAD faithfulness."""

@@ -1,0 +1,1 @@
+"""Inference: a run's predictor, scoring files, storing uploads with their scores."""

@@ -1,0 +1,1 @@
+"""Training: the frozen config, the loop, augmentation, recipes, devices and DDP."""
