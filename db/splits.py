@@ -159,3 +159,16 @@ def subset_label_counts(split_id: int, subset: str) -> dict[int, int]:
                     Image.status == "ok").group_by(Image.label))
     with session_scope() as session:
         return {int(label): int(count) for label, count in session.execute(query).all()}
+
+
+def seen_in_training(split_id: int, dataset_id: int) -> int:
+    """How many usable images of `dataset_id` are identical (same sha256) to an image in the
+    train or val subset of `split_id`: images the run learned from or was calibrated on."""
+    trained = (select(Image.sha256).join(SplitAssignment, SplitAssignment.image_id == Image.id)
+               .where(SplitAssignment.split_id == split_id,
+                      SplitAssignment.subset.in_(("train", "val"))))
+    query = (select(func.count(Image.id))
+             .where(Image.dataset_id == dataset_id, Image.status == "ok",
+                    Image.sha256.in_(trained)))
+    with session_scope() as session:
+        return int(session.scalar(query) or 0)

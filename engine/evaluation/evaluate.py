@@ -13,7 +13,7 @@ from db import evaluations, runs
 from db import shift as shift_store
 from db.models import FIXED_THRESHOLD_RULE
 from db.session import artifacts_root
-from db.splits import SplitImage, dataset_images, split_images
+from db.splits import SplitImage, dataset_images, seen_in_training, split_images
 from engine.data.decode import DecodeError
 from engine.data.discover import dataset_for_root
 from engine.data.pixels import load_gray, load_store, readable
@@ -143,6 +143,12 @@ def _images_to_evaluate(run: runs.RunInfo, split: str, data_dir: str | None,
         split_name = "val-shift"
     if not images:
         raise UserError(f"no usable images to evaluate for run {run.id} ({split_name})")
+    if split_name == "external" and run.split_id is not None and dataset_id is not None:
+        seen = seen_in_training(run.split_id, dataset_id)
+        if seen:
+            print(f"warning: {seen} of {len(images)} images of this external set are identical "
+                  f"to images run {run.id} trained or was calibrated on (its train/val split): "
+                  "its figures here overstate how it does on unseen data", flush=True)
     return images, dataset_id, split_name
 
 

@@ -273,3 +273,19 @@ def test_images_in_subfolders_of_a_class_folder_are_registered(cxr_home: Path,
                     if "/batch-1/deeper/" in row.rel_path)
     assert nested == [("NORMAL", 0), ("NORMAL", 0), ("PNEUMONIA", 1), ("PNEUMONIA", 1)]
     assert_every_image_resolves()
+
+
+def test_an_external_set_holding_training_images_is_flagged(kaggle_run, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    """Copies of a run's own train images evaluated as "external" would overstate it: the
+    evaluation says how many it has seen; the held-out test/ draws no such warning."""
+    from engine.evaluation.evaluate import evaluate_run
+
+    copies = tmp_path / "copies"
+    shutil.copytree(kaggle_run["root"] / "train", copies)
+    capsys.readouterr()
+    evaluate_run(kaggle_run["run"], data_dir=str(kaggle_run["root"] / "test"), device="cpu")
+    assert "warning:" not in capsys.readouterr().out
+    evaluate_run(kaggle_run["run"], data_dir=str(copies), device="cpu")
+    out = capsys.readouterr().out
+    assert "warning: 24 of 24 images of this external set are identical to images run" in out
