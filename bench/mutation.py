@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -89,6 +90,8 @@ def measure(root: Path, name: str, sample: int | None) -> dict:
                 path.write_text(original)
                 drop_bytecode(path)
             killed += failed
+            print(f"{name}: {relative}:{mutation_id.line_number + 1} #{mutation_id.index} "
+                  f"{'killed' if failed else 'SURVIVED'}", file=sys.stderr, flush=True)
             if not failed:
                 survived.append(f"{relative}:{mutation_id.line_number + 1}: "
                                 f"{mutation_id.line.strip()} (#{mutation_id.index})")
@@ -98,6 +101,8 @@ def measure(root: Path, name: str, sample: int | None) -> dict:
 
 
 def main() -> None:
+    # A stop (SIGTERM) still restores the file under test: the `finally` in `measure` runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True, help="a scratch copy of the tree")
     parser.add_argument("--sample", type=int, default=None, help="mutants per module")
