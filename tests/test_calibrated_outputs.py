@@ -170,3 +170,44 @@ def test_ensemble_is_calibrated_and_its_cam_is_the_members_mean(calibrated: dict
         combined_logit, ENSEMBLE_TEMPERATURE, ENSEMBLE_OFFSET), atol=2e-5)
     np.testing.assert_allclose(cams, np.mean(member_cams, axis=0), atol=1e-5)
     assert np.abs(member_cams[0] - member_cams[1]).max() > 0.01  # a mean, not a copy of one
+
+
+def test_evaluate_shift_all_prints_one_row_per_shift_with_its_metrics(
+        calibrated: dict, capsys: pytest.CaptureFixture) -> None:
+    """`cxr evaluate RUN --shift all`: the clean val row, then one row per shift, each with the
+    metrics of its own stored evaluation at the run's threshold, and its AUC drop."""
+    from sklearn.metrics import roc_auc_score
+
+    from db import evaluations, runs
+    from engine.cli import main
+    from engine.shifts import SHIFTS
+
+    run_id = calibrated["run_ids"][1]
+    run = runs.get_run(run_id)
+    capsys.readouterr()
+    assert main(["evaluate", str(run_id), "--shift", "all", "--device", "cpu"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["shift",
+                                                                         "evaluation_id"])
+    assert lines[start - 1] == (f"run {run_id}: val under acquisition shifts (at the run's "
+                                "operating threshold)")
+    header = lines[start].split()
+    rows = [dict(zip(header, line.split(), strict=True)) for line in lines[start + 1:]]
+    assert [row["shift"] for row in rows] == ["none", *SHIFTS]
+    clean = {r.image_id: r.probability for r in evaluations.evaluation_rows(
+        int(rows[0]["evaluation_id"]))}
+    for row in rows:
+        stored = evaluations.evaluation_rows(int(row["evaluation_id"]))
+        probability = np.array([r.probability for r in stored])
+        labels = np.array([r.true_label for r in stored])
+        predicted = (probability >= run.threshold).astype(int)
+        assert sorted(r.image_id for r in stored) == sorted(clean)
+        if row["shift"] != "none":  # the shift was applied: the scores moved
+            assert not np.allclose(probability, [clean[r.image_id] for r in stored], atol=1e-6)
+        expected = {"auc": roc_auc_score(labels, probability),
+                    "accuracy": np.mean(predicted == labels),
+                    "sensitivity": predicted[labels == 1].mean(),
+                    "specificity": 1 - predicted[labels == 0].mean(),
+                    "auc_drop": float(rows[0]["auc"]) - float(row["auc"])}
+        for column, value in expected.items():
+            assert float(row[column]) == pytest.approx(value, abs=1.1e-3), (row, column)
