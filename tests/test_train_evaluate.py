@@ -116,6 +116,34 @@ def test_resnet18_one_epoch_at_64px(cxr_home: Path, real_subset: Path) -> None:
         assert stored["roc_auc"] == pytest.approx(roc_auc_score(labels, probability), abs=1e-6)
 
 
+def test_early_stopping_keeps_the_best_checkpoint(cxr_home: Path, real_subset: Path) -> None:
+    """Training stops once val AUC has not improved for `patience` epochs, and the checkpoint
+    kept is the best epoch's: its val AUC is the best one recorded, not the last epoch's."""
+    from sklearn.metrics import roc_auc_score
+
+    from db import runs
+    from engine.pixels import load_store
+    from engine.predictor import load_run_model, predict
+
+    run_id = main(_config(real_subset, epochs=8, patience=2, max_lr=3e-3, seed=1))
+    run = runs.get_run(run_id)
+    aucs = runs.epochs_for([run_id]).sort_values("epoch")["val_auc"].tolist()
+    best = int(np.argmax(aucs)) + 1  # the first epoch reaching the highest val AUC
+    with session_scope() as session:
+        assert session.get(Run, run_id).best_epoch == best
+    assert all(auc <= aucs[best - 1] for auc in aucs[best:])
+    assert len(aucs) < 8, aucs  # it stopped early here ...
+    assert len(aucs) == best + 2  # ... exactly `patience` epochs after the best
+    assert aucs[-1] < aucs[best - 1]  # the last weights differ from the best
+    assert run.checkpoint_path.endswith("best.pt")
+    images = split_images(run.split_id, "val")
+    store, _ = load_store([image.path for image in images], 64)
+    probability = predict(load_run_model(run, "cpu"), torch.from_numpy(np.asarray(store)),
+                          torch.device("cpu"))
+    assert roc_auc_score([image.label for image in images], probability) == pytest.approx(
+        aucs[best - 1], abs=1e-9)
+
+
 def test_bf16_channels_last_run_keeps_fp32_weights(cxr_home: Path, real_subset: Path) -> None:
     """The speed levers change how the step runs, not what is stored: the checkpoint is fp32 and
     loads into a fresh default-layout model, and the run's config records the levers."""
