@@ -83,3 +83,18 @@ def test_moved_root_is_found_by_hash(cxr_home: Path, tmp_path: Path) -> None:
         assert session.scalar(select(func.count(Dataset.id))) == 1
         assert session.get(Dataset, dataset_id).root == str(moved.resolve())
         assert session.scalar(select(func.count(Image.id))) == 8
+
+
+def test_ingest_counts_new_and_already_known_files(cxr_home: Path, tmp_path: Path) -> None:
+    root = copy_subset(tmp_path / "data", per_class=3)
+    first = ingest(str(root))
+    assert (first.total, first.added, first.already_known) == (6, 6, 0)
+    again = ingest(str(root))
+    assert (again.dataset_id, again.total, again.added, again.already_known) == (
+        first.dataset_id, 6, 0, 6)
+    extra = next((root / "NORMAL").iterdir())
+    shutil.copy2(extra, root / "NORMAL" / f"copy-{extra.name}")
+    shutil.move(str(next((root / "PNEUMONIA").iterdir())), root / "PNEUMONIA" / "renamed.jpeg")
+    third = ingest(str(root))
+    # A copy is a new file (its own path); a rename is the same image, matched by its hash.
+    assert (third.total, third.added, third.already_known) == (7, 1, 6)
