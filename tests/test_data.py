@@ -98,3 +98,18 @@ def test_ingest_counts_new_and_already_known_files(cxr_home: Path, tmp_path: Pat
     third = ingest(str(root))
     # A copy is a new file (its own path); a rename is the same image, matched by its hash.
     assert (third.total, third.added, third.already_known) == (7, 1, 6)
+
+
+def test_datasets_count_usable_and_skipped_images(cxr_home: Path, tmp_path: Path) -> None:
+    from db.datasets import ImageRecord, datasets, register_images
+
+    def record(i: int, skip: str | None) -> ImageRecord:
+        return ImageRecord(f"NORMAL/{i}.jpeg", f"{i:064x}", 0, "NORMAL", f"p{i}", None,
+                           None if skip else (64, 64), skip, None)
+
+    skipped_only = [record(i, f"NORMAL/{i}.jpeg: not an image") for i in range(3)]
+    register_images(str(tmp_path / "bad"), "bad", False, False, skipped_only)
+    mixed = [record(10, None), record(11, None), record(12, "NORMAL/12.jpeg: truncated")]
+    register_images(str(tmp_path / "mixed"), "mixed", True, False, mixed)
+    assert [(d.name, d.synthetic, d.n_ok, d.n_skipped) for d in datasets()] == [
+        ("bad", False, 0, 3), ("mixed", True, 2, 1)]
