@@ -180,10 +180,14 @@ def test_evaluate_shift_all_prints_one_row_per_shift_with_its_metrics(
 
     from db import evaluations, runs
     from engine.cli import main
+    from engine.evaluate import evaluate_run
     from engine.shifts import SHIFTS
 
     run_id = calibrated["run_ids"][1]
     run = runs.get_run(run_id)
+    # The clean row is the latest val evaluation: one under the calibration set above, so an
+    # unshifted evaluation would reproduce it exactly.
+    clean_id = evaluate_run(run_id, "val", device="cpu")
     capsys.readouterr()
     assert main(["evaluate", str(run_id), "--shift", "all", "--device", "cpu"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -194,6 +198,7 @@ def test_evaluate_shift_all_prints_one_row_per_shift_with_its_metrics(
     header = lines[start].split()
     rows = [dict(zip(header, line.split(), strict=True)) for line in lines[start + 1:]]
     assert [row["shift"] for row in rows] == ["none", *SHIFTS]
+    assert int(rows[0]["evaluation_id"]) == clean_id
     clean = {r.image_id: r.probability for r in evaluations.evaluation_rows(
         int(rows[0]["evaluation_id"]))}
     for row in rows:

@@ -299,3 +299,23 @@ def test_attributes_decoding_needs_are_kept(tmp_path: Path) -> None:
     assert kept.VOILUTSequence[0].LUTData == voi.LUTData
     assert "LUTExplanation" not in kept.VOILUTSequence[0]
     assert np.array_equal(decode_bytes(stored, "a.dcm"), decode_bytes(buffer.getvalue(), "b"))
+
+
+def test_private_attributes_are_counted_and_removed(tmp_path: Path) -> None:
+    from engine.deid import deidentify
+
+    path = make_dicom(tmp_path / "private.dcm", np.full((64, 64), 100, dtype=np.uint8))
+    dataset = pydicom.dcmread(path)
+    block = dataset.private_block(0x0009, "CXR TEST", create=True)
+    block.add_new(0x01, "LO", "site secret")
+    block.add_new(0x02, "LO", "another secret")
+    buffer = io.BytesIO()
+    dataset.save_as(buffer)
+    stored, removed = deidentify(buffer.getvalue(), "private.dcm")
+    # Two values and their creator element.
+    assert removed[-1] == "3 private attribute(s): removed"
+    assert not any(element.tag.is_private for element in pydicom.dcmread(io.BytesIO(stored)))
+    assert b"secret" not in stored
+    assert not any("private" in line for line in deidentify(
+        make_dicom(tmp_path / "plain.dcm", np.zeros((64, 64), np.uint8)).read_bytes(),
+        "plain.dcm")[1])
