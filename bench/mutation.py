@@ -28,8 +28,10 @@ MODULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "metrics": (("engine/metrics.py",), ("tests/test_metrics.py", "tests/test_calibration.py")),
     "deid": (("engine/deid.py",), ("tests/test_deid.py", "-k", "not stored_dicom")),
     "request guard": (("dashboard/auth.py", "dashboard/callback_shape.py"), (
+        # test_sessions.py and the `cxr serve` start-up test time real waits: they flake on a
+        # loaded machine, which would count a surviving mutant as killed.
         "tests/dashboard/test_callback_guard.py", "tests/dashboard/test_auth.py",
-        "tests/dashboard/test_sessions.py")),
+        "-k", "not serve_on_an_open_address")),
     "registration": (("db/datasets.py",), (
         "tests/test_data.py", "tests/test_data_integrity.py",
         "tests/test_registration_property.py")),
