@@ -121,6 +121,9 @@ def test_undefined_thresholds_fall_back_to_one_half() -> None:
     assert youden_threshold(np.zeros(4), np.linspace(0.1, 0.9, 4)) == 0.5
     assert sensitivity_threshold(np.ones(4), np.linspace(0.1, 0.9, 4)) == 0.5
     assert roc_points(np.ones(4), np.linspace(0.1, 0.9, 4)) is None
+    # One class: the Brier score still scores P(pneumonia) against label 1.
+    assert binary_metrics(np.ones(2), np.array([0.2, 0.4])).brier == pytest.approx(0.5)
+    assert binary_metrics(np.zeros(2), np.array([0.2, 0.4])).brier == pytest.approx(0.1)
 
 
 def test_roc_points_are_thinned_keeping_both_ends() -> None:
