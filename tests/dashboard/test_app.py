@@ -22,11 +22,46 @@ from tests.dashboard import dash_http
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _navbar_links(component: object) -> list[tuple[str, str]]:
+    """(text, href) of every NavLink under the layout's navbar, in order."""
+    if isinstance(component, list):
+        return [link for child in component for link in _navbar_links(child)]
+    if not isinstance(component, dict):
+        return []
+    props = component.get("props", {})
+    own = ([(props["children"], props["href"])]
+           if component.get("type") == "NavLink" and props.get("href") else [])
+    return own + _navbar_links(props.get("children"))
+
+
+def _find(component: object, component_id: str) -> dict | None:
+    if isinstance(component, list):
+        return next((found for child in component if (found := _find(child, component_id))),
+                    None)
+    if not isinstance(component, dict):
+        return None
+    props = component.get("props", {})
+    return component if props.get("id") == component_id else _find(props.get("children"),
+                                                                     component_id)
+
+
 def test_navbar_lists_every_registered_page(client) -> None:
+    pages = [page for page in dash.page_registry.values() if page.get("nav", True)]
     paths = {page["path"] for page in dash.page_registry.values()}
     assert {"/", "/errors", "/compare", "/dataset"} <= paths
-    for path in paths:
-        assert client.get(path).status_code == 200
+    navbar = _find(client.get("/_dash-layout").get_json(), ids.NAVBAR)
+    links = [(text, href) for text, href in _navbar_links(navbar) if "logout" not in href]
+    # The signed-in admin sees one link per registered page, by its name, in registry order.
+    assert links == [(page["name"], page["relative_path"]) for page in pages]
+    deps = dash_http.dependencies(client)
+    for text, href in links:
+        assert client.get(href).status_code == 200
+        status, body = dash_http.post(client, dash_http.page_body(deps, href))
+        assert status == 200, href
+        assert "Page not found" not in str(body["response"]["_pages_content"]), href
+        assert body["response"]["_pages_store"]["data"]["title"].endswith(text), href
+    status, body = dash_http.post(client, dash_http.page_body(deps, "/no-such-page"))
+    assert "Page not found" in str(body["response"]["_pages_content"])  # the check can fail
 
 
 def test_runs_page_at_root_and_at_slash_runs(client, trained_home: dict) -> None:

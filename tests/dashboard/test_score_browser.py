@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -42,6 +41,23 @@ def _overlays_loaded(browser) -> bool:  # noqa: ANN001
         "return arguments[0].complete && arguments[0].naturalWidth > 0", img) for img in images)
 
 
+def _shown_probabilities(browser) -> dict[int, str]:  # noqa: ANN001
+    """run id -> the P(pneumonia) text of each run's column of the latest result card."""
+    shown = {}
+    for column in browser.find_elements(By.CSS_SELECTOR, "#score-results .score-run"):
+        run_id = int(re.search(r"#(\d+) ", column.text).group(1))
+        shown[run_id] = column.find_element(By.CSS_SELECTOR, ".score-probability").text
+    return shown
+
+
+def _scorer_probabilities(run_ids: list[int], path: Path) -> dict[int, str]:
+    """What each run's scorer answers for this file, as the page prints it."""
+    from engine.inference.scoring import get_scorer
+
+    return {run_id: f"P(pneumonia) = {get_scorer(run_id).score(path).probability:.3f}"
+            for run_id in run_ids}
+
+
 def test_real_jpeg_corrupt_file_and_dicom_in_the_browser(
         browser, live_server: str, trained_home: dict, tmp_path: Path) -> None:  # noqa: ANN001
     n_runs = len(trained_home["run_ids"])
@@ -56,6 +72,7 @@ def test_real_jpeg_corrupt_file_and_dicom_in_the_browser(
     assert len(probabilities) == n_runs
     assert all(p.text.startswith("P(pneumonia) = 0.") or p.text.endswith("1.000")
                for p in probabilities)
+    assert _shown_probabilities(browser) == _scorer_probabilities(trained_home["run_ids"], jpeg)
     WebDriverWait(browser, WAIT_S).until(_overlays_loaded)
     # The history names the upload by its number: the file name is not stored, so it is shown
     # only in this page view's result card, and gone after a reload.
@@ -82,7 +99,7 @@ def test_real_jpeg_corrupt_file_and_dicom_in_the_browser(
     WebDriverWait(browser, WAIT_S).until(_overlays_loaded)
     original = browser.find_element(By.CSS_SELECTOR, "#score-results img.score-original")
     assert browser.execute_script("return arguments[0].naturalWidth", original) == 256
-    assert np.isfinite(len(browser.page_source))
+    assert _shown_probabilities(browser) == _scorer_probabilities(trained_home["run_ids"], dicom)
 
 
 def test_file_over_the_limit_is_refused_in_the_browser(

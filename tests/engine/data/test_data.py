@@ -83,3 +83,33 @@ def test_moved_root_is_found_by_hash(cxr_home: Path, tmp_path: Path) -> None:
         assert session.scalar(select(func.count(Dataset.id))) == 1
         assert session.get(Dataset, dataset_id).root == str(moved.resolve())
         assert session.scalar(select(func.count(Image.id))) == 8
+
+
+def test_ingest_counts_new_and_already_known_files(cxr_home: Path, tmp_path: Path) -> None:
+    root = copy_subset(tmp_path / "data", per_class=3)
+    first = ingest(str(root))
+    assert (first.total, first.added, first.already_known) == (6, 6, 0)
+    again = ingest(str(root))
+    assert (again.dataset_id, again.total, again.added, again.already_known) == (
+        first.dataset_id, 6, 0, 6)
+    extra = next((root / "NORMAL").iterdir())
+    shutil.copy2(extra, root / "NORMAL" / f"copy-{extra.name}")
+    shutil.move(str(next((root / "PNEUMONIA").iterdir())), root / "PNEUMONIA" / "renamed.jpeg")
+    third = ingest(str(root))
+    # A copy is a new file (its own path); a rename is the same image, matched by its hash.
+    assert (third.total, third.added, third.already_known) == (7, 1, 6)
+
+
+def test_datasets_count_usable_and_skipped_images(cxr_home: Path, tmp_path: Path) -> None:
+    from db.datasets import ImageRecord, datasets, register_images
+
+    def record(i: int, skip: str | None) -> ImageRecord:
+        return ImageRecord(f"NORMAL/{i}.jpeg", f"{i:064x}", 0, "NORMAL", f"p{i}", None,
+                           None if skip else (64, 64), skip, None)
+
+    skipped_only = [record(i, f"NORMAL/{i}.jpeg: not an image") for i in range(3)]
+    register_images(str(tmp_path / "bad"), "bad", False, False, skipped_only)
+    mixed = [record(10, None), record(11, None), record(12, "NORMAL/12.jpeg: truncated")]
+    register_images(str(tmp_path / "mixed"), "mixed", True, False, mixed)
+    assert [(d.name, d.synthetic, d.n_ok, d.n_skipped) for d in datasets()] == [
+        ("bad", False, 0, 3), ("mixed", True, 2, 1)]

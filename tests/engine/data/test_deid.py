@@ -325,3 +325,47 @@ def test_new_uids_are_keyed_per_installation(tmp_path: Path) -> None:
     unkeyed = uuid.uuid5(uuid.uuid5(uuid.NAMESPACE_URL, "cxr-lens:deid"), original).int
     assert stored.SOPInstanceUID != f"2.25.{unkeyed}" and original not in str(stored)
     assert stored.SOPInstanceUID.startswith("2.25.") and len(stored.SOPInstanceUID) <= 64
+
+
+def test_private_attributes_are_counted_and_removed(tmp_path: Path) -> None:
+    from engine.data.deid import deidentify
+
+    path = make_dicom(tmp_path / "private.dcm", np.full((64, 64), 100, dtype=np.uint8))
+    dataset = pydicom.dcmread(path)
+    block = dataset.private_block(0x0009, "CXR TEST", create=True)
+    block.add_new(0x01, "LO", "site secret")
+    block.add_new(0x02, "LO", "another secret")
+    buffer = io.BytesIO()
+    dataset.save_as(buffer)
+    stored, removed = deidentify(buffer.getvalue(), "private.dcm", key=KEY)
+    # Two values and their creator element.
+    assert removed[-1] == "3 private attribute(s): removed"
+    assert not any(element.tag.is_private for element in pydicom.dcmread(io.BytesIO(stored)))
+    assert b"secret" not in stored
+    assert not any("private" in line for line in deidentify(
+        make_dicom(tmp_path / "plain.dcm", np.zeros((64, 64), np.uint8)).read_bytes(),
+        "plain.dcm", key=KEY)[1])
+
+
+def test_dummies_are_valid_for_their_vr_and_carry_nothing() -> None:
+    """A D (dummy) action leaves a value valid for the VR, none of the original, and binary
+    dummies all zero bytes."""
+    from pydicom.dataelem import DataElement
+    from pydicom.valuerep import validate_value
+
+    from engine.data.deid import _dummy
+
+    originals = {"DA": "20240131", "TM": "101500", "DT": "20240131101500", "PN": "Doe^Jane",
+                 "AS": "045Y", "DS": "12.5", "IS": "42", "CS": "SECRET", "AE": "HOSPITALAE",
+                 "UR": "http://hospital.example/p/1", "LO": "St Mary", "SH": "ward 5",
+                 "OB": b"\x01\x02", "OW": b"\x01\x02", "UN": b"\x01\x02",
+                 "US": 7, "SS": -7, "UL": 70000, "SL": -70000, "FL": 1.5, "FD": 2.5}
+    for vr, original in originals.items():
+        value = _dummy(DataElement(0x00091001, vr, original), KEY)
+        validate_value(vr, value, validation_mode=2)  # raises when invalid for the VR
+        assert value != original, vr
+        if isinstance(value, bytes):
+            assert value and set(value) == {0}, vr
+        if vr in ("US", "SS", "UL", "SL", "FL", "FD"):
+            assert value == 0, vr
+    assert _dummy(DataElement(0x00091001, "DA", "20240131"), KEY) == "19000101"

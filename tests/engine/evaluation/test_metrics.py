@@ -17,6 +17,7 @@ from sklearn.metrics import (
 from engine.evaluation.metrics import (
     binary_metrics,
     expected_calibration_error,
+    roc_points,
     sensitivity_threshold,
     threshold_free_metrics,
     youden_threshold,
@@ -93,3 +94,47 @@ def test_sensitivity_threshold_reaches_target(scores) -> None:
 def test_single_class_has_no_auc() -> None:
     m = binary_metrics(np.ones(5), np.linspace(0.1, 0.9, 5))
     assert m.roc_auc is None and m.sensitivity == pytest.approx(0.6)
+
+
+def test_ece_weights_each_bin_by_its_share() -> None:
+    # Two bins: 0.1 (labels 0, 1) and 0.9 (labels 1, 1, 0, 1): |0.5-0.1|*2 + |0.75-0.9|*4, / 6.
+    y = np.array([0, 1, 1, 1, 0, 1])
+    p = np.array([0.1, 0.1, 0.9, 0.9, 0.9, 0.9])
+    assert expected_calibration_error(y, p) == pytest.approx((0.4 * 2 + 0.15 * 4) / 6)
+    assert expected_calibration_error(y, p, n_bins=1) == pytest.approx(abs(4 / 6 - 4.2 / 6))
+    assert np.isnan(expected_calibration_error(np.array([]), np.array([])))
+
+
+def test_metrics_are_values_with_every_ratio() -> None:
+    import dataclasses
+
+    m = binary_metrics(np.array([1, 1, 1, 0, 0]), np.array([0.9, 0.8, 0.2, 0.7, 0.1]), 0.5)
+    assert (m.tp, m.fn, m.fp, m.tn) == (2, 1, 1, 1)
+    assert (m.precision, m.sensitivity, m.specificity) == (2 / 3, 2 / 3, 0.5)
+    assert m.f1 == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
+    assert m.as_dict()["tp"] == 2 and m.as_dict()["threshold"] == 0.5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.tp = 3  # type: ignore[misc]
+
+
+def test_undefined_thresholds_fall_back_to_one_half() -> None:
+    assert youden_threshold(np.zeros(4), np.linspace(0.1, 0.9, 4)) == 0.5
+    assert sensitivity_threshold(np.ones(4), np.linspace(0.1, 0.9, 4)) == 0.5
+    assert roc_points(np.ones(4), np.linspace(0.1, 0.9, 4)) is None
+    # One class: the Brier score still scores P(pneumonia) against label 1.
+    assert binary_metrics(np.ones(2), np.array([0.2, 0.4])).brier == pytest.approx(0.5)
+    assert binary_metrics(np.zeros(2), np.array([0.2, 0.4])).brier == pytest.approx(0.1)
+
+
+def test_roc_points_are_thinned_keeping_both_ends() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 2000)
+    p = np.clip(y * 0.2 + rng.random(2000) * 0.8, 0, 1)
+    full = roc_points(y, p, max_points=100_000)
+    thinned = roc_points(y, p, max_points=50)
+    assert set(thinned) == {"fpr", "tpr", "thresholds"}
+    assert len(full["fpr"]) > 50 >= len(thinned["fpr"]) > 40
+    for key in ("fpr", "tpr"):
+        assert thinned[key][0] == full[key][0] == 0.0 and thinned[key][-1] == 1.0
+    assert all(0.0 <= t <= 1.0 for t in thinned["thresholds"])
+    assert thinned["thresholds"][0] == 1.0  # sklearn's +inf, clipped

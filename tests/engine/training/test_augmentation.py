@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 
 from engine.data.pixels import augment, to_input
@@ -55,6 +56,36 @@ def test_levers_change_the_batch_and_are_seeded() -> None:
     assert not torch.allclose(first[0], plain[0])
     assert ((first[1] >= 0) & (first[1] <= 1)).all()
     assert not torch.equal(first[1], labels)  # mixup blends the targets too
+
+
+def test_mixup_blends_images_and_targets_with_one_weight_and_one_partner() -> None:
+    """Image i becomes w * image_i + (1 - w) * image_p(i), and its target likewise, with one
+    Beta(alpha, alpha) weight w per batch and p a permutation of the batch."""
+    from scipy import stats
+
+    n = 8
+    inputs = torch.eye(n).reshape(n, 1, 2, 4)  # image i is the unit vector e_i
+    targets = torch.arange(n, dtype=torch.float32) / 10
+    weights = []
+    for seed in range(200):
+        mixed, mixed_targets = mixup(inputs, targets, 0.4, torch.Generator().manual_seed(seed))
+        flat = mixed.reshape(n, n)
+        partner = [i if flat[i, i] == 1 else int(torch.argmax(
+            flat[i] - flat[i, i] * torch.eye(n)[i])) for i in range(n)]
+        assert sorted(partner) == list(range(n))
+        moved = [i for i in range(n) if partner[i] != i]
+        weight = float(flat[moved[0], moved[0]]) if moved else None
+        for i in range(n):
+            expected = inputs[i] if partner[i] == i else (
+                weight * inputs[i] + (1 - weight) * inputs[partner[i]])
+            torch.testing.assert_close(mixed[i], expected)
+            w = 1.0 if partner[i] == i else weight
+            assert float(mixed_targets[i]) == pytest.approx(
+                w * float(targets[i]) + (1 - w) * float(targets[partner[i]]), abs=1e-6)
+        if weight is not None:
+            weights.append(weight)
+    # The weight is drawn from Beta(0.4, 0.4): mostly near 0 or 1, symmetric about 0.5.
+    assert stats.kstest(weights, stats.beta(0.4, 0.4).cdf).pvalue > 0.01
 
 
 def test_jpeg_variants_reencode_and_get_picked() -> None:

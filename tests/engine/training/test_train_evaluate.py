@@ -78,10 +78,70 @@ def test_same_seed_gives_same_metrics(cxr_home: Path, real_subset: Path) -> None
 
 
 def test_resnet18_one_epoch_at_64px(cxr_home: Path, real_subset: Path) -> None:
+    """The stored rows are the checkpoint's calibrated answers, and the stored metrics are
+    scikit-learn's over those rows."""
+    from sklearn.metrics import accuracy_score, f1_score, recall_score, roc_auc_score
+
+    from db import evaluations, runs
+    from engine.data.pixels import load_store
+    from engine.evaluation.calibration import Calibration
+    from engine.inference.predictor import load_run_model, predict_logits
+
     run_id = main(_config(real_subset, arch="resnet18", batch_size=32))
+    run = runs.get_run(run_id)
+    assert run.status == "completed"
+    images = split_images(run.split_id, "test")
+    evaluation_id = evaluations.evaluation_id_for(run_id, "test")
+    rows = {row.image_id: row for row in evaluations.evaluation_rows(evaluation_id)}
+    assert sorted(rows) == sorted(image.image_id for image in images)
+    store, _ = load_store([image.path for image in images], 64)
+    logits = predict_logits(load_run_model(run, "cpu"), torch.from_numpy(np.asarray(store)),
+                            torch.device("cpu"))
+    expected = Calibration(run.logit_offset, run.temperature).apply(logits)
+    probability = np.array([rows[image.image_id].probability for image in images])
+    np.testing.assert_allclose(probability, expected, atol=2e-5)
+    labels = np.array([image.label for image in images])
+    assert [rows[image.image_id].true_label for image in images] == labels.tolist()
+    metrics = evaluations.evaluation_metrics(evaluation_id).set_index("threshold_rule")
+    assert set(metrics.index) == {"fixed:0.5", run.threshold_rule}
+    for rule, threshold in (("fixed:0.5", 0.5), (run.threshold_rule, run.threshold)):
+        stored, predicted = metrics.loc[rule], (probability >= threshold).astype(int)
+        if rule == run.threshold_rule:
+            assert [rows[i.image_id].predicted_label for i in images] == predicted.tolist()
+        assert stored["threshold"] == pytest.approx(threshold)
+        assert stored["accuracy"] == pytest.approx(accuracy_score(labels, predicted))
+        assert stored["sensitivity"] == pytest.approx(recall_score(labels, predicted))
+        assert stored["specificity"] == pytest.approx(recall_score(1 - labels, 1 - predicted))
+        assert stored["f1"] == pytest.approx(f1_score(labels, predicted, zero_division=0))
+        assert stored["roc_auc"] == pytest.approx(roc_auc_score(labels, probability), abs=1e-6)
+
+
+def test_early_stopping_keeps_the_best_checkpoint(cxr_home: Path, real_subset: Path) -> None:
+    """Training stops once val AUC has not improved for `patience` epochs, and the checkpoint
+    kept is the best epoch's: its val AUC is the best one recorded, not the last epoch's."""
+    from sklearn.metrics import roc_auc_score
+
+    from db import runs
+    from engine.data.pixels import load_store
+    from engine.inference.predictor import load_run_model, predict
+
+    run_id = main(_config(real_subset, epochs=8, patience=2, max_lr=3e-3, seed=1))
+    run = runs.get_run(run_id)
+    aucs = runs.epochs_for([run_id]).sort_values("epoch")["val_auc"].tolist()
+    best = int(np.argmax(aucs)) + 1  # the first epoch reaching the highest val AUC
     with session_scope() as session:
-        assert session.get(Run, run_id).status == "completed"
-        assert session.scalar(select(func.count(Prediction.id))) > 0
+        assert session.get(Run, run_id).best_epoch == best
+    assert all(auc <= aucs[best - 1] for auc in aucs[best:])
+    assert len(aucs) < 8, aucs  # it stopped early here ...
+    assert len(aucs) == best + 2  # ... exactly `patience` epochs after the best
+    assert aucs[-1] < aucs[best - 1]  # the last weights differ from the best
+    assert run.checkpoint_path.endswith("best.pt")
+    images = split_images(run.split_id, "val")
+    store, _ = load_store([image.path for image in images], 64)
+    probability = predict(load_run_model(run, "cpu"), torch.from_numpy(np.asarray(store)),
+                          torch.device("cpu"))
+    assert roc_auc_score([image.label for image in images], probability) == pytest.approx(
+        aucs[best - 1], abs=1e-9)
 
 
 def test_bf16_channels_last_run_keeps_fp32_weights(cxr_home: Path, real_subset: Path) -> None:
