@@ -82,7 +82,7 @@ def test_resnet18_one_epoch_at_64px(cxr_home: Path, real_subset: Path) -> None:
     scikit-learn's over those rows."""
     from sklearn.metrics import accuracy_score, f1_score, recall_score, roc_auc_score
 
-    from db import evaluations, runs
+    from db import evaluations, gallery, runs
     from engine.data.pixels import load_store
     from engine.evaluation.calibration import Calibration
     from engine.inference.predictor import load_run_model, predict_logits
@@ -92,7 +92,7 @@ def test_resnet18_one_epoch_at_64px(cxr_home: Path, real_subset: Path) -> None:
     assert run.status == "completed"
     images = split_images(run.split_id, "test")
     evaluation_id = evaluations.evaluation_id_for(run_id, "test")
-    rows = {row.image_id: row for row in evaluations.evaluation_rows(evaluation_id)}
+    rows = {row.image_id: row for row in gallery.evaluation_predictions(evaluation_id)}
     assert sorted(rows) == sorted(image.image_id for image in images)
     store, _ = load_store([image.path for image in images], 64)
     logits = predict_logits(load_run_model(run, "cpu"), torch.from_numpy(np.asarray(store)),
