@@ -205,3 +205,27 @@ def test_without_sign_in_only_loopback_names_are_answered(trained_home: dict, ho
     assert response.status_code == 403
     for honest in ("127.0.0.1:8050", "localhost:8050", "[::1]:8050", "localhost", "127.0.0.5"):
         assert client.get("/_dash-layout", headers={"Host": honest}).status_code == 200, honest
+
+
+def test_a_pattern_id_with_keys_it_does_not_declare_is_refused(dash_app, clients: dict) -> None:
+    """A pattern-matching id must carry exactly its declared keys: an extra key would reach the
+    callback (as ctx.triggered_id) though no component has it."""
+    import json as json_module
+
+    from dashboard import ids
+    from dashboard.callback_shape import ShapeError, check_shape
+
+    key = f"{ids.SCORE_LABEL_STATUS}.children"
+    dependencies(clients["uploader"])  # Dash fills its callback map at the first request
+    entry = dash_app.callback_map[key]
+    slot_id = {**json_module.loads(entry["inputs"][0]["id"]), "upload": 7}
+
+    def body(component_id: dict) -> dict:
+        honest = declared_body(key, entry["inputs"], entry.get("state", []))
+        honest["inputs"][0] = [{"id": component_id, "property": "value", "value": 0}]
+        return honest
+
+    check_shape(key, entry, body(slot_id))
+    for forged in ({**slot_id, "extra": 1}, {"type": slot_id["type"]}):
+        with pytest.raises(ShapeError):
+            check_shape(key, entry, body(forged))
