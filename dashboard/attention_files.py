@@ -19,7 +19,7 @@ from flask import Blueprint, Response, abort, send_file
 from PIL import Image
 
 from dashboard.auth import requires
-from dashboard.files import admitted, audited, no_store, safe_resolve, thumbs_dir
+from dashboard.files import MAX_ID, admitted, audited, no_store, safe_resolve, thumbs_dir
 from db import gallery, images
 from db.files import atomic_write
 from db.session import artifacts_root
@@ -70,7 +70,7 @@ def _render(prediction_id: int) -> Path:
     return target
 
 
-@blueprint.route("/lung-outline/<int:prediction_id>")
+@blueprint.route(f"/lung-outline/<int(max={MAX_ID}):prediction_id>")
 @requires("viewer")
 def lung_outline(prediction_id: int) -> Response:
     served = admitted(images.served_prediction_image(prediction_id))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -44,6 +45,7 @@ ROLE_ATTRIBUTE = "cxr_role"
 LOCAL_ACTOR = "local (no sign-in)"
 LOGIN_PATH = "/login"
 DEFAULT_SESSION_HOURS = settings.CXR_SESSION_HOURS.default
+MAX_SESSION_HOURS = 24 * 366  # a year: past it a cookie outlives any reason to keep it
 MIN_SECRET_KEY_BYTES = 32  # a session-signing key any shorter can be guessed offline
 # Library code and styling only: no image, row or result passes through these.
 PUBLIC_ENDPOINTS = frozenset({
@@ -279,11 +281,17 @@ def secret_key(home: os.PathLike) -> bytes:
 
 
 def session_hours() -> float:
+    """CXR_SESSION_HOURS, or the default (with a warning) when it is not a usable number."""
     try:
         hours = settings.CXR_SESSION_HOURS.get()
     except UserError:
-        hours = DEFAULT_SESSION_HOURS
-    return hours if hours > 0 else DEFAULT_SESSION_HOURS
+        hours = math.nan
+    if math.isfinite(hours) and 0 < hours <= MAX_SESSION_HOURS:
+        return hours
+    log.warning("CXR_SESSION_HOURS=%r is not a number of hours above 0 up to %d; sessions "
+                "last %g hours", settings.CXR_SESSION_HOURS.raw(), MAX_SESSION_HOURS,
+                DEFAULT_SESSION_HOURS)
+    return DEFAULT_SESSION_HOURS
 
 
 def https_enabled() -> bool:

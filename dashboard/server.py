@@ -13,6 +13,7 @@ from db.session import dispose_engines
 from engine.inference.uploads import max_upload_mb
 
 log = logging.getLogger(__name__)
+MAX_PORT = 65535
 
 
 def serve(address: BindAddress, port: int = 8050, workers: int = 2, debug: bool = False,
@@ -93,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         max_upload_mb()  # a bad CXR_MAX_UPLOAD_MB is refused here, not in each worker
+        if not 0 <= args.port <= MAX_PORT:
+            raise UserError(f"--port {args.port}: use a port from 0 to {MAX_PORT}")
+        if args.workers < 1:
+            raise UserError(f"--workers {args.workers}: use at least 1")
         address = parse_host(args.host)
         if args.check_only:
             check_serve_access(address, args.no_auth, args.https, args.debug)

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import settings
+from db.errors import UserError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Folders of CXR_HOME that hold images (artifacts: runs and uploads; cache: thumbnails).
@@ -125,7 +126,14 @@ def get_engine(url: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _install_sqlite_pragmas(engine)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        try:
+            engine = create_engine(url, pool_pre_ping=True)
+        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+            # The message would repeat the URL, password included: name the problem only.
+            missing = f" (missing module {exc.name})" if isinstance(exc, ImportError) else ""
+            raise UserError(f"CXR_DATABASE_URL cannot be used{missing}: give a URL such as "
+                            "postgresql+psycopg2://user:pass@host/db, whose driver is "
+                            "installed, or unset it to use SQLite in CXR_HOME") from None
     return engine
 
 

@@ -8,6 +8,7 @@ engine/settings.py re-exports them as the engine's settings.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,8 +30,8 @@ def positive_megabytes(value: str) -> float:
         number = float(value)
     except ValueError:
         raise ValueError("is not a number of megabytes") from None
-    if number <= 0:
-        raise ValueError("must be positive")
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError("must be a positive, finite number")
     return number
 
 

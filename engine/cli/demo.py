@@ -47,8 +47,11 @@ def run_demo(data: str | None, epochs: int = 6, serve: bool = True, host: str = 
     from engine.data.synthetic import generate
     from engine.training.train import TrainConfig, main
 
+    if epochs < 1 or images_per_class < 2:
+        raise UserError(f"--epochs {epochs} / --images-per-class {images_per_class}: use at "
+                        "least 1 epoch and 2 images per class")
     if serve:
-        _check_dashboard(host)  # refuse a non-loopback host before minutes of training
+        _check_dashboard(host, port)  # refuse a bad address before minutes of training
     if data is None:
         root = cxr_home() / "demo-data"
         if not (root / "NORMAL").is_dir():
@@ -74,10 +77,10 @@ def run_demo(data: str | None, epochs: int = 6, serve: bool = True, host: str = 
     return 0  # not reached: the process is now `cxr serve`
 
 
-def _check_dashboard(host: str) -> None:
+def _check_dashboard(host: str, port: int) -> None:
     """The server's own start-up check, in a process of its own (the engine never imports the
     dashboard): a refused address fails here, before minutes of training."""
-    checked = subprocess.run(server_argv(host, 0, 1, no_auth=True, check_only=True),
+    checked = subprocess.run(server_argv(host, port, 1, no_auth=True, check_only=True),
                              capture_output=True, text=True, check=False)
     if checked.returncode != 0:
         message = checked.stderr.strip().splitlines()[-1] if checked.stderr.strip() else ""

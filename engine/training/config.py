@@ -11,6 +11,15 @@ from engine.evaluation.thresholds import parse_threshold_rule
 from engine.models import REGISTRY
 
 PRECISIONS = ("fp32", "bf16")
+# Each number's allowed range: (field, low, high, whether low itself is allowed); NaN is in none.
+RANGES = (
+    ("base_lr", 0.0, 1.0, False), ("max_lr", 0.0, 1.0, False), ("weight_decay", 0.0, 1.0, True),
+    ("patience", 0, 10_000, True), ("label_smoothing", 0.0, 0.5, True),
+    ("ema_decay", 0.0, 0.999_999, True), ("augment_strength", 0.0, 10.0, True),
+    ("crop_scale_min", 0.05, 1.0, True), ("shear_degrees", 0.0, 45.0, True),
+    ("test_center_crop", 0.1, 1.0, True), ("jpeg_share", 0.0, 1.0, True),
+    ("acquisition", 0.0, 1.0, True), ("mixup_alpha", 0.0, 100.0, True),
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,14 @@ class TrainConfig:
         for field, low in (("epochs", 1), ("image_size", 32), ("batch_size", 2)):
             if getattr(self, field) < low:
                 raise UserError(f"--{field.replace('_', '-')} must be at least {low}")
+        for field, low, high, low_allowed in RANGES:
+            value = getattr(self, field)
+            if not (low <= value <= high) or (value == low and not low_allowed):
+                bound = "from" if low_allowed else "above"
+                raise UserError(f"--{field.replace('_', '-')} {value}: use a number {bound} {low} "
+                                f"up to {high}")
+        if self.max_lr < self.base_lr:
+            raise UserError(f"--max-lr {self.max_lr} is below the base rate {self.base_lr}")
         parse_threshold_rule(self.threshold_rule)
         if self.precision not in PRECISIONS:
             raise UserError(f"unknown --precision {self.precision!r}; use one of "

@@ -48,7 +48,8 @@ def resolve_device(name: str | torch.device | None = None) -> torch.device:
         return torch.device("cpu")
     kind, _, index = text.partition(":")
     if kind != "cuda" or (index and not index.isdigit()):
-        raise UserError(f"unknown --device {name!r}; use auto, cpu, cuda or cuda:N")
+        given = f"--device {name!r}" if name else f"CXR_DEVICE={text!r}"
+        raise UserError(f"unknown {given}; use auto, cpu, cuda or cuda:N")
     count = _cuda_device_count()
     if count == 0:
         built = torch.version.cuda or "no CUDA"

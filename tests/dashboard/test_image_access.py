@@ -184,3 +184,20 @@ def test_reviews_of_an_upload_need_the_uploader_role(dash_app, store: dict) -> N
     dataset_image = store["dataset"].image_id  # a dataset's own images stay reviewable
     status, shown = dash_http.post(reviewer, _review_body(deps, dataset_image, run_id, "fine"))
     assert status == 200 and "Review saved" in str(shown)
+
+
+def test_every_id_route_answers_404_for_an_id_too_large_for_the_database(dash_app,
+                                                                        store: dict) -> None:
+    """Every route that takes an integer id caps it at the column's range: a longer number is a
+    404, never an overflow in the database driver (a 500)."""
+    admin = _client(dash_app, "admin")
+    rules = [rule for rule in dash_app.server.url_map.iter_rules()
+             if any(type(converter).__name__ == "IntegerConverter"
+                    for converter in rule._converters.values())]
+    assert len(rules) >= 7
+    for rule in rules:
+        assert rule.rule.endswith(">"), rule.rule  # the id is the path's last part
+        for huge in (2**31, 10**30):
+            path = rule.rule.split("<", 1)[0] + str(huge)
+            response = admin.get(path)
+            assert response.status_code == 404, (path, response.status_code)
