@@ -77,7 +77,8 @@ def test_unusable_home_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("value", "message"), [
     ("twenty", "CXR_MAX_UPLOAD_MB='twenty' is not a number of megabytes"),
-    ("-1", "CXR_MAX_UPLOAD_MB='-1' must be positive")])
+    ("-1", "CXR_MAX_UPLOAD_MB='-1' must be a positive, finite number"),
+    ("inf", "CXR_MAX_UPLOAD_MB='inf' must be a positive, finite number")])
 def test_a_bad_upload_limit_is_refused_before_serving(tmp_path: Path, value: str,
                                                      message: str) -> None:
     """One parser of CXR_MAX_UPLOAD_MB (engine/inference/uploads.py) and one behaviour: the server's
