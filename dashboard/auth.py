@@ -20,9 +20,9 @@ import ipaddress
 import logging
 import math
 import os
-import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import TypeVar
 
 import dash
@@ -34,6 +34,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from dashboard.callback_shape import ShapeError, check_shape, declared_outputs
 from db.audit import Actor
 from db.errors import UserError
+from db.files import key_file
 from db.models import USER_ROLES
 from db.users import get_user, role_rank
 from engine import settings
@@ -261,23 +262,7 @@ def secret_key(home: os.PathLike) -> bytes:
                 "`python -c \"import secrets; print(secrets.token_hex(32))\"`, or unset it to "
                 "use the key kept in CXR_HOME/secret_key")
         return from_env.encode()
-    os.makedirs(home, mode=0o700, exist_ok=True)
-    path = os.path.join(home, "secret_key")
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        partial = os.urandom(32).hex().encode()
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(partial)
-    for _ in range(50):  # another worker may be between its create and its write
-        with open(path, "rb") as handle:
-            key = handle.read().strip()
-        if len(key) == 64:
-            return key
-        time.sleep(0.05)
-    raise RuntimeError(f"{path} does not hold a 64-character key; delete it and restart")
+    return key_file(Path(home) / "secret_key")
 
 
 def session_hours() -> float:
