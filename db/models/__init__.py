@@ -1,0 +1,44 @@
+"""ORM models: the one place that describes the schema (migrations mirror it).
+
+Rows never leave `db/`: one module per aggregate (`db/runs.py`, `db/evaluations.py`, ...) turns
+them into plain dataclasses or DataFrames. Tables live in one module per area under this
+package; every table is re-exported here so `from db.models import Run` keeps working.
+"""
+
+from db.models.base import (
+    FIXED_THRESHOLD_RULE,
+    LABEL_NAMES,
+    NAMING_CONVENTION,
+    RUN_STATUSES,
+    SUBSETS,
+    Base,
+    utcnow,
+)
+from db.models.people import (
+    REVIEW_VERDICTS,
+    USER_ROLES,
+    AuditEvent,
+    Review,
+    SignInFailure,
+    Upload,
+    UploadScore,
+    User,
+)
+from db.models.results import (
+    Dataset,
+    Epoch,
+    Evaluation,
+    Image,
+    Prediction,
+    Run,
+    RunMetric,
+    Split,
+    SplitAssignment,
+)
+
+__all__ = [
+    "FIXED_THRESHOLD_RULE", "LABEL_NAMES", "NAMING_CONVENTION", "REVIEW_VERDICTS", "RUN_STATUSES",
+    "SUBSETS", "USER_ROLES", "AuditEvent", "Base", "Dataset", "Epoch", "Evaluation", "Image",
+    "Prediction", "Review", "Run", "RunMetric", "SignInFailure", "Split", "SplitAssignment",
+    "Upload", "UploadScore", "User", "utcnow",
+]
