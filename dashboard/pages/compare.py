@@ -8,12 +8,13 @@ import numpy as np
 from dash import ALL, Input, Output, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import figures, files, ids, stats, views
+from dashboard import figures, files, ids, views
 from dashboard.clicks import clicked
 from dashboard.url_state import pick_run
 from db import evaluations, images
 from db import runs as runs_db
 from db.models import LABEL_NAMES
+from engine.evaluation import stats
 
 dash.register_page(__name__, path="/compare", name="Compare", order=2,
                    title="CXR Lens · Compare", role="viewer")

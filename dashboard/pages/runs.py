@@ -8,7 +8,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, ctx, dash_table, dcc, html
 from sklearn.metrics import roc_auc_score
 
-from dashboard import figures, ids, shift_view, stats, views
+from dashboard import figures, ids, shift_view, views
 from dashboard.runs_table import (
     SPLITS,
     cached_table_rows,
@@ -19,6 +19,7 @@ from dashboard.runs_table import (
 from dashboard.url_state import parse_int
 from db import attention, evaluations, robustness, run_table, shift
 from db import runs as runs_db
+from engine.evaluation import stats
 from engine.evaluation.metrics import expected_calibration_error
 
 dash.register_page(__name__, path="/", name="Runs", order=0, title="CXR Lens · Runs",
