@@ -109,7 +109,7 @@ def run_section(run_id: int, split: str, per_cell: int = WORST_PER_CELL) -> RunS
                         f"{'val' if split == 'test' else 'test'}")
     scored = evaluations.evaluation_arrays(evaluation.evaluation_id)
     labels, probability = scored.true_label, scored.probability
-    thresholds = sorted({*THRESHOLD_GRID, round(run.threshold, 6)})
+    thresholds = sorted({*THRESHOLD_GRID, run.threshold})
     external, series = _external(run_id)
     return RunSection(
         provenance=reports.provenance(run_id), evaluation=evaluation,

@@ -45,7 +45,8 @@ def _driver():
     return driver
 
 
-def open_offline(report: Path, settle_s: float = 1.0, screenshot: Path | None = None) -> OfflineView:
+def open_offline(report: Path, settle_s: float = 1.0,
+                 screenshot: Path | None = None) -> OfflineView:
     driver = _driver()
     try:
         driver.get("about:blank")
