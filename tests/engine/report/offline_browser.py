@@ -45,7 +45,7 @@ def _driver():
     return driver
 
 
-def open_offline(report: Path, settle_s: float = 1.0,
+def open_offline(report: Path, settle_s: float = 0.5,
                  screenshot: Path | None = None) -> OfflineView:
     driver = _driver()
     try:

@@ -1,6 +1,6 @@
 """What every report test reads (a session fixture, imported by the test modules that use it):
 the two runs of trained_home, the first also evaluated on a few NIH images so the report has a
-shift view, and report users of each role."""
+shift view, and a viewer."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ PASSWORD = "report-password"
 @pytest.fixture(scope="session")
 def report_store(trained_home: dict, trained_url: str | None,
                  tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from db.models import USER_ROLES
     from engine.evaluation.evaluate import evaluate_run
     from tests.auth_helpers import ensure_user
     from tests.conftest import point_at
@@ -24,8 +23,7 @@ def report_store(trained_home: dict, trained_url: str | None,
     with pytest.MonkeyPatch.context() as monkeypatch:
         point_at(monkeypatch, trained_home["home"], trained_url)
         external = evaluate_run(trained_home["run_ids"][0], data_dir=str(site), device="cpu")
-        for role in USER_ROLES:
-            ensure_user(f"report-{role}", role, PASSWORD)
+        ensure_user("report-viewer", "viewer", PASSWORD)
     return {**trained_home, "url": trained_url, "external": external, "site": site}
 
 
