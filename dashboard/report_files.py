@@ -7,6 +7,7 @@ with no-store, and takes run ids only; a report never embeds an upload's pixels.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 import dash_bootstrap_components as dbc
@@ -22,6 +23,7 @@ from engine.report.content import SPLITS
 
 ROUTE = "/report/download"
 MAX_RUNS = 10
+ID_TEXT = re.compile(r"[0-9]{1,10}")
 blueprint = Blueprint("report_files", __name__)
 blueprint.after_request(no_store)
 
@@ -48,8 +50,10 @@ def _refusal(message: str, status: int = 400) -> Response:
 
 
 def _run_ids(text: str) -> list[int] | None:
+    """1 to MAX_RUNS database ids separated by commas, else None (ASCII digits only: "²" is a
+    digit to str.isdigit, and int() refuses it)."""
     parts = [part.strip() for part in text.split(",") if part.strip()]
-    if not parts or len(parts) > MAX_RUNS or not all(part.isdigit() for part in parts):
+    if not parts or len(parts) > MAX_RUNS or not all(ID_TEXT.fullmatch(part) for part in parts):
         return None
     values = [int(part) for part in parts]
     return values if all(0 < value <= MAX_ID for value in values) else None

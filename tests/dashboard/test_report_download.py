@@ -5,10 +5,13 @@ and Compare pages point at it for what the page shows."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from dashboard import ids
+from dashboard import ids, report_files
+from dashboard.files import MAX_ID
 from tests.auth_helpers import sign_in_client
 from tests.engine.report.store import PASSWORD, report_store  # noqa: F401 - a fixture
 
@@ -61,7 +64,9 @@ BAD_REQUESTS = (("runs=abc", 400, "runs must be 1 to 10 run ids"),
                 ("runs=99999999999", 400, "runs must be 1 to 10 run ids"),
                 ("runs=1,-2", 400, "runs must be 1 to 10 run ids"),
                 ("runs=999", 404, "run 999 does not exist"),
-                ("runs=1&split=train", 400, "split must be test or val"))
+                ("runs=1&split=train", 400, "split must be test or val"),
+                ("runs=%C2%B2", 400, "runs must be 1 to 10 run ids"),
+                ("runs=" + "9" * 5000, 400, "runs must be 1 to 10 run ids"))
 
 
 def test_bad_requests_are_one_line(dash_app, report_store: dict) -> None:  # noqa: F811
@@ -74,6 +79,23 @@ def test_bad_requests_are_one_line(dash_app, report_store: dict) -> None:  # noq
         assert len(text.strip().splitlines()) == 1 and response.mimetype == "text/plain"
         assert response.headers["Cache-Control"] == "private, no-store"
     assert len(_downloads("report-viewer")) == before  # nothing was downloaded
+
+
+ID_PARTS = st.one_of(st.integers(-5, 2**40).map(str), st.text(max_size=6),
+                     st.sampled_from(["", " ", "1e3", "0x1", "²", "１", "+1", "9" * 30]))
+
+
+@given(st.lists(ID_PARTS, max_size=14), st.sampled_from([",", ", ", ",,", " ,", ";"]))
+def test_run_ids_are_short_lists_of_database_ids_or_nothing(parts: list[str],
+                                                            separator: str) -> None:
+    text = separator.join(parts)
+    parsed = report_files._run_ids(text)
+    if parsed is None:
+        return
+    given_parts = [part.strip() for part in text.split(",") if part.strip()]
+    assert parsed == [int(part) for part in given_parts]
+    assert 1 <= len(parsed) <= report_files.MAX_RUNS and all(0 < v <= MAX_ID for v in parsed)
+    assert all(part.isascii() and part.isdigit() for part in given_parts)
 
 
 @pytest.mark.browser

@@ -16,6 +16,10 @@ from tests.dashboard.conftest import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS
 
 # Any request Chromium would send goes to this closed port instead of leaving the machine.
 CLOSED_PROXY = "--proxy-server=http://127.0.0.1:9"
+# Each figure's hover label is drawn too (its last trace's first point), as a mouse would.
+HOVER_EACH = ("return Array.from(document.querySelectorAll('.plotly-graph-div')).map(div => {"
+              " Plotly.Fx.hover(div, [{curveNumber: div.data.length - 1, pointNumber: 0}]);"
+              " return div.querySelectorAll('.hoverlayer .hovertext').length > 0; });")
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,7 @@ class OfflineView:
     requests: list[str]  # every URL the page asked for (its own file:// included)
     severe: list[str]  # console entries at level SEVERE
     drawn: dict[str, bool]  # plotly div id -> it holds a drawn SVG
+    hovered: list[bool]  # each figure drew a hover label
     notice: str  # the first visible line
     image_count: int
     image_sources: list[str]  # the scheme of each <img> source
@@ -63,6 +68,7 @@ def open_offline(report: Path, settle_s: float = 0.5,
             if drawn and all(drawn.values()):
                 break
             time.sleep(0.2)
+        hovered = driver.execute_script(HOVER_EACH)
         time.sleep(settle_s)  # anything the page would fetch late
         requests = [message["params"]["request"]["url"]
                     for entry in driver.get_log("performance")
@@ -77,7 +83,7 @@ def open_offline(report: Path, settle_s: float = 0.5,
             driver.set_window_size(1300, driver.execute_script(
                 "return document.body.scrollHeight;"))
             driver.save_screenshot(str(screenshot))
-        return OfflineView(requests, severe, drawn, notice, len(sources), sources)
+        return OfflineView(requests, severe, drawn, hovered, notice, len(sources), sources)
     finally:
         driver.quit()
         shutil.rmtree(driver.profile_dir, ignore_errors=True)

@@ -36,7 +36,7 @@ def test_the_report_opens_offline_with_every_figure_drawn(written: dict, report_
     view = open_offline(written["path"])
     shift_figure = f"report-shift-{report_store['run_ids'][0]}"
     assert set(view.drawn) == {"report-roc", "report-reliability", shift_figure}
-    assert all(view.drawn.values()), view.drawn
+    assert all(view.drawn.values()) and view.hovered == [True] * 3, (view.drawn, view.hovered)
     left_the_page = [url for url in view.requests if not url.startswith(("file:", "data:"))]
     assert left_the_page == [] and written["path"].resolve().as_uri() in view.requests
     assert view.severe == []
@@ -97,6 +97,22 @@ def test_intervals_and_threshold_table_agree_with_the_metrics(report_env: dict) 
         (e.cell for e in section.worst), key=lambda cell: cell != "fn")
     fn = [e.probability for e in section.worst if e.cell == "fn"]
     assert fn == sorted(fn)  # most confident (lowest P) first
+
+
+def test_text_from_the_database_is_escaped(report_env: dict) -> None:  # noqa: F811
+    from dataclasses import replace
+
+    from engine.report.content import ReportContent, run_section
+    from engine.report.render import render
+
+    section = run_section(report_env["run_ids"][0], "test", per_cell=0)
+    hostile = "<script>alert(1)</script>"
+    provenance = replace(section.provenance, name=hostile, code_version=hostile,
+                         config={"note": '<img src=x onerror="alert(2)">'})
+    page = render(ReportContent("test", [replace(section, provenance=provenance)], []), hostile)
+    body = page.split("</head>", 1)[1]
+    assert hostile not in body and "<img src=x" not in body  # in the figures' JSON too
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "&lt;img src=x" in body
 
 
 def test_review_verdicts_are_counted_over_the_evaluations_images(report_env: dict) -> None:  # noqa: F811
