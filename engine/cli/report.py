@@ -7,7 +7,7 @@ import argparse
 from engine.cli.options import Command
 
 
-def positive_count(value: str) -> int:
+def error_count(value: str) -> int:
     try:
         count = int(value)
     except ValueError:
@@ -24,7 +24,7 @@ def report_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to write the report (it embeds patients' images)")
     parser.add_argument("--split", default="test", choices=["test", "val"],
                         help="the evaluation to report on (default test)")
-    parser.add_argument("--errors", type=positive_count, default=6, metavar="N",
+    parser.add_argument("--errors", type=error_count, default=6, metavar="N",
                         help="worst false negatives, then false positives, shown per run "
                              "(default 6 each)")
 
