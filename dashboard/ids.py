@@ -20,6 +20,7 @@ RUNS_SHIFT_TABLES = "runs-shift-tables"
 RUNS_CALIBRATION_TABLE = "runs-calibration-table"
 RUNS_EXTERNAL_HISTOGRAM = "runs-external-histogram"
 RUNS_EXTERNAL_TABLES = "runs-external-tables"
+RUNS_REPORT = "runs-report"  # the Download report button (dashboard/report_files.py)
 
 # Errors
 ERR_RUN = "errors-run"
@@ -65,6 +66,7 @@ CMP_DELTAS = "compare-deltas"
 CMP_URL_SYNC = "compare-url-sync"
 CMP_ATTENTION = "compare-attention"
 CMP_ATTENTION_SUMMARY = "compare-attention-summary"
+CMP_REPORT = "compare-report"  # the Download report button (dashboard/report_files.py)
 
 # Dataset
 DS_DATASET = "dataset-dataset"

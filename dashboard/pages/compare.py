@@ -8,12 +8,13 @@ import numpy as np
 from dash import ALL, Input, Output, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import figures, files, ids, stats, views
+from dashboard import figures, files, ids, report_files, views
 from dashboard.clicks import clicked
 from dashboard.url_state import pick_run
 from db import evaluations, images
 from db import runs as runs_db
 from db.models import LABEL_NAMES
+from engine.evaluation import stats
 
 dash.register_page(__name__, path="/compare", name="Compare", order=2,
                    title="CXR Lens · Compare", role="viewer")
@@ -48,7 +49,8 @@ def layout(a: str | None = None, b: str | None = None, split: str | None = None,
     return html.Div([
         dcc.Store(id=ids.CMP_SELECTED_CELL, data=cell if cell in CELLS else "right-wrong"),
         dcc.Store(id=ids.CMP_URL_SYNC),
-        html.H3("Compare two runs"),
+        html.Div([html.H3("Compare two runs", className="d-inline"),
+                  report_files.download_button(ids.CMP_REPORT, [run_a, run_b], split)]),
         dbc.Card(dbc.CardBody(dbc.Row([
             dbc.Col([dbc.Label("Run A"), dcc.Dropdown(id=ids.CMP_RUN_A, options=options,
                                                       value=run_a, clearable=False)], md=5),

@@ -8,7 +8,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, ctx, dash_table, dcc, html
 from sklearn.metrics import roc_auc_score
 
-from dashboard import figures, ids, shift_view, stats, views
+from dashboard import figures, ids, report_files, shift_view, views
 from dashboard.runs_table import (
     SPLITS,
     cached_table_rows,
@@ -19,6 +19,7 @@ from dashboard.runs_table import (
 from dashboard.url_state import parse_int
 from db import attention, evaluations, robustness, run_table, shift
 from db import runs as runs_db
+from engine.evaluation import stats
 from engine.evaluation.metrics import expected_calibration_error
 
 dash.register_page(__name__, path="/", name="Runs", order=0, title="CXR Lens · Runs",
@@ -42,6 +43,7 @@ def layout(runs: str | None = None, split: str | None = None, **_query: str) -> 
         dbc.Card(dbc.CardBody([
             dbc.Button("Refresh", id=ids.RUNS_REFRESH, size="sm", color="secondary",
                        outline=True, className="mb-2"),
+            report_files.download_button(ids.RUNS_REPORT, selected, split),
             dash_table.DataTable(
                 id=ids.RUNS_TABLE, columns=table_columns(), data=[],
                 sort_action="native", filter_action="native", sort_mode="multi",
