@@ -259,3 +259,10 @@ def evaluate_distributed(run_id: int, split: str = "val", nproc: int = 2,
         launch(_evaluate_worker, nproc, (run_id, split, None, dataset_id, shift, batch_size,
                                          str(result), device), device.type)
         return int(result.read_text())
+
+
+def store_scored(run: runs.RunInfo, evaluation_id: int, split_name: str,
+                 rows: list[evaluations.PredictionRow], seconds: float) -> None:
+    """Complete an evaluation whose rows were scored elsewhere (engine/evaluation/imported.py):
+    the same metrics, ROC and drift as ours."""
+    _complete(run, evaluation_id, split_name, rows, seconds, attention_seconds=None)
