@@ -34,13 +34,6 @@ SHOWN_UNKNOWN = 5
 EVALUATED_SUBSETS = ("val", "test")
 
 
-def require_checkpoint(run: runs.RunInfo, doing: str) -> None:
-    """A one-line refusal for what needs the model itself (scoring, Grad-CAM, AdaBN...)."""
-    if run.is_external:
-        raise UserError(f"run {run.id} is an external model: no checkpoint, no Grad-CAM "
-                        f"(its predictions were imported), so it cannot {doing}")
-
-
 @dataclass(frozen=True)
 class Resolved:
     """The file's rows matched to registered images, grouped by the evaluation they go to."""
