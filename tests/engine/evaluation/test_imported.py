@@ -211,3 +211,23 @@ def test_any_probability_outside_the_unit_interval_names_its_line(
         parsed = read_predictions(predictions)
         assert [line.probability for line in parsed.lines] == values
         assert [line.path for line in parsed.lines] == [f"N/{i}.png" for i in range(len(values))]
+
+
+def test_another_dataset_is_one_external_evaluation(imported_home: dict, tmp_path: Path) -> None:
+    from tests.conftest import copy_subset
+
+    site = copy_subset(tmp_path / "site", per_class=3, seed=7)
+    files = sorted(site.rglob("*.jpeg"))
+    predictions = tmp_path / "site.csv"
+    predictions.write_text("path,probability\n" + "".join(
+        f"{path.relative_to(site).as_posix()},{0.9 if path.parent.name == 'PNEUMONIA' else 0.1}\n"
+        for path in files))
+    code, out, err = _cli("import-predictions", str(predictions), "--name", "site-model",
+                          "--data", str(site), "--split-of", str(imported_home["ours"]))
+    assert code == 0, err
+    run = runs.run_summaries()[0]
+    assert run.name == "site-model" and run.split_id == imported_home["split_id"]
+    assert evaluations.evaluation_splits(run.id) == ["external"]
+    stored = evaluations.evaluation_metrics(evaluations.evaluation_id_for(run.id, "external"))
+    assert stored.roc_auc.iloc[0] == 1.0 and stored.accuracy.iloc[0] == 1.0
+    assert f"external {len(files)} images" in out and "threshold 0.500 (fixed:0.5)" in out
