@@ -150,3 +150,7 @@ def trained_url(trained_home: dict) -> str | None:
     a database of its own, which CXR_HOME alone does not name.
     """
     return os.environ.get("CXR_DATABASE_URL")
+
+
+# The external-run store (engine and dashboard tests share it): tests/imported_fixtures.py.
+from tests.imported_fixtures import imported_home  # noqa: E402, F401

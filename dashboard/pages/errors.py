@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import auth, figures, files, ids, views
+from dashboard import auth, external_view, figures, files, ids, views
 from dashboard import url_state as state
 from dashboard.clicks import clicked
 from db import audit, evaluations, gallery, images, reviews
@@ -303,7 +303,8 @@ def image_detail(image_id: int | None, run_id: int, split: str, threshold: float
     return views.image_panel(info, prediction, predictions,
                              reviews.reviews_for(info.id), run_id,
                              state.clamp_threshold(threshold),
-                             actor.name if auth.allowed("reviewer") else None)
+                             actor.name if auth.allowed("reviewer") else None,
+                             external=external_view.is_external(run_id))
 
 
 @callback(Output(ids.REVIEW_LIST, "children"), Output(ids.REVIEW_STATUS, "children"),

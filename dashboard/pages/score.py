@@ -15,7 +15,7 @@ import flask
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import auth, ids
+from dashboard import auth, external_view, ids
 from dashboard.score_views import (
     SCORING_DEVICE,
     error_card,
@@ -64,7 +64,9 @@ def layout(runs: str | None = None, **_query: str) -> html.Div:
                 dbc.Col([dbc.Label("Runs"), dcc.Dropdown(
                     id=ids.SCORE_RUNS, multi=True, options=run_options(completed),
                     value=_chosen_runs(runs, completed),
-                    placeholder="every completed run")], md=8),
+                    placeholder="every completed run"),
+                    external_view.score_note(runs_db.run_summaries(only_evaluated=False))],
+                    md=8),
                 dbc.Col([dbc.Label("Signed in as"), html.Div(
                     auth.current_actor().name, id=ids.SCORE_ANALYST, className="fw-bold")], md=4),
             ], className="mb-3"),

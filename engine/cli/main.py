@@ -14,6 +14,7 @@ from engine.cli import (
     demo,
     evaluate,
     explain,
+    imports,
     report,
     runs,
     score,
@@ -28,7 +29,8 @@ EXIT_USER_ERROR = 2
 # In the order `cxr --help` lists them: the command and the group that owns it.
 COMMANDS = (("ingest", data), ("train", train), ("evaluate", evaluate), ("score", score),
             ("road", explain), ("check-masks", explain), ("ensemble", evaluate),
-            ("adapt", adapt), ("runs", runs), ("compare", train), ("demo", demo),
+            ("adapt", adapt), ("import-predictions", imports),
+            ("runs", runs), ("compare", train), ("demo", demo),
             ("serve", serve), ("users", users), ("audit", users), ("report", report))
 
 

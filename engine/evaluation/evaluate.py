@@ -25,7 +25,7 @@ from engine.evaluation.perturbations import SHIFTS, apply_shift
 from engine.evaluation.typicality import outside
 from engine.explain.attention import attention_metrics
 from engine.explain.gradcam import CamWriter
-from engine.inference.predictor import predictor_for
+from engine.inference.predictor import predictor_for, require_checkpoint
 from engine.training.devices import rank_device, resolve_device
 from engine.training.distributed import SINGLE, Rank
 
@@ -135,6 +135,7 @@ def _images_to_evaluate(run: runs.RunInfo, split: str, data_dir: str | None,
     """(images, their dataset, the split name stored), or a UserError naming what is wrong."""
     if run.status not in ("completed", "running"):
         raise UserError(f"run {run.id} is {run.status}; only completed runs can be evaluated")
+    require_checkpoint(run, "be evaluated again (import its predictions for these images)")
     if shift is not None and shift not in SHIFTS:
         raise UserError(f"unknown shift {shift!r}; choose one of {', '.join(SHIFTS)} or all")
     images, dataset_id, split_name = images_for(run, "val" if shift else split, data_dir,
@@ -259,3 +260,10 @@ def evaluate_distributed(run_id: int, split: str = "val", nproc: int = 2,
         launch(_evaluate_worker, nproc, (run_id, split, None, dataset_id, shift, batch_size,
                                          str(result), device), device.type)
         return int(result.read_text())
+
+
+def store_scored(run: runs.RunInfo, evaluation_id: int, split_name: str,
+                 rows: list[evaluations.PredictionRow], seconds: float) -> None:
+    """Complete an evaluation whose rows were scored elsewhere (engine/evaluation/imported.py):
+    the same metrics, ROC and drift as ours."""
+    _complete(run, evaluation_id, split_name, rows, seconds, attention_seconds=None)

@@ -28,9 +28,17 @@ ENSEMBLE_ARCH = "ensemble"
 Typicality = np.ndarray | None
 
 
+def require_checkpoint(run: runs.RunInfo, doing: str) -> None:
+    """A one-line refusal where the model itself is needed and the run is an imported one."""
+    if run.is_external:
+        raise UserError(f"run {run.id} is an external model: no checkpoint, no Grad-CAM (its "
+                        f"predictions were imported), so it cannot {doing}")
+
+
 def load_run_model(run: runs.RunInfo,
                    device: torch.device | str | None = None) -> torch.nn.Module:
     """The run's best checkpoint in eval mode on `device` (None: $CXR_DEVICE, else auto)."""
+    require_checkpoint(run, "load a model")
     if not run.checkpoint_path:
         raise UserError(f"run {run.id} has no checkpoint yet (status {run.status})")
     model = create_model(run.arch)
@@ -145,6 +153,7 @@ class EnsemblePredictor:
 def predictor_for(run: runs.RunInfo, device: torch.device | str | None = None,
                   ) -> ModelPredictor | EnsemblePredictor:
     """The run's predictor with its model(s) on `device` (None: $CXR_DEVICE, else auto)."""
+    require_checkpoint(run, "score or explain images")
     if run.arch == ENSEMBLE_ARCH:
         return EnsemblePredictor(run, device)
     return ModelPredictor(run, device)
