@@ -24,6 +24,7 @@ from db.models.people import (
     UploadScore,
     User,
 )
+from db.models.registry import PRODUCTION_ALIAS, RunAlias
 from db.models.results import (
     Dataset,
     Epoch,
@@ -37,8 +38,8 @@ from db.models.results import (
 )
 
 __all__ = [
-    "FIXED_THRESHOLD_RULE", "LABEL_NAMES", "NAMING_CONVENTION", "REVIEW_VERDICTS", "RUN_STATUSES",
-    "SUBSETS", "USER_ROLES", "AuditEvent", "Base", "Dataset", "Epoch", "Evaluation", "Image",
-    "Prediction", "Review", "Run", "RunMetric", "SignInFailure", "Split", "SplitAssignment",
-    "Upload", "UploadScore", "User", "utcnow",
+    "FIXED_THRESHOLD_RULE", "LABEL_NAMES", "NAMING_CONVENTION", "PRODUCTION_ALIAS",
+    "REVIEW_VERDICTS", "RUN_STATUSES", "SUBSETS", "USER_ROLES", "AuditEvent", "Base", "Dataset",
+    "Epoch", "Evaluation", "Image", "Prediction", "Review", "Run", "RunAlias", "RunMetric",
+    "SignInFailure", "Split", "SplitAssignment", "Upload", "UploadScore", "User", "utcnow",
 ]
