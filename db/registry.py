@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -177,3 +177,13 @@ def production_run_id(session: Session | None = None) -> int | None:
         return session.scalar(query)
     with session_scope() as own:
         return own.scalar(query)
+
+
+def aliases_signature() -> tuple[int | None, int]:
+    """(newest assignment id, assignments current): changes whenever an alias is set or removed,
+    so a cached Runs table knows to rebuild its Alias column."""
+    with session_scope() as session:
+        newest, held = session.execute(select(
+            func.max(RunAlias.id),
+            func.count(RunAlias.id).filter(RunAlias.replaced_at.is_(None)))).one()
+        return newest, held
