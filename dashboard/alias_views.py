@@ -5,7 +5,7 @@ promote form (its callback is here, checked for the admin role on the server).""
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, State, callback, html
 from dash.exceptions import PreventUpdate
 
 from dashboard import auth, ids
@@ -55,9 +55,9 @@ def scoring_choice(completed: list[RunInfo]) -> tuple[str, dbc.Checkbox]:
 def aliases_card(runs: list[RunInfo], admin: bool) -> dbc.Card:
     """Which run holds each alias and who set it when; admins also get the promote form."""
     form = dbc.Row([
-        dbc.Col(dcc.Dropdown(id=ids.RUNS_PROMOTE_RUN, placeholder="run to promote",
-                             options=[{"label": run.label, "value": run.id} for run in runs]),
-                md=5),
+        dbc.Col(dbc.Select(id=ids.RUNS_PROMOTE_RUN, size="sm", placeholder="run to promote",
+                           options=[{"label": run.label, "value": str(run.id)}
+                                    for run in runs]), md=5),
         dbc.Col(dbc.Input(id=ids.RUNS_PROMOTE_ALIAS, value=PRODUCTION_ALIAS, size="sm",
                           maxLength=60), md=2),
         dbc.Col(dbc.Checkbox(id=ids.RUNS_PROMOTE_FORCE, value=False,

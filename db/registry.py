@@ -179,11 +179,16 @@ def production_run_id(session: Session | None = None) -> int | None:
         return own.scalar(query)
 
 
-def aliases_signature() -> tuple[int | None, int]:
-    """(newest assignment id, assignments current): changes whenever an alias is set or removed,
-    so a cached Runs table knows to rebuild its Alias column."""
+@dataclass(frozen=True)
+class AliasesSignature:
+    """Changes whenever an alias is set or removed: a cached Runs table's Alias column is stale."""
+
+    newest_assignment: int | None
+    current: int
+
+
+def aliases_signature() -> AliasesSignature:
     with session_scope() as session:
-        newest, held = session.execute(select(
+        return AliasesSignature(*session.execute(select(
             func.max(RunAlias.id),
-            func.count(RunAlias.id).filter(RunAlias.replaced_at.is_(None)))).one()
-        return newest, held
+            func.count(RunAlias.id).filter(RunAlias.replaced_at.is_(None)))).one())

@@ -29,6 +29,13 @@ dash.register_page(__name__, path="/", name="Runs", order=0, title="CXR Lens · 
 
 MAX_OVERLAID = 10
 
+def _title() -> html.Div:
+    return html.Div([html.H3("Runs", className="d-inline"),
+                     html.Span(" — select rows to overlay their curves; sort and filter in the "
+                               "header; Toggle Columns shows the configuration; Export writes "
+                               "CSV.", className="text-muted")], className="mb-2")
+
+
 def layout(runs: str | None = None, split: str | None = None, cols: str | None = None,
            **_query: str) -> html.Div:
     if runs_db.count_runs() == 0:
@@ -40,11 +47,7 @@ def layout(runs: str | None = None, split: str | None = None, cols: str | None =
     split = split if split in SPLITS else "test"
     return html.Div([
         dcc.Store(id=ids.RUNS_HINT), dcc.Store(id=ids.RUNS_COLUMNS_HINT), defaults_store(),
-        html.Div([html.H3("Runs", className="d-inline"),
-                  html.Span(" — select rows to overlay their curves; sort and filter in the "
-                            "header; Toggle Columns shows the configuration; Export writes CSV.",
-                            className="text-muted")],
-                 className="mb-2"),
+        _title(),
         dbc.Card(dbc.CardBody([
             dbc.Button("Refresh", id=ids.RUNS_REFRESH, size="sm", color="secondary",
                        outline=True, className="mb-2"),
