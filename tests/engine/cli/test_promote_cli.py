@@ -59,6 +59,9 @@ def test_promote_then_score_answers_with_production(
     assert code == 0 and f"run {second}" in out and "is now production" in out
     code, out, _ = cxr(capsys, monkeypatch, "aliases")
     assert out.split()[:3] == ["production", "run", str(second)] and CLI_ACTOR in out
+    code, out, _ = cxr(capsys, monkeypatch, "runs")
+    rows = {line.split()[0]: line.split()[2] for line in out.splitlines()[1:3]}
+    assert rows[str(second)] == "production" and rows[str(first)] != "production"
 
     code, out, _ = cxr(capsys, monkeypatch, "score", "--json", str(xray), str(noise))
     assert code == 0
