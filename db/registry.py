@@ -17,7 +17,7 @@ from db.errors import UserError
 from db.models import PRODUCTION_ALIAS, Evaluation, Run, RunAlias, User, utcnow
 from db.session import session_scope
 
-ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,59}$")
+ALIAS_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,59}")
 ACTOR_CHARS = RunAlias.__table__.c.set_by.type.length
 FORCED_CHARS = RunAlias.__table__.c.forced_past.type.length
 PROMOTED, DEMOTED = "promoted run", "removed alias"
@@ -53,7 +53,7 @@ class AliasAssignment:
 
 def check_alias(alias: str) -> str:
     """The alias name, or a UserError naming it and what names are allowed."""
-    if not ALIAS_PATTERN.match(alias or ""):
+    if not ALIAS_PATTERN.fullmatch(alias or ""):
         raise UserError(f"alias {alias!r}: use 1-60 lower-case letters, digits, '-' or '_', "
                         "starting with a letter (e.g. production, staging)")
     return alias

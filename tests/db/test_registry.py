@@ -3,12 +3,15 @@ promotion checks, the history, the audit, and migration 0019 up, down and up wit
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import inspect, select, text
 
 from db import migrate, registry
@@ -117,3 +120,14 @@ def test_migration_0019_up_down_up_keeps_data(store: str) -> None:
         assert session.scalar(select(UploadScore.from_production)) is None  # unknown, not False
     assert registry.current_aliases() == []
     assert registry.promote(run_id, "production", ADMIN, force=True).current
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=70))
+def test_alias_names_are_accepted_only_in_their_one_spelling(name: str) -> None:
+    """Any text is either a valid alias, returned unchanged, or one UserError naming it."""
+    if re.fullmatch(r"[a-z][a-z0-9_-]{0,59}", name):
+        assert registry.check_alias(name) == name
+    else:
+        with pytest.raises(UserError, match="alias"):
+            registry.check_alias(name)
