@@ -87,14 +87,18 @@ def test_promote_then_score_answers_with_production(
     code, out, _ = cxr(capsys, monkeypatch, "score", "--challengers", str(xray))
     assert "production" in out and "challenger" in out
 
-    # The history says what was answered then, after production moves on.
+    _production_moves_on(capsys, monkeypatch, first, second, challenged["upload_id"])
+
+
+def _production_moves_on(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+                         first: int, second: int, upload_id: int) -> None:
+    """The history still says what was answered then, after production moves on."""
     from db.uploads import upload_history
 
     code, _, _ = cxr(capsys, monkeypatch, "promote", str(first), "--as", "nobody")
     assert code == EXIT_USER_ERROR
     assert cxr(capsys, monkeypatch, "promote", str(first))[0] == 0
-    stored = next(entry for entry in upload_history(20)
-                  if entry.upload.id == challenged["upload_id"])
+    stored = next(entry for entry in upload_history(20) if entry.upload.id == upload_id)
     assert {s.run_id: s.from_production for s in stored.scores} == {first: False, second: True}
     code, out, _ = cxr(capsys, monkeypatch, "aliases", "--history")
     lines = [line for line in out.splitlines() if line.startswith("production")]
@@ -102,10 +106,8 @@ def test_promote_then_score_answers_with_production(
     assert f"(by {CLI_ACTOR})" in lines[1] and " now " in lines[0]
     actions = [(e.action, e.target) for e in recent(5, actor=CLI_ACTOR)]
     assert (registry.PROMOTED, f"run {first}") in actions
-
     code, out, _ = cxr(capsys, monkeypatch, "demote")
     assert code == 0 and registry.production_run_id() is None
-
 
 def test_promote_refusals_name_the_reason(trained: dict, capsys: pytest.CaptureFixture,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
