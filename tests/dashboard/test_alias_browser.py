@@ -90,6 +90,12 @@ def test_runs_table_columns_promote_and_score_without_false_confidence(
         assert not runs[0].find_elements(By.CSS_SELECTOR, ".score-label")  # no verdict badge
         assert "text-muted" in runs[0].find_element(
             By.CSS_SELECTOR, ".score-probability").get_attribute("class")
+        # The history keeps what was answered: production, and no verdict.
+        newest = WebDriverWait(browser, WAIT_S).until(lambda b: b.find_element(
+            By.CSS_SELECTOR, "#score-history tbody tr"))
+        assert newest.find_elements(By.CSS_SELECTOR, ".score-production")
+        assert newest.find_elements(By.CSS_SELECTOR, ".score-not-assessable")
+        assert not newest.find_elements(By.CSS_SELECTOR, ".score-label")
     finally:
         for assignment in registry.current_aliases():
             registry.remove_alias(assignment.alias, Actor("tests"))
