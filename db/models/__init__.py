@@ -25,6 +25,7 @@ from db.models.people import (
     UploadScore,
     User,
 )
+from db.models.registry import PRODUCTION_ALIAS, RunAlias
 from db.models.results import (
     Dataset,
     Epoch,
@@ -39,7 +40,8 @@ from db.models.results import (
 
 __all__ = [
     "EXTERNAL_ARCH", "FIXED_THRESHOLD_RULE", "LABEL_NAMES", "NAMING_CONVENTION",
-    "REVIEW_VERDICTS", "RUN_STATUSES", "SUBSETS", "USER_ROLES", "AuditEvent", "Base", "Dataset",
-    "Epoch", "Evaluation", "Image", "Prediction", "Review", "Run", "RunImport", "RunMetric",
-    "SignInFailure", "Split", "SplitAssignment", "Upload", "UploadScore", "User", "utcnow",
+    "PRODUCTION_ALIAS", "REVIEW_VERDICTS", "RUN_STATUSES", "SUBSETS", "USER_ROLES",
+    "AuditEvent", "Base", "Dataset", "Epoch", "Evaluation", "Image", "Prediction", "Review",
+    "Run", "RunAlias", "RunImport", "RunMetric", "SignInFailure", "Split", "SplitAssignment",
+    "Upload", "UploadScore", "User", "utcnow",
 ]

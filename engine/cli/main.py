@@ -15,6 +15,7 @@ from engine.cli import (
     evaluate,
     explain,
     imports,
+    registry,
     report,
     runs,
     score,
@@ -29,9 +30,10 @@ EXIT_USER_ERROR = 2
 # In the order `cxr --help` lists them: the command and the group that owns it.
 COMMANDS = (("ingest", data), ("train", train), ("evaluate", evaluate), ("score", score),
             ("road", explain), ("check-masks", explain), ("ensemble", evaluate),
-            ("adapt", adapt), ("import-predictions", imports),
-            ("runs", runs), ("compare", train), ("demo", demo),
-            ("serve", serve), ("users", users), ("audit", users), ("report", report))
+            ("adapt", adapt), ("import-predictions", imports), ("runs", runs),
+            ("promote", registry), ("demote", registry), ("aliases", registry),
+            ("compare", train), ("demo", demo), ("serve", serve), ("users", users),
+            ("audit", users), ("report", report))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,7 +3,7 @@ fingerprint and how many of its rows named unknown images or training images. Th
 an ordinary runs row of arch "external" with no checkpoint.
 
 Revision ID: 0020
-Revises: 0014
+Revises: 0019
 
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0014"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
