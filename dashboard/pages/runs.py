@@ -78,26 +78,31 @@ def layout(runs: str | None = None, split: str | None = None, cols: str | None =
             id=ids.RUNS_SPLIT, value=split, inline=True,
             options=[{"label": f"curves and CAM figures on {name}", "value": name}
                      for name in SPLITS]), className="mt-3")]),
-        dbc.Row([
-            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_ROC), className="cxr-card"), lg=6),
-            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_PR), className="cxr-card"), lg=6),
-            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_TRAINING), className="cxr-card"), lg=6),
-            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_CALIBRATION), className="cxr-card"), lg=6),
-            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_LUNG_HISTOGRAM), className="cxr-card"),
-                    lg=6),
-            dbc.Col(dbc.Card(dbc.CardBody([
-                html.H6("Calibration and threshold"), html.Div(id=ids.RUNS_CALIBRATION_TABLE)]),
-                className="cxr-card"), lg=6),
-            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_SHIFT), className="cxr-card"), lg=12),
-            dbc.Col(dbc.Card(dbc.CardBody(html.Div(id=ids.RUNS_SHIFT_TABLES)),
-                             className="cxr-card"), lg=12),
-            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_EXTERNAL_HISTOGRAM), className="cxr-card"),
-                    lg=6),
-            dbc.Col(dbc.Card(dbc.CardBody([html.H6("External data beside val"),
-                                           html.Div(id=ids.RUNS_EXTERNAL_TABLES)]),
-                             className="cxr-card"), lg=6),
-        ], className="g-3 mt-1"),
+        _figure_grid(),
     ])
+
+
+def _figure_grid() -> dbc.Row:
+    """The curves, calibration, shift and external-data figures below the table."""
+    return dbc.Row([
+        dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_ROC), className="cxr-card"), lg=6),
+        dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_PR), className="cxr-card"), lg=6),
+        dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_TRAINING), className="cxr-card"), lg=6),
+        dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_CALIBRATION), className="cxr-card"), lg=6),
+        dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_LUNG_HISTOGRAM), className="cxr-card"),
+                lg=6),
+        dbc.Col(dbc.Card(dbc.CardBody([
+            html.H6("Calibration and threshold"), html.Div(id=ids.RUNS_CALIBRATION_TABLE)]),
+            className="cxr-card"), lg=6),
+        dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_SHIFT), className="cxr-card"), lg=12),
+        dbc.Col(dbc.Card(dbc.CardBody(html.Div(id=ids.RUNS_SHIFT_TABLES)),
+                         className="cxr-card"), lg=12),
+        dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_EXTERNAL_HISTOGRAM), className="cxr-card"),
+                lg=6),
+        dbc.Col(dbc.Card(dbc.CardBody([html.H6("External data beside val"),
+                                       html.Div(id=ids.RUNS_EXTERNAL_TABLES)]),
+                         className="cxr-card"), lg=6),
+    ], className="g-3 mt-1")
 
 
 # The navbar calls this page "Runs", so /runs (with its query) is this page too; the shell

@@ -38,6 +38,15 @@ def _show_column(browser, label: str) -> None:  # noqa: ANN001
     browser.find_element(By.CSS_SELECTOR, f"#{ids.RUNS_TABLE} button.show-hide").click()
 
 
+def _noise_png(path: Path) -> Path:
+    """A 400x400 PNG of noise: no chest X-ray, so outside the training population."""
+    noise = np.random.default_rng(5).integers(0, 256, (400, 400), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, format="PNG")
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
 def test_runs_table_columns_promote_and_score_without_false_confidence(
         browser, live_server: str, trained_home: dict, tmp_path: Path) -> None:  # noqa: ANN001
     from db import registry
@@ -71,11 +80,7 @@ def test_runs_table_columns_promote_and_score_without_false_confidence(
         WebDriverWait(browser, WAIT_S).until(lambda b: "production" in b.find_element(
             By.ID, ids.RUNS_TABLE).text)
 
-        noise = np.random.default_rng(5).integers(0, 256, (400, 400), dtype=np.uint8)
-        buffer = io.BytesIO()
-        Image.fromarray(noise).save(buffer, format="PNG")
-        path = tmp_path / "not-a-chest.png"
-        path.write_bytes(buffer.getvalue())
+        path = _noise_png(tmp_path / "not-a-chest.png")
         browser.get(f"{live_server}/score")
         field = WebDriverWait(browser, WAIT_S).until(lambda b: b.find_element(
             By.CSS_SELECTOR, "#score-upload input[type=file]"))
