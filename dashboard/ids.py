@@ -44,6 +44,10 @@ ERR_URL_SYNC = "errors-url-sync"
 ERR_OUTSIDE = "errors-outside"  # attention filter: min share of the CAM outside the lungs
 ERR_SUSPECTS = "errors-suspects"
 ERR_POPULATION = "errors-population"  # typicality filter: all / outside / inside
+ERR_SLICE = "errors-slice"  # the chosen slice's key (engine/evaluation/slices.py), or None
+ERR_SLICES = "errors-slices"
+ERR_SLICE_ROW = "errors-slice-row"  # pattern: {"type": ERR_SLICE_ROW, "slice": slice key}
+ERR_SLICE_CLEAR = "errors-slice-clear"
 
 # Review form (inside the image detail)
 REVIEW_VERDICT = "review-verdict"
@@ -65,6 +69,7 @@ CMP_DELTAS = "compare-deltas"
 CMP_URL_SYNC = "compare-url-sync"
 CMP_ATTENTION = "compare-attention"
 CMP_ATTENTION_SUMMARY = "compare-attention-summary"
+CMP_SLICES = "compare-slices"
 
 # Dataset
 DS_DATASET = "dataset-dataset"

@@ -8,7 +8,7 @@ import numpy as np
 from dash import ALL, Input, Output, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import figures, files, ids, stats, views
+from dashboard import figures, files, ids, slices_view, stats, views
 from dashboard.clicks import clicked
 from dashboard.url_state import pick_run
 from db import evaluations, images
@@ -71,6 +71,7 @@ def layout(a: str | None = None, b: str | None = None, split: str | None = None,
             dcc.Loading(dcc.Graph(id=ids.CMP_ATTENTION)),
             html.Div(id=ids.CMP_ATTENTION_SUMMARY, className="small"),
         ]), className="cxr-card mt-3"),
+        slices_view.compare_card(),
         dbc.Card(dbc.CardBody(dcc.Loading(html.Div(id=ids.CMP_FLIPS))),
                  className="cxr-card mt-3"),
     ])
