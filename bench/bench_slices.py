@@ -1,9 +1,11 @@
 """Slices: what `cxr slices` finds on a real run, and what the Errors page's Slices table costs.
 
-    python bench/bench_slices.py --home DIR --run ID [--compare ID2] [--split test] [--repeat 20]
+    python bench/bench_slices.py [--home DIR --run ID [--compare ID2]] [--split test]
+                                 [--epochs 3] [--repeat 20]
 
-Reads a store that holds real runs (e.g. trained with
-`cxr train --arch small_cnn --data DIR --image-size 64 --epochs 3`). Prints:
+Without --run, trains two small CNNs (64 px, seeds 0 and 1) on the whole training folder
+(CXR_DATA, else ../shared/data/chest_xray) in a temporary store; with --home and --run it reads
+runs already there. Prints:
 1. the findings (slices of at least 20 images whose 95% bootstrap interval lies below the whole)
    and, with --compare, the slices where the two runs differ;
 2. per-query times (median and worst of --repeat): the slices of one evaluation, single
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -66,19 +69,40 @@ def _print_findings(run_id: int, compare: int | None, split: str) -> None:
               f"{row.high:+.3f}], flips {row.a_right_b_wrong} / {row.a_wrong_b_right}")
 
 
+def _train_two_runs(epochs: int) -> tuple[int, int]:
+    from bench.common import data_root
+    from engine.training.train import TrainConfig
+    from engine.training.train import main as train
+
+    return tuple(train(TrainConfig(arch="small_cnn", data=str(data_root()), epochs=epochs,
+                                   image_size=64, batch_size=64, seed=seed,
+                                   name=f"slices-seed{seed}")) for seed in (0, 1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--home", required=True)
-    parser.add_argument("--run", type=int, required=True)
+    parser.add_argument("--home", help="a store holding --run (default: train two runs in a "
+                                       "temporary one)")
+    parser.add_argument("--run", type=int)
     parser.add_argument("--compare", type=int)
     parser.add_argument("--split", default="test")
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
-    use_store(Path(args.home))
-    from engine.evaluation.slices import run_slices
+    with tempfile.TemporaryDirectory() as folder:
+        use_store(Path(args.home or Path(folder) / "home"))
+        from db.migrate import init_db
+        from engine.evaluation.slices import run_slices
 
-    print(machine())
-    _print_findings(args.run, args.compare, args.split)
+        init_db()
+        if args.run is None:
+            args.run, args.compare = _train_two_runs(args.epochs)
+        print(machine())
+        _print_findings(args.run, args.compare, args.split)
+        _print_times(run_slices, args)
+
+
+def _print_times(run_slices, args: argparse.Namespace) -> None:  # noqa: ANN001
     baseline = _times(lambda: _baseline(args.run, args.split), args.repeat)
     single = _times(lambda: run_slices(args.run, args.split, pairs=False), args.repeat)
     paired = _times(lambda: run_slices(args.run, args.split), args.repeat)

@@ -151,9 +151,10 @@ def compare_card() -> dbc.Card:
         html.H6("Slices where the two runs differ most (B − A accuracy, each at its own "
                 "threshold)"),
         dcc.Loading(html.Div(id=ids.CMP_SLICES)),
-        html.Small(f"Differs: at least {MIN_SLICE_SIZE} images and the 95% paired bootstrap "
-                   "interval of B − A excludes 0. Attributes (the typicality flag too) are "
-                   "run A's.", className="text-muted"),
+        html.Small(f"Differs: at least {MIN_SLICE_SIZE} images, the 95% paired bootstrap "
+                   "interval of B − A excludes 0 and McNemar's exact test on the flips gives "
+                   "p < 0.05. Attributes (the typicality flag too) are run A's.",
+                   className="text-muted"),
     ]), className="cxr-card mt-3")
 
 
@@ -161,13 +162,14 @@ def compare_table(rows: list[SliceDifference], run_a: int, split: str) -> dbc.Ta
     head = html.Thead(html.Tr([html.Th("Slice"), html.Th("Images"), html.Th("A"),
                                html.Th("B"), html.Th("B − A [95% CI]"),
                                html.Th("A right, B wrong"), html.Th("A wrong, B right"),
-                               html.Th("")]))
+                               html.Th("McNemar p"), html.Th("")]))
     body = [html.Tr([
         html.Td(dcc.Link(row.label, href="/errors?" + urlencode(
             {"run": run_a, "split": split, "slice": row.key}))),
         html.Td(str(row.size)), html.Td(f"{row.accuracy_a:.3f}"),
         html.Td(f"{row.accuracy_b:.3f}"), html.Td(_interval(row.delta, row.low, row.high, True)),
         html.Td(str(row.a_right_b_wrong)), html.Td(str(row.a_wrong_b_right)),
+        html.Td(f"{row.p_value:.3g}"),
         html.Td(dbc.Badge("differs", color="warning", text_color="dark") if row.differs
                 else (html.Small("too small", className="text-muted")
                       if not row.enough else "")),

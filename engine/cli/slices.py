@@ -62,13 +62,14 @@ def _print_report(report, top: int) -> None:  # noqa: ANN001 - an engine SliceRe
 def _print_comparison(comparison, top: int) -> None:  # noqa: ANN001 - a SliceComparison
     print(f"run {comparison.run_b} - run {comparison.run_a} on {comparison.split}: "
           f"{comparison.size} paired images, each run at its own threshold; a slice differs "
-          f"when the 95% paired bootstrap interval excludes 0 (>= {comparison.min_size} images)")
+          f"when the 95% paired bootstrap interval excludes 0 and McNemar's exact p < 0.05 "
+          f"(>= {comparison.min_size} images)")
     for row in comparison.slices[:top]:
         mark = "DIFFERS " if row.differs else ("small   " if not row.enough else "        ")
         print(f"  {mark}{row.label}: n={row.size}, accuracy A {row.accuracy_a:.3f} B "
               f"{row.accuracy_b:.3f}, B-A {_interval(row.delta, row.low, row.high, True)}, "
               f"flips A right/B wrong {row.a_right_b_wrong}, A wrong/B right "
-              f"{row.a_wrong_b_right}")
+              f"{row.a_wrong_b_right}, p={row.p_value:.3g}")
     if len(comparison.slices) > top:
         print(f"  ... {len(comparison.slices) - top} more (--top N, or --csv for all)")
     _print_unavailable(comparison.unavailable)

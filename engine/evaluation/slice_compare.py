@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from engine.errors import UserError
 from engine.evaluation.slice_attributes import attribute_values
@@ -19,6 +20,8 @@ from engine.evaluation.slices import (
     evaluation_frame,
     slice_rng,
 )
+
+SIGNIFICANCE = 0.05
 
 
 def compare_slices(frame: pd.DataFrame, threshold_a: float, threshold_b: float,
@@ -36,10 +39,12 @@ def compare_slices(frame: pd.DataFrame, threshold_a: float, threshold_b: float,
         size = int(mask.sum())
         up, down = int(gained[mask].sum()), int(lost[mask].sum())
         low, high = delta_interval(up, down, size, slice_rng(seed, key), n_resamples)
+        p_value = float(binomtest(up, up + down).pvalue) if up + down else 1.0
         enough = size >= min_size
         return SliceDifference(key, label, size, float(right_a[mask].mean()),
                                float(right_b[mask].mean()), (up - down) / size, low, high,
-                               down, up, enough, enough and (low > 0 or high < 0))
+                               down, up, p_value, enough,
+                               enough and (low > 0 or high < 0) and p_value < SIGNIFICANCE)
 
     found, unavailable = candidates(attribute_values(frame), min_size, pairs)
     by_key = {c.key: difference(c.key, c.label, c.mask) for c in found if c.mask.any()}

@@ -6,8 +6,10 @@ Each slice's accuracy at the run's threshold gets a seeded 95% bootstrap interva
 
 What counts as a finding: a slice of at least `min_size` images whose interval's upper bound
 lies below the whole evaluation's accuracy. A pair of values is kept only when it is worse than
-both of its single-attribute parents (otherwise a parent already says it). Between two runs, a
-slice differs when the paired interval of B - A excludes 0.
+both of its single-attribute parents and leaves out at least `min_size` images of each
+(otherwise a parent already says it). Between two runs, a slice differs when the paired
+interval of B - A excludes 0 and McNemar's exact test on its flips gives p < 0.05: with a
+handful of flips all one way the percentile interval alone excludes 0 too readily.
 """
 
 from __future__ import annotations
@@ -79,8 +81,9 @@ class SliceDifference:
     high: float
     a_right_b_wrong: int  # the flips, each way
     a_wrong_b_right: int
+    p_value: float  # McNemar's exact test on the flips (1.0 without any)
     enough: bool
-    differs: bool  # enough, and the interval excludes 0
+    differs: bool  # enough, the interval excludes 0 and p < 0.05
 
 
 @dataclass(frozen=True)
@@ -132,8 +135,8 @@ def _single(values: dict[str, pd.Series]) -> tuple[list[Candidate], list[str]]:
 
 def candidates(values: dict[str, pd.Series], min_size: int,
                pairs: bool = True) -> tuple[list[Candidate], list[str]]:
-    """Every single-attribute slice, and every pair of values of two attributes whose slices
-    both have min_size images, that has min_size images itself and is smaller than both."""
+    """Every single-attribute slice, and every pair of values of two attributes that has
+    min_size images and leaves out at least min_size images of each of its two parents."""
     singles, unavailable = _single(values)
     found = list(singles)
     if pairs:
@@ -144,7 +147,8 @@ def candidates(values: dict[str, pd.Series], min_size: int,
                 continue
             mask = first.mask & second.mask
             size = int(mask.sum())
-            if min_size <= size < min(first.mask.sum(), second.mask.sum()):
+            # A pair that leaves out fewer than min_size images of a parent is that parent again.
+            if min_size <= size <= min(first.mask.sum(), second.mask.sum()) - min_size:
                 found.append(Candidate(f"{first.key}{KEY_SEPARATOR}{second.key}",
                                        f"{first.label} & {second.label}", mask,
                                        (first.key, second.key)))

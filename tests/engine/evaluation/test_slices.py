@@ -80,7 +80,8 @@ def test_pairs_are_kept_only_when_worse_than_both_parents(trained_home: dict) ->
         parts = stat.key.split(";")
         if len(parts) == 2:
             assert stat.size >= 3
-            assert all(stat.accuracy < by_key[part].accuracy for part in parts)
+            assert all(stat.accuracy < by_key[part].accuracy
+                       and stat.size <= by_key[part].size - 3 for part in parts)
     assert [s.gap for s in report.slices if s.enough] == sorted(
         s.gap for s in report.slices if s.enough)
 
@@ -141,7 +142,8 @@ def test_two_runs_differ_by_their_flips(trained_home: dict) -> None:
     for row in comparison.slices:
         assert row.delta == pytest.approx(row.accuracy_b - row.accuracy_a)
         assert row.low <= row.delta <= row.high
-        assert row.differs == (row.low > 0 or row.high < 0)
+        assert row.differs == (row.enough and (row.low > 0 or row.high < 0)
+                               and row.p_value < 0.05)
 
 
 def test_bad_requests_are_user_errors(trained_home: dict) -> None:
