@@ -48,6 +48,7 @@ ERR_SLICE = "errors-slice"  # the chosen slice's key (engine/evaluation/slices.p
 ERR_SLICES = "errors-slices"
 ERR_SLICE_ROW = "errors-slice-row"  # pattern: {"type": ERR_SLICE_ROW, "slice": slice key}
 ERR_SLICE_CLEAR = "errors-slice-clear"
+ERR_SLICE_MIN = "errors-slice-min"  # minimum slice size for a finding
 
 # Review form (inside the image detail)
 REVIEW_VERDICT = "review-verdict"
@@ -70,6 +71,7 @@ CMP_URL_SYNC = "compare-url-sync"
 CMP_ATTENTION = "compare-attention"
 CMP_ATTENTION_SUMMARY = "compare-attention-summary"
 CMP_SLICES = "compare-slices"
+CMP_SLICE_MIN = "compare-slice-min"
 
 # Dataset
 DS_DATASET = "dataset-dataset"

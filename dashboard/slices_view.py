@@ -28,22 +28,42 @@ from engine.evaluation.slices import (
 )
 
 MAX_ROWS = 15
-RULE = (f"A finding: at least {MIN_SLICE_SIZE} images and the 95% bootstrap interval "
-        "(1,000 seeded resamples) wholly below the whole's accuracy. Smaller slices are listed "
-        "greyed, never as findings.")
+MAX_MIN_SIZE = 100_000
+
+
+def _rule(min_size: int) -> str:
+    return (f"A finding: at least {min_size} images and the 95% bootstrap interval (1,000 "
+            "seeded resamples) wholly below the whole's accuracy. Smaller slices are listed "
+            "greyed, never as findings.")
+
+
+def min_size_value(value: object) -> int:
+    """The minimum slice size typed in the box; the default for anything that is not one."""
+    try:
+        number = int(float(str(value)))
+    except (TypeError, ValueError, OverflowError):
+        return MIN_SLICE_SIZE
+    return number if 1 <= number <= MAX_MIN_SIZE else MIN_SLICE_SIZE
+
+
+def _min_size_box(component_id: str) -> dbc.InputGroup:
+    return dbc.InputGroup([dbc.InputGroupText("Minimum slice size"),
+                           dbc.Input(id=component_id, type="number", min=1, max=MAX_MIN_SIZE,
+                                     step=1, value=MIN_SLICE_SIZE, debounce=True)],
+                          size="sm")
 
 
 def errors_card(selected: str | None) -> dbc.Card:
     return dbc.Card([
         dbc.CardHeader(dbc.Row([
             dbc.Col(html.H6("Slices — where this run is worst (click one to filter the "
-                            "gallery)", className="mb-0 mt-1"), md=9),
+                            "gallery)", className="mb-0 mt-1"), md=6),
+            dbc.Col(_min_size_box(ids.ERR_SLICE_MIN), md=3),
             dbc.Col(dbc.Button("Clear slice filter", id=ids.ERR_SLICE_CLEAR, size="sm",
                                color="secondary", outline=True, n_clicks=0,
                                disabled=selected is None), md=3, className="text-end"),
         ])),
-        dbc.CardBody([dcc.Loading(html.Div(id=ids.ERR_SLICES)),
-                      html.Small(RULE, className="text-muted")]),
+        dbc.CardBody(dcc.Loading(html.Div(id=ids.ERR_SLICES))),
     ], className="cxr-card mt-3")
 
 
@@ -89,20 +109,23 @@ def errors_table(stats: list[SliceStat], whole_accuracy: float, selected: str | 
 
 @callback(Output(ids.ERR_SLICES, "children"), Input(ids.ERR_RUN, "value"),
           Input(ids.ERR_SPLIT, "value"), Input(ids.ERR_THRESHOLD, "value"),
-          Input(ids.ERR_SLICE, "data"))
+          Input(ids.ERR_SLICE, "data"), Input(ids.ERR_SLICE_MIN, "value"))
 @auth.requires("viewer")
-def errors_slices(run_id: int, split: str, threshold: float, selected: str | None):
+def errors_slices(run_id: int, split: str, threshold: float, selected: str | None,
+                  min_size: object):
     """The run's slices on this split at the slider's threshold, most below the whole first."""
+    min_size = min_size_value(min_size)
     try:
-        report = run_slices(int(run_id), split, state.clamp_threshold(threshold))
+        report = run_slices(int(run_id), split, state.clamp_threshold(threshold), min_size)
     except (UserError, TypeError, ValueError) as error:
         return dbc.Alert(f"No slices: {error}", color="info")
+    rule = html.Small(_rule(min_size), className="text-muted")
     if not report.slices:
         return [dbc.Alert("Nothing to slice by in this store: every attribute is missing or "
                           "the same for all images.", color="info"),
-                _unavailable(report.unavailable)]
+                _unavailable(report.unavailable), rule]
     return [*errors_table(report.slices, report.accuracy, selected),
-            _unavailable(report.unavailable)]
+            _unavailable(report.unavailable), rule]
 
 
 @callback(Output(ids.ERR_SLICE, "data"), Output(ids.ERR_PAGE, "active_page",
@@ -148,14 +171,18 @@ def slice_title(key: object) -> str:
 
 def compare_card() -> dbc.Card:
     return dbc.Card(dbc.CardBody([
-        html.H6("Slices where the two runs differ most (B − A accuracy, each at its own "
-                "threshold)"),
+        dbc.Row([dbc.Col(html.H6("Slices where the two runs differ most (B − A accuracy, each "
+                                 "at its own threshold)"), md=9),
+                 dbc.Col(_min_size_box(ids.CMP_SLICE_MIN), md=3)]),
         dcc.Loading(html.Div(id=ids.CMP_SLICES)),
-        html.Small(f"Differs: at least {MIN_SLICE_SIZE} images, the 95% paired bootstrap "
-                   "interval of B − A excludes 0 and McNemar's exact test on the flips gives "
-                   "p < 0.05. Attributes (the typicality flag too) are run A's.",
-                   className="text-muted"),
     ]), className="cxr-card mt-3")
+
+
+def _compare_rule(min_size: int) -> html.Small:
+    return html.Small(f"Differs: at least {min_size} images, the 95% paired bootstrap interval "
+                      "of B − A excludes 0 and McNemar's exact test on the flips gives "
+                      "p < 0.05. Attributes (the typicality flag too) are run A's.",
+                      className="text-muted")
 
 
 def compare_table(rows: list[SliceDifference], run_a: int, split: str) -> dbc.Table:
@@ -179,16 +206,19 @@ def compare_table(rows: list[SliceDifference], run_a: int, split: str) -> dbc.Ta
 
 
 @callback(Output(ids.CMP_SLICES, "children"), Input(ids.CMP_RUN_A, "value"),
-          Input(ids.CMP_RUN_B, "value"), Input(ids.CMP_SPLIT, "value"))
+          Input(ids.CMP_RUN_B, "value"), Input(ids.CMP_SPLIT, "value"),
+          Input(ids.CMP_SLICE_MIN, "value"))
 @auth.requires("viewer")
-def compare_slices(run_a: int, run_b: int, split: str):
+def compare_slices(run_a: int, run_b: int, split: str, min_size: object):
+    min_size = min_size_value(min_size)
     try:
-        comparison = compare_run_slices(int(run_a), int(run_b), split)
+        comparison = compare_run_slices(int(run_a), int(run_b), split, min_size)
     except (UserError, TypeError, ValueError) as error:
         return dbc.Alert(f"No slices to compare: {error}", color="info")
     if not comparison.slices:
         return [dbc.Alert("Nothing to slice by: every attribute is missing or the same for all "
-                          "images.", color="info"), _unavailable(comparison.unavailable)]
+                          "images.", color="info"), _unavailable(comparison.unavailable),
+                _compare_rule(min_size)]
     return [html.Small(f"{comparison.size} paired images.", className="text-muted"),
             compare_table(comparison.slices, run_a, split),
-            _unavailable(comparison.unavailable)]
+            _unavailable(comparison.unavailable), _compare_rule(min_size)]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from dashboard import ids
-from dashboard.slices_view import MAX_ROWS
+from dashboard.slices_view import MAX_ROWS, min_size_value
 from db import evaluations, gallery
 from engine.evaluation.slice_compare import compare_run_slices
 from engine.evaluation.slices import run_slices, slice_image_ids
@@ -22,6 +23,11 @@ def _gallery_ids(browser) -> list[int]:
     return browser.execute_script(
         "return Array.from(document.querySelectorAll(arguments[0]))"
         ".map(tile => parseInt(tile.dataset.image, 10));", f"#{ids.ERR_GALLERY} .cxr-tile")
+
+
+def _too_small(browser) -> int:
+    return sum("too small" in row.text
+               for row in browser.find_elements(By.CSS_SELECTOR, "#slices-table .slice-row"))
 
 
 def _expected(evaluation_id: int, image_ids: list[int] | None) -> list[int]:
@@ -46,6 +52,14 @@ def test_a_slice_click_filters_the_gallery(browser, live_server: str,
         lambda b: len(b.find_elements(By.CSS_SELECTOR, "#slices-table .slice-row"))
         == min(MAX_ROWS, len(report.slices)))
     assert "Not sliced" in browser.find_element(By.ID, "slices-unavailable").text
+    too_small = sum(not stat.enough for stat in report.slices[:MAX_ROWS])
+    assert _too_small(browser) == too_small
+    box = browser.find_element(By.ID, ids.ERR_SLICE_MIN)
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("1", Keys.TAB)
+    WebDriverWait(browser, WAIT_S).until(lambda b: "at least 1 images" in b.find_element(
+        By.ID, ids.ERR_SLICES).text)
+    assert _too_small(browser) == 0
     button = browser.find_element(
         By.CSS_SELECTOR, f"[id*='\"slice\":\"{chosen.key}\"'][id*='{ids.ERR_SLICE_ROW}']")
     assert button.text == chosen.label
@@ -75,3 +89,10 @@ def test_compare_lists_where_the_runs_differ(browser, live_server: str,
         assert cells[0] == expected.label and int(cells[1]) == expected.size
         assert (int(cells[5]), int(cells[6])) == (expected.a_right_b_wrong,
                                                   expected.a_wrong_b_right)
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("7", 7), (7.9, 7), ("1", 1), (None, 20), ("", 20), ("0", 20), ("-3", 20), ("abc", 20),
+    ("nan", 20), ("inf", 20), ("1e12", 20), ([5], 20)])
+def test_the_minimum_size_box_never_breaks_the_table(typed: object, expected: int) -> None:
+    assert min_size_value(typed) == expected
