@@ -45,6 +45,11 @@ ERR_URL_SYNC = "errors-url-sync"
 ERR_OUTSIDE = "errors-outside"  # attention filter: min share of the CAM outside the lungs
 ERR_SUSPECTS = "errors-suspects"
 ERR_POPULATION = "errors-population"  # typicality filter: all / outside / inside
+ERR_SLICE = "errors-slice"  # the chosen slice's key (engine/evaluation/slices.py), or None
+ERR_SLICES = "errors-slices"
+ERR_SLICE_ROW = "errors-slice-row"  # pattern: {"type": ERR_SLICE_ROW, "slice": slice key}
+ERR_SLICE_CLEAR = "errors-slice-clear"
+ERR_SLICE_MIN = "errors-slice-min"  # minimum slice size for a finding
 
 # Review form (inside the image detail)
 REVIEW_VERDICT = "review-verdict"
@@ -67,6 +72,8 @@ CMP_URL_SYNC = "compare-url-sync"
 CMP_ATTENTION = "compare-attention"
 CMP_ATTENTION_SUMMARY = "compare-attention-summary"
 CMP_REPORT = "compare-report"  # the Download report button (dashboard/report_files.py)
+CMP_SLICES = "compare-slices"
+CMP_SLICE_MIN = "compare-slice-min"
 
 # Dataset
 DS_DATASET = "dataset-dataset"

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from db import evaluations, gallery
+from engine.evaluation.slices import parse_key
 
 
 def parse_int(value: object) -> int | None:
@@ -38,6 +39,7 @@ class ErrorsView:
     min_outside: float = 0.0  # attention filter: share of CAM energy outside the lungs
     sort: str = "confident_first"
     population: str = "all"  # typicality filter: all | outside | inside the training population
+    slice: str | None = None  # a slice key: the gallery keeps only that slice's images
 
 
 def errors_view(query: dict, runs: list) -> ErrorsView:
@@ -56,8 +58,9 @@ def errors_view(query: dict, runs: list) -> ErrorsView:
     sort = query.get("sort") if query.get("sort") in gallery.SORTS else "confident_first"
     population = (query.get("population") if query.get("population") in gallery.POPULATIONS
                   else "all")
+    slice_key = query.get("slice") if parse_key(query.get("slice")) else None
     return ErrorsView(run.id, split, threshold, cell, parse_int(query.get("image")),
-                      min_outside, sort, population)
+                      min_outside, sort, population, slice_key)
 
 
 def pick_run(value: object, runs: list, fallback_index: int = 0) -> int | None:

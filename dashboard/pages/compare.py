@@ -8,7 +8,7 @@ import numpy as np
 from dash import ALL, Input, Output, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import external_view, figures, files, ids, report_files, views
+from dashboard import external_view, figures, files, ids, report_files, slices_view, views
 from dashboard.clicks import clicked
 from dashboard.url_state import pick_run
 from db import evaluations, images
@@ -73,6 +73,7 @@ def layout(a: str | None = None, b: str | None = None, split: str | None = None,
             dcc.Loading(dcc.Graph(id=ids.CMP_ATTENTION)),
             html.Div(id=ids.CMP_ATTENTION_SUMMARY, className="small"),
         ]), className="cxr-card mt-3"),
+        slices_view.compare_card(),
         dbc.Card(dbc.CardBody(dcc.Loading(html.Div(id=ids.CMP_FLIPS))),
                  className="cxr-card mt-3"),
     ])

@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import auth, external_view, figures, files, ids, views
+from dashboard import auth, external_view, figures, files, ids, slices_view, views
 from dashboard import url_state as state
 from dashboard.clicks import clicked
 from db import audit, evaluations, gallery, images, reviews
@@ -97,6 +97,7 @@ def layout(**query: str) -> html.Div:
         dcc.Store(id=ids.ERR_SELECTED_CELL, data=view.cell),
         dcc.Store(id=ids.ERR_SELECTED_IMAGE, data=view.image_id),
         dcc.Store(id=ids.ERR_URL_SYNC),
+        dcc.Store(id=ids.ERR_SLICE, data=view.slice),
         html.Div([html.H3("Error analysis", className="d-inline"),
                   html.Span(id=ids.ERR_RUN_BADGES)], className="mb-2"),
         _controls(runs, view, splits),
@@ -109,6 +110,7 @@ def layout(**query: str) -> html.Div:
                 html.Div(id=ids.ERR_METRICS, className="mt-3"),
             ]), className="cxr-card"), lg=8),
         ], className="g-3"),
+        slices_view.errors_card(view.slice),
         dbc.Card([
             dbc.CardHeader(dbc.Row([
                 dbc.Col(html.H6(id=ids.ERR_GALLERY_TITLE, className="mb-0 mt-2"), md=4),
@@ -240,10 +242,11 @@ def highlight_cell(selected: str):
           Input(ids.ERR_THRESHOLD, "value"), Input(ids.ERR_SELECTED_CELL, "data"),
           Input(ids.ERR_SORT, "value"), Input(ids.ERR_PAGE, "active_page"),
           Input(ids.ERR_OVERLAY, "value"), Input(ids.ERR_OUTSIDE, "value"),
-          Input(ids.ERR_POPULATION, "value"), State(ids.ERR_SELECTED_IMAGE, "data"))
+          Input(ids.ERR_POPULATION, "value"), Input(ids.ERR_SLICE, "data"),
+          State(ids.ERR_SELECTED_IMAGE, "data"))
 def drill_down(run_id: int, split: str, threshold: float, cell: str, sort: str,
                page: int | None, overlay: bool, min_outside: float | None,
-               population: str | None, selected_image: int | None):
+               population: str | None, slice_key: str | None, selected_image: int | None):
     """One page of exactly the images in the selected confusion cell (or the suspects)."""
     evaluation_id = evaluations.evaluation_id_for(run_id, split)
     if evaluation_id is None or cell not in gallery.GALLERY_CELLS:
@@ -255,7 +258,8 @@ def drill_down(run_id: int, split: str, threshold: float, cell: str, sort: str,
     population = population if population in gallery.POPULATIONS else "all"
     shown = gallery.cell_images(evaluation_id, cell, state.clamp_threshold(threshold),
                                 sort if sort in gallery.SORTS else "confident_first",
-                                PAGE_SIZE, (page - 1) * PAGE_SIZE, min_outside, population)
+                                PAGE_SIZE, (page - 1) * PAGE_SIZE, min_outside, population,
+                                slices_view.gallery_filter(run_id, split, slice_key))
     total, items = shown.total, shown.items
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     name = ("Shortcut suspects" if cell == gallery.SUSPECTS
@@ -265,6 +269,8 @@ def drill_down(run_id: int, split: str, threshold: float, cell: str, sort: str,
                         className="text-muted"),
              html.Small(f"  {population} the training population" if population != "all"
                         else "", className="text-muted"),
+             html.Small(slices_view.slice_title(slice_key), className="text-muted",
+                        id="gallery-slice"),
              html.Small(f"  page {min(page, pages)} of {pages}", className="text-muted")]
     return views.gallery(items, bool(overlay), selected_image), title, pages
 
@@ -331,7 +337,7 @@ def save_review(clicks: int | None, verdict: str | None, note: str | None,
 
 
 clientside_callback(
-    """function (run, split, threshold, cell, image, outside, sort, population) {
+    """function (run, split, threshold, cell, image, outside, sort, population, slice) {
         const query = new URLSearchParams();
         if (run !== null && run !== undefined) { query.set("run", run); }
         if (split) { query.set("split", split); }
@@ -341,6 +347,7 @@ clientside_callback(
         if (outside !== null && outside !== undefined) { query.set("outside", outside); }
         if (sort) { query.set("sort", sort); }
         if (population && population !== "all") { query.set("population", population); }
+        if (slice) { query.set("slice", slice); }
         window.history.replaceState(null, "", window.location.pathname + "?" + query);
         return query.toString();
     }""",
@@ -349,4 +356,5 @@ clientside_callback(
     Input(ids.ERR_THRESHOLD, "value"), Input(ids.ERR_SELECTED_CELL, "data"),
     Input(ids.ERR_SELECTED_IMAGE, "data"), Input(ids.ERR_OUTSIDE, "value"),
     Input(ids.ERR_SORT, "value"), Input(ids.ERR_POPULATION, "value"),
+    Input(ids.ERR_SLICE, "data"),
 )

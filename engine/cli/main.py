@@ -20,6 +20,7 @@ from engine.cli import (
     runs,
     score,
     serve,
+    slices,
     train,
     users,
 )
@@ -31,9 +32,9 @@ EXIT_USER_ERROR = 2
 COMMANDS = (("ingest", data), ("train", train), ("evaluate", evaluate), ("score", score),
             ("road", explain), ("check-masks", explain), ("ensemble", evaluate),
             ("adapt", adapt), ("import-predictions", imports), ("runs", runs),
-            ("promote", registry), ("demote", registry), ("aliases", registry),
-            ("compare", train), ("demo", demo), ("serve", serve), ("users", users),
-            ("audit", users), ("report", report))
+            ("slices", slices), ("promote", registry), ("demote", registry),
+            ("aliases", registry), ("compare", train), ("demo", demo), ("serve", serve),
+            ("users", users), ("audit", users), ("report", report))
 
 
 def build_parser() -> argparse.ArgumentParser:

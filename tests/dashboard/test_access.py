@@ -31,7 +31,11 @@ ROUTE_ROLES = {"files.image": "viewer", "files.thumb": "viewer", "files.cam": "v
 PAGE_ENDPOINTS = {"/", "/<path:path>"}
 CALLBACK_ENDPOINT = "/_dash-update-component"
 # Callbacks whose role is above their page's.
-CALLBACK_OVERRIDES = {"save_review": "reviewer", "promote_run": "admin"}
+CALLBACK_OVERRIDES = {"save_review": "reviewer", "promote_run": "admin",
+                      # dashboard/slices_view.py: the Slices tables of Errors and Compare
+                      "errors_slices": "viewer", "choose_slice": "viewer",
+                      "clear_slice": "viewer", "clear_enabled": "viewer",
+                      "compare_slices": "viewer"}
 IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"DICM")
 # What a role allowed on a route gets when that is not 200: anything else under /files is a 404.
 ALLOWED_STATUS = {"/files/nothing-here": 404}
