@@ -75,7 +75,7 @@ def train_fastai(train: list, predict: list, size: int, epochs: int, batch: int)
 
 
 def comparison(run_a: int, run_b: int) -> None:
-    from dashboard import stats
+    from engine.evaluation import stats
     from db import evaluations, runs
 
     a, b = runs.get_run(run_a), runs.get_run(run_b)
