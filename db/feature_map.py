@@ -9,7 +9,15 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import delete, func, select
 
-from db.models import FeatureMap, Image, LookalikeIndex, MapPoint, Prediction, Review
+from db.models import (
+    Evaluation,
+    FeatureMap,
+    Image,
+    LookalikeIndex,
+    MapPoint,
+    Prediction,
+    Review,
+)
 from db.session import session_scope
 
 
@@ -95,3 +103,13 @@ def lookalike_index(run_id: int) -> LookalikeIndexInfo | None:
         if row is None:
             return None
         return LookalikeIndexInfo(row.run_id, row.path, row.n_images, row.seconds)
+
+
+def evaluation_with_image(run_id: int, image_id: int) -> int | None:
+    """The latest of the run's evaluations whose map holds this image (None: none does)."""
+    with session_scope() as session:
+        return session.scalar(
+            select(MapPoint.evaluation_id)
+            .join(Evaluation, Evaluation.id == MapPoint.evaluation_id)
+            .where(Evaluation.run_id == run_id, MapPoint.image_id == image_id)
+            .order_by(MapPoint.evaluation_id.desc()).limit(1))

@@ -97,7 +97,7 @@ class ModelPredictor:
         probability `explain_full` gives, from one no-grad forward (and the TTA views)."""
         self._tap.clear()
         model = self._explainer.model
-        logits = predict_logits(model, torch.from_numpy(np.ascontiguousarray(
+        logits = predict_logits(model, torch.from_numpy(np.array(
             self._prepared(batch))), next(model.parameters()).device, len(batch),
             tta=self._explainer.tta)
         self.last_features = self._tap.first()
