@@ -44,6 +44,19 @@ ERR_URL_SYNC = "errors-url-sync"
 ERR_OUTSIDE = "errors-outside"  # attention filter: min share of the CAM outside the lungs
 ERR_SUSPECTS = "errors-suspects"
 ERR_POPULATION = "errors-population"  # typicality filter: all / outside / inside
+ERR_CHOSEN = "errors-chosen"  # image ids chosen on the Map page (gallery cell "chosen")
+
+# Map
+MAP_RUN = "map-run"
+MAP_SPLIT = "map-split"
+MAP_COLOUR = "map-colour"
+MAP_THRESHOLD = "map-threshold"
+MAP_GRAPH = "map-graph"
+MAP_NOTE = "map-note"
+MAP_SELECTION = "map-selection"
+MAP_GO = "map-go"  # a location: a click on a point opens its image on the Errors page
+MAP_URL_SYNC = "map-url-sync"
+LOOKALIKES = "lookalikes"
 
 # Review form (inside the image detail)
 REVIEW_VERDICT = "review-verdict"
