@@ -98,7 +98,8 @@ def drill_down_body(deps: list[dict], run_id: int, split: str, threshold: float,
         {"id": ids.ERR_PAGE, "property": "max_value"}],
         "inputs": [{"id": i, "property": p, "value": v} for i, p, v in values],
         "changedPropIds": [f"{ids.ERR_SELECTED_CELL}.data"],
-        "state": [{"id": ids.ERR_SELECTED_IMAGE, "property": "data", "value": None}]}
+        "state": [{"id": ids.ERR_SELECTED_IMAGE, "property": "data", "value": None},
+                  {"id": ids.ERR_CHOSEN, "property": "data", "value": []}]}
 
 
 def runs_table_body(deps: list[dict], split: str = "test", refresh: bool = False) -> dict:
