@@ -23,6 +23,7 @@ from db.models import LABEL_NAMES, REVIEW_VERDICTS
 
 NOT_REVIEWED = "not reviewed"
 UNKNOWN = "unknown"
+OTHER = "#7f7f7f"
 
 
 def _cells(frame: pd.DataFrame, threshold: float) -> pd.Series:
@@ -52,23 +53,24 @@ def _verdicts(frame: pd.DataFrame, _threshold: float) -> pd.Series:
 class Colouring:
     label: str
     categories: Callable[[pd.DataFrame, float], pd.Series]
-    colours: dict[str, str]  # category -> colour, in legend order
+    # category -> colour, in legend and drawing order: the rarer, telling ones last, on top
+    colours: dict[str, str]
     uses_threshold: bool = False
 
 
 COLOURINGS: dict[str, Colouring] = {
     "cell": Colouring("Confusion cell (at the threshold)", _cells, {
-        views.CELL_TITLES["tn"]: "#2c7fb8", views.CELL_TITLES["fp"]: "#fd8d3c",
-        views.CELL_TITLES["fn"]: "#d7301f", views.CELL_TITLES["tp"]: "#41ab5d"}, True),
+        views.CELL_TITLES["tn"]: "#2c7fb8", views.CELL_TITLES["tp"]: "#41ab5d",
+        views.CELL_TITLES["fp"]: "#fd8d3c", views.CELL_TITLES["fn"]: "#d7301f"}, True),
     "label": Colouring("True label", lambda frame, _t: frame.true_label.map(
         dict(enumerate(LABEL_NAMES))), {LABEL_NAMES[0]: "#2c7fb8", LABEL_NAMES[1]: "#d7301f"}),
     "subtype": Colouring("Subtype", _subtypes, {
         "normal": "#2c7fb8", "bacteria": "#d7301f", "virus": "#984ea3", UNKNOWN: "#999999"}),
     "outside": Colouring("Outside the training population", _outside, {
-        "inside": "#9ecae1", "outside": "#e41a1c", UNKNOWN: "#999999"}),
+        "inside": "#9ecae1", UNKNOWN: "#999999", "outside": "#e41a1c"}),
     "verdict": Colouring("Review verdict", _verdicts, {
-        **dict(zip(REVIEW_VERDICTS, ("#e41a1c", "#ff7f00", "#984ea3", "#4daf4a"),
-                   strict=True)), NOT_REVIEWED: "#cccccc"}),
+        NOT_REVIEWED: "#cccccc", **dict(zip(REVIEW_VERDICTS, (
+            "#e41a1c", "#ff7f00", "#984ea3", "#4daf4a"), strict=True))}),
 }
 DEFAULT_COLOURING = "cell"
 
@@ -84,7 +86,9 @@ def map_figure(frame: pd.DataFrame, colour_by: str, threshold: float,
     colouring = COLOURINGS.get(colour_by, COLOURINGS[DEFAULT_COLOURING])
     categories = colouring.categories(frame, threshold)
     figure = go.Figure()
-    for category, colour in colouring.colours.items():
+    # A category the table does not name (a new subtype, say) is drawn too, in grey.
+    extra = sorted(set(categories.dropna().astype(str)) - set(colouring.colours))
+    for category, colour in [*colouring.colours.items(), *((name, OTHER) for name in extra)]:
         shown = frame[categories == category]
         figure.add_trace(go.Scattergl(
             # Coordinates travel as float32 binary arrays; ids as a plain list, so a selection
