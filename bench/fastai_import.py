@@ -75,8 +75,8 @@ def train_fastai(train: list, predict: list, size: int, epochs: int, batch: int)
 
 
 def comparison(run_a: int, run_b: int) -> None:
-    from engine.evaluation import stats
     from db import evaluations, runs
+    from engine.evaluation import stats
 
     a, b = runs.get_run(run_a), runs.get_run(run_b)
     print(f"A: run {a.id} {a.name} ({a.arch}), threshold {a.threshold:.3f} ({a.threshold_rule})")

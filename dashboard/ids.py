@@ -50,6 +50,19 @@ ERR_SLICES = "errors-slices"
 ERR_SLICE_ROW = "errors-slice-row"  # pattern: {"type": ERR_SLICE_ROW, "slice": slice key}
 ERR_SLICE_CLEAR = "errors-slice-clear"
 ERR_SLICE_MIN = "errors-slice-min"  # minimum slice size for a finding
+ERR_CHOSEN = "errors-chosen"  # image ids chosen on the Map page (gallery cell "chosen")
+
+# Map
+MAP_RUN = "map-run"
+MAP_SPLIT = "map-split"
+MAP_COLOUR = "map-colour"
+MAP_THRESHOLD = "map-threshold"
+MAP_GRAPH = "map-graph"
+MAP_NOTE = "map-note"
+MAP_SELECTION = "map-selection"
+MAP_GO = "map-go"  # a location: a click on a point opens its image on the Errors page
+MAP_URL_SYNC = "map-url-sync"
+LOOKALIKES = "lookalikes"
 
 # Review form (inside the image detail)
 REVIEW_VERDICT = "review-verdict"

@@ -186,3 +186,19 @@ def _one(query) -> PredictionView | None:  # noqa: ANN001 - a select of _VIEW_CO
     with session_scope() as session:
         row = session.execute(query).first()
     return _view(row) if row else None
+
+
+CHOSEN = "chosen"  # a set of images picked elsewhere (the Map page's selection), by image id
+
+
+def chosen_images(evaluation_id: int, image_ids: list[int], limit: int = 48,
+                  offset: int = 0) -> GalleryPage:
+    """One page of the evaluation's predictions of these images, most probable first."""
+    where = [Prediction.evaluation_id == evaluation_id,
+             Prediction.image_id.in_([int(image_id) for image_id in image_ids])]
+    query = (select(*_VIEW_COLUMNS).where(*where)
+             .order_by(Prediction.probability.desc(), Prediction.id).limit(limit).offset(offset))
+    with session_scope() as session:
+        total = session.scalar(select(func.count()).select_from(Prediction).where(*where))
+        items = [_view(row) for row in session.execute(query).all()]
+    return GalleryPage(int(total or 0), items)

@@ -9,7 +9,17 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import auth, external_view, figures, files, ids, slices_view, views
+from dashboard import (
+    auth,
+    external_view,
+    figures,
+    files,
+    ids,
+    lookalike_views,
+    map_views,
+    slices_view,
+    views,
+)
 from dashboard import url_state as state
 from dashboard.clicks import clicked
 from db import audit, evaluations, gallery, images, reviews
@@ -96,6 +106,7 @@ def layout(**query: str) -> html.Div:
     return html.Div([
         dcc.Store(id=ids.ERR_SELECTED_CELL, data=view.cell),
         dcc.Store(id=ids.ERR_SELECTED_IMAGE, data=view.image_id),
+        dcc.Store(id=ids.ERR_CHOSEN, data=list(view.chosen)),
         dcc.Store(id=ids.ERR_URL_SYNC),
         dcc.Store(id=ids.ERR_SLICE, data=view.slice),
         html.Div([html.H3("Error analysis", className="d-inline"),
@@ -243,17 +254,22 @@ def highlight_cell(selected: str):
           Input(ids.ERR_SORT, "value"), Input(ids.ERR_PAGE, "active_page"),
           Input(ids.ERR_OVERLAY, "value"), Input(ids.ERR_OUTSIDE, "value"),
           Input(ids.ERR_POPULATION, "value"), Input(ids.ERR_SLICE, "data"),
-          State(ids.ERR_SELECTED_IMAGE, "data"))
+          State(ids.ERR_SELECTED_IMAGE, "data"), State(ids.ERR_CHOSEN, "data"))
 def drill_down(run_id: int, split: str, threshold: float, cell: str, sort: str,
                page: int | None, overlay: bool, min_outside: float | None,
-               population: str | None, slice_key: str | None, selected_image: int | None):
-    """One page of exactly the images in the selected confusion cell (or the suspects)."""
+               population: str | None, slice_key: str | None, selected_image: int | None,
+               chosen: list | None = None):
+    """One page of exactly the images in the selected confusion cell (or the suspects, or
+    those chosen on the Map page)."""
     evaluation_id = evaluations.evaluation_id_for(run_id, split)
-    if evaluation_id is None or cell not in gallery.GALLERY_CELLS:
+    if evaluation_id is None or cell not in (*gallery.GALLERY_CELLS, gallery.CHOSEN):
         raise PreventUpdate
     if not files.may_see(images.evaluation_on_uploads(evaluation_id)):
         return dbc.Alert(files.UPLOADS_HIDDEN, color="info"), "", 1
     page = max(int(page or 1), 1)
+    if cell == gallery.CHOSEN:
+        return map_views.chosen_gallery(evaluation_id, chosen, page, PAGE_SIZE, bool(overlay),
+                                        selected_image)
     min_outside = state.clamp_threshold(min_outside, default=0.0)
     population = population if population in gallery.POPULATIONS else "all"
     shown = gallery.cell_images(evaluation_id, cell, state.clamp_threshold(threshold),
@@ -306,11 +322,12 @@ def image_detail(image_id: int | None, run_id: int, split: str, threshold: float
             prediction = gallery.prediction_for(int(mine.evaluation_id.iloc[-1]), info.id)
     actor = auth.current_actor()
     audit.record(actor, "viewed image", f"image {info.id}", f"run {run_id}, {split}")
-    return views.image_panel(info, prediction, predictions,
-                             reviews.reviews_for(info.id), run_id,
-                             state.clamp_threshold(threshold),
-                             actor.name if auth.allowed("reviewer") else None,
-                             external=external_view.is_external(run_id))
+    return html.Div([views.image_panel(info, prediction, predictions,
+                                       reviews.reviews_for(info.id), run_id,
+                                       state.clamp_threshold(threshold),
+                                       actor.name if auth.allowed("reviewer") else None,
+                                       external=external_view.is_external(run_id)),
+                     lookalike_views.for_image(run_id, evaluation_id, info.id)])
 
 
 @callback(Output(ids.REVIEW_LIST, "children"), Output(ids.REVIEW_STATUS, "children"),
@@ -337,7 +354,8 @@ def save_review(clicks: int | None, verdict: str | None, note: str | None,
 
 
 clientside_callback(
-    """function (run, split, threshold, cell, image, outside, sort, population, slice) {
+    """function (run, split, threshold, cell, image, outside, sort, population, slice,
+                 chosen) {
         const query = new URLSearchParams();
         if (run !== null && run !== undefined) { query.set("run", run); }
         if (split) { query.set("split", split); }
@@ -348,6 +366,7 @@ clientside_callback(
         if (sort) { query.set("sort", sort); }
         if (population && population !== "all") { query.set("population", population); }
         if (slice) { query.set("slice", slice); }
+        if (cell === "chosen" && chosen && chosen.length) { query.set("ids", chosen.join(",")); }
         window.history.replaceState(null, "", window.location.pathname + "?" + query);
         return query.toString();
     }""",
@@ -357,4 +376,5 @@ clientside_callback(
     Input(ids.ERR_SELECTED_IMAGE, "data"), Input(ids.ERR_OUTSIDE, "value"),
     Input(ids.ERR_SORT, "value"), Input(ids.ERR_POPULATION, "value"),
     Input(ids.ERR_SLICE, "data"),
+    State(ids.ERR_CHOSEN, "data"),
 )

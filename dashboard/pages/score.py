@@ -15,7 +15,7 @@ import flask
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import auth, external_view, ids
+from dashboard import auth, external_view, ids, lookalike_views
 from dashboard.alias_views import scoring_choice
 from dashboard.score_views import (
     SCORING_DEVICE,
@@ -110,9 +110,10 @@ def _score_one(contents: str | None, name: str, run_ids: list[int] | None,
     try:
         run_ids = run_ids or (scoring_run_ids(None, every_run=True) if challengers else None)
         decoded = decode_upload(decode_data_url(contents, name), name, force)
-        return result_card(decoded, score_uploads(
-            [decoded], run_ids, actor=auth.current_actor(),
-            device=flask.current_app.config.get(SCORING_DEVICE))[0])
+        device = flask.current_app.config.get(SCORING_DEVICE)
+        result = score_uploads([decoded], run_ids, actor=auth.current_actor(), device=device)[0]
+        return html.Div([result_card(decoded, result), lookalike_views.for_upload(
+            decoded.gray, [score.run_id for score in result.scores], device)])
     except (DecodeError, UserError) as exc:
         return error_card(str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad file must not fail the others

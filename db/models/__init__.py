@@ -14,6 +14,7 @@ from db.models.base import (
     Base,
     utcnow,
 )
+from db.models.features import FeatureMap, LookalikeIndex, MapPoint
 from db.models.imports import EXTERNAL_ARCH, RunImport
 from db.models.people import (
     REVIEW_VERDICTS,
@@ -41,7 +42,8 @@ from db.models.results import (
 __all__ = [
     "EXTERNAL_ARCH", "FIXED_THRESHOLD_RULE", "LABEL_NAMES", "NAMING_CONVENTION",
     "PRODUCTION_ALIAS", "REVIEW_VERDICTS", "RUN_STATUSES", "SUBSETS", "USER_ROLES",
-    "AuditEvent", "Base", "Dataset", "Epoch", "Evaluation", "Image", "Prediction", "Review",
-    "Run", "RunAlias", "RunImport", "RunMetric", "SignInFailure", "Split", "SplitAssignment",
-    "Upload", "UploadScore", "User", "utcnow",
+    "AuditEvent", "Base", "Dataset", "Epoch", "Evaluation", "FeatureMap", "Image",
+    "LookalikeIndex", "MapPoint", "Prediction", "Review", "Run", "RunAlias", "RunImport",
+    "RunMetric", "SignInFailure", "Split", "SplitAssignment", "Upload", "UploadScore", "User",
+    "utcnow",
 ]

@@ -14,6 +14,7 @@ from engine.cli import (
     demo,
     evaluate,
     explain,
+    features,
     imports,
     registry,
     report,
@@ -32,9 +33,10 @@ EXIT_USER_ERROR = 2
 COMMANDS = (("ingest", data), ("train", train), ("evaluate", evaluate), ("score", score),
             ("road", explain), ("check-masks", explain), ("ensemble", evaluate),
             ("adapt", adapt), ("import-predictions", imports), ("runs", runs),
-            ("slices", slices), ("promote", registry), ("demote", registry),
-            ("aliases", registry), ("compare", train), ("demo", demo), ("serve", serve),
-            ("users", users), ("audit", users), ("report", report))
+            ("slices", slices), ("map", features), ("lookalikes", features),
+            ("promote", registry), ("demote", registry), ("aliases", registry),
+            ("compare", train), ("demo", demo), ("serve", serve), ("users", users),
+            ("audit", users), ("report", report))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,7 +21,10 @@ EXIT_BAD_FILE = 2
 CHUNK_FILES = 64
 
 
-def _result_dict(file: str, decoded: DecodedUpload, result: ScoredUpload) -> dict:
+def _result_dict(file: str, decoded: DecodedUpload, result: ScoredUpload,
+                 device: str | None = None) -> dict:
+    from engine.inference.lookalikes import lookalikes_of_gray
+
     upload = result.upload
     return {
         # `file` is the path typed, printed back to this terminal; it is never stored.
@@ -40,8 +43,15 @@ def _result_dict(file: str, decoded: DecodedUpload, result: ScoredUpload) -> dic
             "typicality": None if score.typicality is None else round(score.typicality, 4),
             "outside_population": score.outside_population,
             "assessable": score.assessable, "production": bool(score.from_production),
+            # The 8 nearest training images in the run's features; null: re-evaluate the run.
+            "lookalikes": _as_dicts(lookalikes_of_gray(score.run_id, decoded.gray,
+                                                       device=device)),
         } for score in result.scores],
     }
+
+
+def _as_dicts(found: list | None) -> list[dict] | None:
+    return None if found is None else [item.as_dict() for item in found]
 
 
 def _print_result(file: str, decoded: DecodedUpload, result: ScoredUpload) -> None:
@@ -98,7 +108,7 @@ def score_files(files: list[str], run_ids: list[int] | None = None, as_json: boo
         scored = score_uploads([upload for _, upload in decoded], chosen, device=device)
         for (file, upload), result in zip(decoded, scored, strict=True):
             if as_json:
-                results.append(_result_dict(file, upload, result))
+                results.append(_result_dict(file, upload, result, device))
             else:
                 _print_result(file, upload, result)
     if as_json:

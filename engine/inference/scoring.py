@@ -102,6 +102,12 @@ class Scorer:
                     typicality=distance))
         return scores
 
+    def features(self, gray: np.ndarray) -> np.ndarray:
+        """One image's penultimate features in the run's space (an ensemble's first member's)."""
+        batch = array_to_gray(to_gray(gray), self.image_size)[None]
+        with self._lock:
+            return self._explainer.features_only(batch)[1][0]
+
 
 @lru_cache(maxsize=MODEL_CACHE_SIZE)
 def _cached_scorer(_database: str, _checkpoints: tuple, run_id: int, _threshold: float,

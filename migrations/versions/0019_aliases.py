@@ -3,7 +3,7 @@ history (one row per assignment, ended by `replaced_at`); upload_scores.from_pro
 whether a score came from the production run when it was stored (NULL for older scores)
 
 Revision ID: 0019
-Revises: 0014
+Revises: 0016
 
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0014"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

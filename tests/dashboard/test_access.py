@@ -20,7 +20,7 @@ from tests.dashboard.dash_http import declared_body
 
 PASSWORD = "role-test-password"
 PAGE_ROLES = {"/": "viewer", "/runs": "viewer", "/errors": "viewer", "/compare": "viewer",
-              "/dataset": "viewer", "/score": "uploader", "/audit": "admin"}
+              "/map": "viewer", "/dataset": "viewer", "/score": "uploader", "/audit": "admin"}
 PUBLIC = {"static", "_dash_assets.static", "/_favicon.ico", "auth.login", "auth.logout",
           "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>"}
 ROUTE_ROLES = {"files.image": "viewer", "files.thumb": "viewer", "files.cam": "viewer",
