@@ -82,3 +82,10 @@ SCORE_BROWSER_ERROR = "score-browser-error"
 SCORE_LIMIT = "score-limit"
 SCORE_GUARD = "score-guard"
 SCORE_FORCE = "score-force"  # "Score anyway": override the input checks
+
+# Suspected label errors (the Errors page's queue, dashboard/label_queue.py)
+LQ_RUN = "label-queue-run"
+LQ_LIST = "label-queue-list"
+LQ_STATUS = "label-queue-status"
+LQ_SAVED = "label-queue-saved"  # bumped by each saved verdict: the list reloads
+LQ_VERDICT = "label-queue-verdict"  # pattern: {"type": ..., "image": image_id, "verdict": ...}

@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import auth, figures, files, ids, views
+from dashboard import auth, figures, files, ids, label_queue, views
 from dashboard import url_state as state
 from dashboard.clicks import clicked
 from db import audit, evaluations, gallery, images, reviews
@@ -90,7 +90,7 @@ def _controls(runs: list, view: state.ErrorsView, splits: list[str]) -> dbc.Card
 def layout(**query: str) -> html.Div:
     runs = runs_db.run_summaries()
     if not runs:
-        return views.empty_state("evaluated runs")
+        return html.Div([views.empty_state("evaluated runs"), label_queue.section()])
     view = state.errors_view(query, runs)
     splits = evaluations.evaluation_splits(view.run_id)
     return html.Div([
@@ -134,6 +134,7 @@ def layout(**query: str) -> html.Div:
             dbc.CardBody(dcc.Loading(html.Div(id=ids.ERR_GALLERY), delay_show=300)),
         ], className="cxr-card mt-3"),
         html.Div(id=ids.ERR_DETAIL),
+        label_queue.section(),
     ])
 
 

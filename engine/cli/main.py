@@ -8,7 +8,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli import adapt, data, demo, evaluate, explain, runs, score, serve, train, users
+from engine.cli import (
+    adapt,
+    crossval,
+    data,
+    demo,
+    evaluate,
+    explain,
+    runs,
+    score,
+    serve,
+    train,
+    users,
+)
 from engine.errors import UserError
 
 EXIT_USER_ERROR = 2
@@ -17,7 +29,8 @@ EXIT_USER_ERROR = 2
 COMMANDS = (("ingest", data), ("train", train), ("evaluate", evaluate), ("score", score),
             ("road", explain), ("check-masks", explain), ("ensemble", evaluate),
             ("adapt", adapt), ("runs", runs), ("compare", train), ("demo", demo),
-            ("serve", serve), ("users", users), ("audit", users))
+            ("serve", serve), ("users", users), ("audit", users),
+            ("crossval", crossval), ("label-issues", crossval))
 
 
 def build_parser() -> argparse.ArgumentParser:

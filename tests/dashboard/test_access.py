@@ -31,7 +31,8 @@ ROUTE_ROLES = {"files.image": "viewer", "files.thumb": "viewer", "files.cam": "v
 PAGE_ENDPOINTS = {"/", "/<path:path>"}
 CALLBACK_ENDPOINT = "/_dash-update-component"
 # Callbacks whose role is above their page's.
-CALLBACK_OVERRIDES = {"save_review": "reviewer"}
+CALLBACK_OVERRIDES = {"save_review": "reviewer", "save_verdict": "reviewer",
+                      "show_queue": "viewer"}
 IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"DICM")
 # What a role allowed on a route gets when that is not 200: anything else under /files is a 404.
 ALLOWED_STATUS = {"/files/nothing-here": 404}
