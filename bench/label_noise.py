@@ -6,7 +6,8 @@ moves a known share of the copied files (default 5%) to the other class's folder
 `cxr label-issues RUN --all-ranked --csv`. Only the split's train subset is ranked, so the truth
 is the flipped files that landed there, and k is their number. Prints precision and recall of
 the top k (equal when k is the number of flips), the same for cleanlab's flagged set, and the
-baseline a random ranking gets (the flip share), with the wall time. The shared data is never
+baseline a random ranking gets (the flip share), with the wall time, then the top 20 of the
+labels left as they were (the dataset's own labels: no ground truth). The shared data is never
 written to.
 
     python bench/label_noise.py --images 2000 --folds 4 --epochs 6
@@ -78,6 +79,7 @@ def cxr(args: list[str], home: Path) -> str:
 
 def measure(folder: Path, args: argparse.Namespace) -> None:
     flipped = noisy_copy(folder / "data", args.images, args.flip_share, args.seed)
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
     out = cxr(["crossval", "--data", str(folder / "data"), "--folds", str(args.folds),
                "--arch", args.arch, "--image-size", str(args.image_size),
@@ -93,7 +95,8 @@ def measure(folder: Path, args: argparse.Namespace) -> None:
     top = {row["image_id"] for row in rows if int(row["rank"]) <= k}
     flagged = {row["image_id"] for row in rows if row["suspected"] == "yes"}
     hits = len(top & truth)
-    print(f"machine: {machine()}; load average before the run: {os.getloadavg()[0]:.2f}")
+    print(f"machine: {machine()}; load average (1 min) before crossval {load_before:.2f}, "
+          f"after {os.getloadavg()[0]:.2f}")
     print(f"{args.images} images copied, {len(flipped)} flipped ({args.flip_share:.0%}); "
           f"{len(rows)} ranked (the train subset), {k} of them flipped")
     print(f"crossval {args.folds} folds, {args.arch} {args.image_size} px, {args.epochs} "
@@ -104,6 +107,10 @@ def measure(folder: Path, args: argparse.Namespace) -> None:
     caught = len(flagged & truth)
     print(f"cleanlab flagged {len(flagged)}: precision {caught / max(len(flagged), 1):.3f}, "
           f"recall {caught / max(k, 1):.3f}")
+    print("top 20 of the labels we did not flip (the dataset's own labels: no ground truth):")
+    for row in [row for row in rows if row["image_id"] not in truth][:20]:
+        print(f"  rank {row['rank']}: {row['path']} given {row['given_label']}, out-of-fold "
+              f"P(pneumonia) {row['oof_probability']}")
 
 
 def main() -> None:
