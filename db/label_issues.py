@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, exists, func, select
 
-from db.models import Evaluation, Image, LabelIssue, Prediction, Review, Run
+from db.models import Image, LabelIssue, Prediction, Review, Run
 from db.session import session_scope
 
 OOF_SPLIT = "oof"  # engine/training/crossval.py: one out-of-fold prediction per training image
@@ -165,10 +165,3 @@ def is_crossval(run_id: int) -> bool:
         config = session.scalar(select(Run.config).where(Run.id == run_id))
     return bool(config) and config.get("origin") == "crossval"
 
-
-def has_oof(run_id: int) -> bool:
-    query = select(Evaluation.id).where(Evaluation.run_id == run_id,
-                                        Evaluation.split == OOF_SPLIT,
-                                        Evaluation.status == "completed").limit(1)
-    with session_scope() as session:
-        return session.scalar(query) is not None
