@@ -113,3 +113,10 @@ RUNS_PROMOTE = "runs-promote"
 RUNS_PROMOTE_STATUS = "runs-promote-status"
 RUNS_COLUMN_DEFAULTS = "runs-column-defaults"  # the default visible columns, per split
 RUNS_COLUMNS_HINT = "runs-columns-hint"
+
+# Suspected label errors (the Errors page's queue, dashboard/label_queue.py)
+LQ_RUN = "label-queue-run"
+LQ_LIST = "label-queue-list"
+LQ_STATUS = "label-queue-status"
+LQ_SAVED = "label-queue-saved"  # bumped by each saved verdict: the list reloads
+LQ_VERDICT = "label-queue-verdict"  # pattern: {"type": ..., "image": image_id, "verdict": ...}

@@ -15,6 +15,7 @@ from dashboard import (
     figures,
     files,
     ids,
+    label_queue,
     lookalike_views,
     map_views,
     slices_view,
@@ -100,7 +101,7 @@ def _controls(runs: list, view: state.ErrorsView, splits: list[str]) -> dbc.Card
 def layout(**query: str) -> html.Div:
     runs = runs_db.run_summaries()
     if not runs:
-        return views.empty_state("evaluated runs")
+        return html.Div([views.empty_state("evaluated runs"), label_queue.section()])
     view = state.errors_view(query, runs)
     splits = evaluations.evaluation_splits(view.run_id)
     return html.Div([
@@ -147,6 +148,7 @@ def layout(**query: str) -> html.Div:
             dbc.CardBody(dcc.Loading(html.Div(id=ids.ERR_GALLERY), delay_show=300)),
         ], className="cxr-card mt-3"),
         html.Div(id=ids.ERR_DETAIL),
+        label_queue.section(),
     ])
 
 

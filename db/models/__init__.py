@@ -16,6 +16,7 @@ from db.models.base import (
 )
 from db.models.features import FeatureMap, LookalikeIndex, MapPoint
 from db.models.imports import EXTERNAL_ARCH, RunImport
+from db.models.label_issues import LabelIssue
 from db.models.people import (
     REVIEW_VERDICTS,
     USER_ROLES,
@@ -42,7 +43,7 @@ from db.models.results import (
 __all__ = [
     "EXTERNAL_ARCH", "FIXED_THRESHOLD_RULE", "LABEL_NAMES", "NAMING_CONVENTION",
     "PRODUCTION_ALIAS", "REVIEW_VERDICTS", "RUN_STATUSES", "SUBSETS", "USER_ROLES",
-    "AuditEvent", "Base", "Dataset", "Epoch", "Evaluation", "FeatureMap", "Image",
+    "AuditEvent", "Base", "Dataset", "Epoch", "Evaluation", "FeatureMap", "Image", "LabelIssue",
     "LookalikeIndex", "MapPoint", "Prediction", "Review", "Run", "RunAlias", "RunImport",
     "RunMetric", "SignInFailure", "Split", "SplitAssignment", "Upload", "UploadScore", "User",
     "utcnow",

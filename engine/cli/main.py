@@ -10,6 +10,7 @@ import sys
 
 from engine.cli import (
     adapt,
+    crossval,
     data,
     demo,
     evaluate,
@@ -36,7 +37,8 @@ COMMANDS = (("ingest", data), ("train", train), ("evaluate", evaluate), ("score"
             ("slices", slices), ("map", features), ("lookalikes", features),
             ("promote", registry), ("demote", registry), ("aliases", registry),
             ("compare", train), ("demo", demo), ("serve", serve), ("users", users),
-            ("audit", users), ("report", report))
+            ("audit", users), ("report", report),
+            ("crossval", crossval), ("label-issues", crossval))
 
 
 def build_parser() -> argparse.ArgumentParser:

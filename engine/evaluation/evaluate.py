@@ -239,6 +239,10 @@ def _explain_shard(run: runs.RunInfo, images: list[SplitImage], evaluation_id: i
     return rows, attention_seconds, np.concatenate(features) if features else None
 
 
+# Public for runs whose rows come from several models (engine/training/crossval.py).
+explain_images = _explain_shard
+
+
 def _evaluate_worker(rank: Rank, run_id: int, split: str, data_dir: str | None,
                      dataset_id: int | None, shift: str | None, batch_size: int,
                      result_file: str, device: torch.device) -> None:

@@ -33,6 +33,7 @@ PAGE_ENDPOINTS = {"/", "/<path:path>"}
 CALLBACK_ENDPOINT = "/_dash-update-component"
 # Callbacks whose role is above their page's.
 CALLBACK_OVERRIDES = {"save_review": "reviewer", "promote_run": "admin",
+                      "save_verdict": "reviewer", "show_queue": "viewer",
                       # dashboard/slices_view.py: the Slices tables of Errors and Compare
                       "errors_slices": "viewer", "choose_slice": "viewer",
                       "clear_slice": "viewer", "clear_enabled": "viewer",
