@@ -183,8 +183,9 @@ def _evaluate_out_of_fold(run_id: int, images: list[SplitImage], assignment: np.
                 logit_offset=fold_model.calibration.offset)
             held_out = [image for image, fold in zip(images, assignment, strict=True)
                         if fold == fold_model.fold]
-            fold_rows, seconds = explain_images(fold_run, held_out, evaluation_id, None,
-                                                config.eval_batch_size, device)
+            # Fold models differ, so their features share no space: no map for `oof`.
+            fold_rows, seconds, _features = explain_images(
+                fold_run, held_out, evaluation_id, None, config.eval_batch_size, device)
             rows += fold_rows
             attention_seconds += seconds
         _complete(evaluation_id, rows, time.perf_counter() - start, attention_seconds)

@@ -4,8 +4,6 @@ images leaving, viewers seeing without verdicts, and a store without a ranking s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -19,16 +17,12 @@ WAIT_S = 30
 VIEWER, PASSWORD = "queue-viewer", "queue-viewer-password"
 
 
-@pytest.fixture(scope="module")
-def queue_server(crossval_home: dict) -> Iterator[str]:
-    """The app on its own port over the crossval store, for this module's tests."""
-    from dashboard.app import create_app
-    from tests.score_server import serve_in_thread
-
-    with pytest.MonkeyPatch.context() as patch:
-        point_at(patch, crossval_home["home"], crossval_home["url"])
-        with serve_in_thread(create_app().server) as url:
-            yield url
+@pytest.fixture
+def queue_server(live_server: str, crossval_home: dict, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The suite's live server, reading the crossval store for this test (pages and callbacks
+    are registered once per process, so a second app would have none)."""
+    point_at(monkeypatch, crossval_home["home"], crossval_home["url"])
+    return live_server
 
 
 def _queue_ids(browser) -> list[int]:  # noqa: ANN001
@@ -105,10 +99,15 @@ def test_viewers_see_the_queue_but_cannot_give_verdicts(queue_server: str,
     assert len(reviews.reviews_for(image_id)) == before
 
 
-def test_a_store_without_a_ranking_says_what_to_run(cxr_home) -> None:  # noqa: ANN001
-    from dashboard.label_queue import show_queue
-    from dashboard.pages.errors import layout
+def test_a_store_without_a_ranking_says_what_to_run(dash_app, cxr_home) -> None:  # noqa: ANN001
+    import dash
 
+    from dashboard.label_queue import show_queue
+
+    # The page as the app registered it (importing dashboard.pages.errors again would register
+    # a second page at /errors).
+    layout = next(page["layout"] for page in dash.page_registry.values()
+                  if page["path"] == "/errors")
     page = str(layout())
     assert "No label ranking yet" in page and "cxr crossval --data DIR" in page
     assert "No label ranking yet" in str(show_queue(12345, 0))  # an unknown or older run
