@@ -7,7 +7,7 @@ P(pneumonia) for the val and test images is written as a predictions CSV, and
 the Compare page shows for the pair: each run's metrics, and B - A with paired 95% bootstrap
 intervals. Needs the `bench` extra (fastai). Figures: docs/results.md#models-trained-elsewhere.
 
-    nice -n 10 .venv/bin/python bench/fastai_import.py --per-class 200 --size 96 --epochs 2
+    nice -n 10 .venv/bin/python bench/fastai_import.py    # --per-class 400 --size 128 --epochs 8
 """
 
 from __future__ import annotations
@@ -26,6 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import REPO, data_root
+
+# fastai's one-cycle peak rate: fit_one_cycle's default and our engine's --max-lr. lr_find
+# (60 steps, 128 px, on 600 training films outside this bench's subset) suggested valley 2.9e-4,
+# minimum (a tenth of the lowest-loss rate) 1.6e-3; 1e-3 lies between them.
+LR = 1e-3
 
 
 def copy_subset(destination: Path, per_class: int, seed: int) -> Path:
@@ -48,29 +53,62 @@ def cxr(*args: str) -> str:
     return result.stdout
 
 
-def train_fastai(train: list, predict: list, size: int, epochs: int, batch: int) -> np.ndarray:
-    """fastai's recipe on `train` [(path, label)]; P(PNEUMONIA) for each path of `predict`."""
+def train_fastai(train: list, val: list, predict: list, size: int, epochs: int, batch: int,
+                 lr: float, work: Path) -> np.ndarray:
+    """fastai's recipe on `train` [(path, label)], `val` its validation set (as ours: the best
+    val AUC epoch is kept); P(PNEUMONIA) for each path of `predict`.
+
+    Made to see what our engine sees: every train image (no random 10% held out), the same
+    square squash (ours resizes without cropping, fastai's default Resize crops), and ImageNet
+    normalisation (vision_learner adds it only when pretrained; ours normalises by the gray
+    equivalent). fastai's ImageBlock opens the gray films as RGB, the channel copied three times.
+    Each film is decoded and resized once by our engine's `load_gray` (ours decodes once into
+    its store too; fastai re-decoding full-size JPEGs every epoch ran at about 5 img/s here) and
+    written as a size-px PNG, so both models see the same pixels.
+    """
+    import cv2
     import torchvision.models as tv_models
     from fastai.vision.all import (
         CategoryBlock,
         DataBlock,
         ImageBlock,
-        RandomSplitter,
+        IndexSplitter,
+        Normalize,
         Resize,
+        ResizeMethod,
+        RocAucBinary,
+        SaveModelCallback,
         aug_transforms,
+        imagenet_stats,
         vision_learner,
     )
 
-    labels = {str(path): ("PNEUMONIA" if label else "NORMAL") for path, label in train}
-    block = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=lambda _: list(labels),
+    from engine.data.pixels import load_store
+
+    sources = [str(path) for path, _ in train + val] + [str(path) for path in predict]
+    store, failures = load_store(sources, size, cache=False)
+    if failures:
+        raise SystemExit(f"{len(failures)} images could not be decoded: {failures[:3]}")
+    (work / "pixels").mkdir(exist_ok=True)
+    pngs = [str(work / "pixels" / f"{index}.png") for index in range(len(sources))]
+    for png, gray in zip(pngs, store, strict=True):
+        cv2.imwrite(png, gray)
+    labels = {png: ("PNEUMONIA" if label else "NORMAL")
+              for png, (_, label) in zip(pngs, train + val, strict=False)}
+    items = list(labels)
+    block = DataBlock(blocks=(ImageBlock, CategoryBlock), get_items=lambda _: items,
                       get_y=lambda path: labels[str(path)],
-                      splitter=RandomSplitter(valid_pct=0.1, seed=0), item_tfms=Resize(size),
-                      batch_tfms=aug_transforms(do_flip=False, max_rotate=7.0))
+                      splitter=IndexSplitter(range(len(train), len(items))),
+                      item_tfms=Resize(size, method=ResizeMethod.Squish),
+                      batch_tfms=[*aug_transforms(do_flip=False, max_rotate=7.0),
+                                  Normalize.from_stats(*imagenet_stats)])
     loaders = block.dataloaders(None, bs=batch, num_workers=0)
-    learner = vision_learner(loaders, tv_models.resnet18, pretrained=False)
+    learner = vision_learner(loaders, tv_models.resnet18, pretrained=False,
+                             metrics=RocAucBinary(), path=work)
     with learner.no_bar(), learner.no_logging():
-        learner.fit_one_cycle(epochs, 1e-3)
-        probabilities, _ = learner.get_preds(dl=loaders.test_dl([str(p) for p in predict]))
+        learner.fit_one_cycle(epochs, lr, cbs=SaveModelCallback(monitor="roc_auc_score",
+                                                                with_opt=False))
+        probabilities, _ = learner.get_preds(dl=loaders.test_dl(pngs[len(items):]))
     return probabilities[:, list(loaders.vocab).index("PNEUMONIA")].numpy()
 
 
@@ -99,10 +137,11 @@ def comparison(run_a: int, run_b: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-class", type=int, default=200)
-    parser.add_argument("--size", type=int, default=96)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--per-class", type=int, default=400)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=LR, help="fastai's one-cycle peak rate")
     parser.add_argument("--keep", metavar="DIR", help="keep the store and CSV in DIR")
     args = parser.parse_args()
     work = Path(args.keep or tempfile.mkdtemp(prefix="cxr-fastai-import-"))
@@ -118,11 +157,12 @@ def main() -> None:
     from db import runs, splits
 
     ours = runs.run_summaries()[0]
-    train = [(Path(i.path), i.label) for i in splits.split_images(ours.split_id, "train")]
+    train, val = ([(Path(i.path), i.label) for i in splits.split_images(ours.split_id, subset)]
+                  for subset in ("train", "val"))
     scored = [i for subset in ("val", "test") for i in splits.split_images(ours.split_id, subset)]
     start = time.perf_counter()
-    probability = train_fastai(train, [Path(i.path) for i in scored], args.size, args.epochs,
-                               args.batch)
+    probability = train_fastai(train, val, [Path(i.path) for i in scored], args.size,
+                               args.epochs, args.batch, args.lr, work)
     fastai_seconds = time.perf_counter() - start
     predictions = work / "fastai_predictions.csv"
     with predictions.open("w", newline="") as handle:
