@@ -150,3 +150,6 @@ def trained_url(trained_home: dict) -> str | None:
     a database of its own, which CXR_HOME alone does not name.
     """
     return os.environ.get("CXR_DATABASE_URL")
+
+
+from tests.site_calibration_store import site_calibrated  # noqa: E402,F401 - a session fixture

@@ -14,6 +14,7 @@ from db.models.base import (
     Base,
     utcnow,
 )
+from db.models.calibration import SiteCalibration
 from db.models.people import (
     REVIEW_VERDICTS,
     USER_ROLES,
@@ -39,6 +40,6 @@ from db.models.results import (
 __all__ = [
     "FIXED_THRESHOLD_RULE", "LABEL_NAMES", "NAMING_CONVENTION", "REVIEW_VERDICTS", "RUN_STATUSES",
     "SUBSETS", "USER_ROLES", "AuditEvent", "Base", "Dataset", "Epoch", "Evaluation", "Image",
-    "Prediction", "Review", "Run", "RunMetric", "SignInFailure", "Split", "SplitAssignment",
-    "Upload", "UploadScore", "User", "utcnow",
+    "Prediction", "Review", "Run", "RunMetric", "SignInFailure", "SiteCalibration", "Split",
+    "SplitAssignment", "Upload", "UploadScore", "User", "utcnow",
 ]

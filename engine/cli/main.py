@@ -8,7 +8,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli import adapt, data, demo, evaluate, explain, runs, score, serve, train, users
+from engine.cli import (
+    adapt,
+    calibrate,
+    data,
+    demo,
+    evaluate,
+    explain,
+    runs,
+    score,
+    serve,
+    train,
+    users,
+)
 from engine.errors import UserError
 
 EXIT_USER_ERROR = 2
@@ -16,8 +28,8 @@ EXIT_USER_ERROR = 2
 # In the order `cxr --help` lists them: the command and the group that owns it.
 COMMANDS = (("ingest", data), ("train", train), ("evaluate", evaluate), ("score", score),
             ("road", explain), ("check-masks", explain), ("ensemble", evaluate),
-            ("adapt", adapt), ("runs", runs), ("compare", train), ("demo", demo),
-            ("serve", serve), ("users", users), ("audit", users))
+            ("adapt", adapt), ("calibrate", calibrate), ("runs", runs), ("compare", train),
+            ("demo", demo), ("serve", serve), ("users", users), ("audit", users))
 
 
 def build_parser() -> argparse.ArgumentParser:
