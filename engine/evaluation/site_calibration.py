@@ -66,9 +66,11 @@ class SiteCalibrationReport:
 
 def site_logits(run: runs.RunInfo, images: list[SplitImage], device: torch.device,
                 batch_size: int = 64, shift: str | None = None,
-                model: torch.nn.Module | None = None) -> tuple[np.ndarray, np.ndarray]:
+                model: torch.nn.Module | None = None,
+                tta: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(raw logits, labels) of the run's model on these images, prepared as its evaluation
-    prepares them (intensity normalisation, centre crop, TTA), optionally under a shift."""
+    prepares them (intensity normalisation, centre crop, TTA unless `tta` says otherwise),
+    optionally under a shift."""
     size = int(run.config["image_size"])
     paths = [image.path for image in images]
     store, failures = load_store(paths, size)
@@ -80,7 +82,7 @@ def site_logits(run: runs.RunInfo, images: list[SplitImage], device: torch.devic
                         float(run.config.get("test_center_crop", 1.0)))
     model = model if model is not None else load_run_model(run, device)
     logits = predict_logits(model, torch.from_numpy(films), device, batch_size,
-                            tta=bool(run.config.get("tta")))
+                            tta=bool(run.config.get("tta")) if tta is None else tta)
     labels = np.array([image.label for image in images], dtype=int)[keep]
     return logits, labels
 

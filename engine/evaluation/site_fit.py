@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import UserError
-from engine.evaluation.calibration import Calibration, fit_platt, logit, sigmoid
+from engine.evaluation.calibration import Calibration, logit, sigmoid
 from engine.evaluation.metrics import expected_calibration_error
 from engine.evaluation.thresholds import choose_threshold
 
@@ -80,20 +80,78 @@ def count_warning(n_normal: int, n_pneumonia: int) -> str | None:
             f"intervals); label more {' and '.join(few)} images from the site")
 
 
+def platt_targets(labels: np.ndarray) -> np.ndarray:
+    """Platt's (1999) targets: (N+ + 1) / (N+ + 2) for positives, 1 / (N- + 2) for negatives.
+
+    On a small sample the two classes are often perfectly separated, and a fit to hard 0/1
+    targets then sharpens the scores without bound; these targets keep it finite.
+    """
+    labels = np.asarray(labels, dtype=int)
+    n_positive, n_negative = int(labels.sum()), int((labels == 0).sum())
+    return np.where(labels == 1, (n_positive + 1) / (n_positive + 2), 1 / (n_negative + 2))
+
+
+def _newton(features: np.ndarray, targets: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Weights minimising the cross-entropy of sigmoid(features @ w) against soft targets
+    (convex: Newton's method with step halving)."""
+
+    def loss(weights: np.ndarray) -> float:
+        z = features @ weights
+        return float(np.mean(np.logaddexp(0.0, z) - targets * z))
+
+    weights, current = start.astype(np.float64), loss(start)
+    for _ in range(100):
+        probability = sigmoid(features @ weights)
+        gradient = features.T @ (probability - targets) / len(targets)
+        hessian = (features.T * (probability * (1 - probability))) @ features / len(targets)
+        step = np.linalg.solve(hessian + 1e-9 * np.eye(len(weights)), gradient)
+        for _ in range(30):
+            candidate = weights - step
+            if loss(candidate) <= current:
+                break
+            step = step / 2
+        weights, previous, current = candidate, current, loss(candidate)
+        if previous - current < 1e-12:
+            break
+    return weights
+
+
 def _fit_offset(logits: np.ndarray, labels: np.ndarray, source: Calibration) -> Calibration:
-    """The logit offset minimising the sample's NLL at the source's temperature."""
-    scaled = np.asarray(source.calibrated_logit(logits), dtype=np.float64)
-    labels = np.asarray(labels, dtype=np.float64)
-    shift = 0.0
+    """The logit offset minimising the sample's loss at the source's temperature."""
+    return _offset_for(logits, labels, source.offset, source.temperature)
+
+
+def _offset_for(logits: np.ndarray, labels: np.ndarray, offset: float,
+                temperature: float) -> Calibration:
+    scaled = (np.asarray(logits, dtype=np.float64) - offset) / temperature
+    shift = float(np.clip(_offset_shift(scaled, labels), -15.0, 15.0))
+    return Calibration(offset - shift * temperature, temperature)
+
+
+def _offset_shift(scaled: np.ndarray, labels: np.ndarray) -> float:
+    """c minimising the loss of sigmoid(scaled + c) against Platt's targets."""
+    targets, shift = platt_targets(labels), 0.0
     for _ in range(100):  # Newton's method on a convex function of one variable
         probability = sigmoid(scaled + shift)
-        gradient = float(np.mean(probability - labels))
+        gradient = float(np.mean(probability - targets))
         curvature = max(float(np.mean(probability * (1 - probability))), 1e-6)
         step = float(np.clip(gradient / curvature, -2.0, 2.0))
-        shift = float(np.clip(shift - step, -15.0, 15.0))
+        shift -= step
         if abs(step) < 1e-9:
             break
-    return Calibration(source.offset - shift * source.temperature, source.temperature)
+    return shift
+
+
+def fit_platt_scaling(logits: np.ndarray, labels: np.ndarray) -> Calibration:
+    """Platt scaling on the sample: P = sigmoid((logit - offset) / T), fitted to Platt's
+    targets, T kept within [0.05, 20] like engine/evaluation/calibration.py's fits."""
+    logits = np.asarray(logits, dtype=np.float64)
+    features = np.stack([logits, np.ones_like(logits)], axis=1)
+    slope, intercept = _newton(features, platt_targets(labels), np.array([1.0, 0.0]))
+    if 1 / 20.0 <= slope <= 1 / 0.05:
+        return Calibration(float(-intercept / slope), float(1.0 / slope))
+    # Outside the bounds (or reversed), the bound's temperature with its own best offset.
+    return _offset_for(logits, labels, 0.0, 0.05 if slope > 1 / 0.05 else 20.0)
 
 
 def _prior_shifted(source: Calibration, labels: np.ndarray, source_prior: float) -> Calibration:
@@ -120,8 +178,7 @@ def fit_site(logits: np.ndarray, labels: np.ndarray, source: Calibration, source
         candidates.append((_fit_offset(logits, labels, source), "offset"))
     elif method == "offset+temperature":
         candidates.append((_fit_offset(logits, labels, source), "offset"))
-        temperature, offset = fit_platt(logits, labels)
-        candidates.append((Calibration(offset, temperature), "offset+temperature"))
+        candidates.append((fit_platt_scaling(logits, labels), "offset+temperature"))
     elif method == "prior":
         if source_prior is None:
             raise UserError("the prior method needs the source's val class balance")

@@ -66,6 +66,19 @@ def test_a_refit_never_raises_the_samples_ece(method: str, seed: int) -> None:
         assert fit.threshold == 0.5 and fit.calibration.temperature == 1.4
 
 
+def test_a_separable_sample_keeps_a_finite_temperature() -> None:
+    from engine.evaluation.site_fit import fit_platt_scaling, platt_targets
+
+    labels = np.array([0] * 10 + [1] * 10)
+    logits = np.where(labels == 1, 3.0, -3.0) + np.linspace(-0.5, 0.5, 20)
+    fit = fit_platt_scaling(logits, labels)
+    probability = fit.apply(logits)
+    # Hard 0/1 targets would sharpen without bound; Platt's stop near 1/12 and 11/12.
+    assert fit.temperature > 0.2
+    assert np.allclose(platt_targets(labels)[[0, -1]], [1 / 12, 11 / 12])
+    assert 0.01 < probability.min() < 0.2 and 0.8 < probability.max() < 0.99
+
+
 def test_threshold_follows_the_rule_on_the_sample() -> None:
     logits, labels = _shifted_site(200)
     fit = fit_site(logits, labels, Calibration(), 0.5, "sensitivity:0.95", "threshold")
