@@ -16,6 +16,7 @@ ORDER = ("bench_train.py", "bench_gradcam.py", "bench_attention.py", "bench_scor
 
 scripts = [HERE / name for name in ORDER]
 scripts += sorted(set(HERE.glob("bench_*.py")) - set(scripts))  # any newer bench, last
+scripts += [HERE / "map_speed.py", HERE / "lookalikes.py"]
 for script in scripts:
     print(f"\n=== {script.name} ===", flush=True)
     subprocess.run([sys.executable, str(script)], check=False)

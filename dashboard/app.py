@@ -15,7 +15,7 @@ import dash_bootstrap_components as dbc
 from dash import Dash, html, set_props
 from flask import Flask, jsonify
 
-from dashboard import attention_files, auth, files, ids, login_views
+from dashboard import attention_files, auth, files, ids, login_views, report_files
 from dashboard.score_views import SCORING_DEVICE
 from db.migrate import init_db
 from db.session import cxr_home
@@ -113,9 +113,11 @@ def create_app(auth_enabled: bool = True, https: bool = False, device: str | Non
     server.config[SCORING_DEVICE] = device
     server.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb() * MAX_FILES_PER_REQUEST * 2**20)
     server.register_error_handler(413, _request_too_large)
-    # Every route the app serves is registered here: files, the lung-outline overlays, sign-in.
+    # Every route the app serves is registered here: files, the lung-outline overlays, the
+    # report download, sign-in.
     server.register_blueprint(files.blueprint)
     server.register_blueprint(attention_files.blueprint)
+    server.register_blueprint(report_files.blueprint)
     if auth_enabled:
         server.register_blueprint(login_views.blueprint)
     auth.init_auth(app, cxr_home(), enabled=auth_enabled, https=https)

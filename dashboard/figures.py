@@ -13,44 +13,15 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from db.models import LABEL_NAMES
-
-TEMPLATE = "plotly_white"
-PALETTE = ("#0d6efd", "#d63384", "#198754", "#fd7e14", "#6f42c1", "#20c997", "#dc3545",
-           "#0dcaf0", "#6c757d", "#ffc107")
-CHANCE_LINE = {"dash": "dot", "color": "#adb5bd", "width": 1}
-
-
-def _layout(figure: go.Figure, title: str, height: int = 340, **axes: dict) -> go.Figure:
-    figure.update_layout(template=TEMPLATE, title={"text": title, "x": 0.01, "font_size": 15},
-                         height=height, margin={"l": 50, "r": 15, "t": 45, "b": 45},
-                         legend={"font_size": 11}, **axes)
-    return figure
-
-
-def empty_figure(message: str, height: int = 300) -> go.Figure:
-    figure = go.Figure()
-    figure.add_annotation(text=message, showarrow=False, font={"size": 14, "color": "#6c757d"},
-                          xref="paper", yref="paper", x=0.5, y=0.5)
-    figure.update_xaxes(visible=False)
-    figure.update_yaxes(visible=False)
-    return _layout(figure, "", height)
-
-
-def roc_overlay(curves: list[dict]) -> go.Figure:
-    """curves: [{"name", "fpr", "tpr", "auc"}]; the AUC goes in the legend."""
-    if not curves:
-        return empty_figure("Select runs in the table to overlay their ROC curves")
-    figure = go.Figure()
-    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=CHANCE_LINE, name="chance",
-                       hoverinfo="skip", showlegend=False)
-    for index, curve in enumerate(curves):
-        auc = curve.get("auc")
-        figure.add_scatter(x=curve["fpr"], y=curve["tpr"], mode="lines",
-                           line={"color": PALETTE[index % len(PALETTE)], "width": 2},
-                           name=f"{curve['name']} (AUC {auc:.3f})" if auc is not None
-                           else curve["name"])
-    return _layout(figure, "ROC", xaxis={"title": "False positive rate", "range": [0, 1]},
-                   yaxis={"title": "True positive rate (sensitivity)", "range": [0, 1.02]})
+from engine.report.figures import (  # noqa: F401 - the pages read them from here
+    CHANCE_LINE,
+    PALETTE,
+    TEMPLATE,
+    calibration_overlay,
+    empty_figure,
+    roc_overlay,
+)
+from engine.report.figures import layout as _layout
 
 
 def pr_overlay(curves: list[dict]) -> go.Figure:
@@ -65,25 +36,6 @@ def pr_overlay(curves: list[dict]) -> go.Figure:
     return _layout(figure, "Precision-recall (positive = pneumonia)",
                    xaxis={"title": "Recall (sensitivity)", "range": [0, 1]},
                    yaxis={"title": "Precision", "range": [0, 1.02]})
-
-
-def calibration_overlay(curves: list[dict]) -> go.Figure:
-    """curves: [{"name", "mean_predicted", "fraction_positive", "ece"}]."""
-    if not curves:
-        return empty_figure("Select runs to compare their calibration")
-    figure = go.Figure()
-    figure.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=CHANCE_LINE,
-                       name="perfectly calibrated")
-    for index, curve in enumerate(curves):
-        ece = curve.get("ece")
-        figure.add_scatter(x=curve["mean_predicted"], y=curve["fraction_positive"],
-                           mode="lines+markers",
-                           line={"color": PALETTE[index % len(PALETTE)], "width": 2},
-                           name=f"{curve['name']} (ECE {ece:.3f})" if ece is not None
-                           else curve["name"])
-    return _layout(figure, "Reliability diagram",
-                   xaxis={"title": "Mean predicted P(pneumonia)", "range": [0, 1]},
-                   yaxis={"title": "Fraction actually pneumonia", "range": [0, 1.02]})
 
 
 def training_curves(epochs: pd.DataFrame, names: dict[int, str]) -> go.Figure:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from dashboard.alias_views import production_badge, verdict
 from db.models import LABEL_NAMES
 from db.runs import RunInfo
 from db.uploads import ScoredUpload
@@ -89,10 +90,9 @@ def result_card(decoded: DecodedUpload, result: ScoredUpload) -> dbc.Card:
         columns.append(dbc.Col([
             html.Img(src=f"/files/upload-cam/{score.id}",
                      className="img-fluid score-overlay", alt=f"Grad-CAM of run {score.run_id}"),
-            html.Div([html.Strong(f"#{score.run_id} {score.run_name}")], className="small"),
-            html.Div([html.Span(f"P(pneumonia) = {score.probability:.3f}",
-                                className="score-probability me-2"),
-                      label_badge(score.predicted_label)]),
+            html.Div([html.Strong(f"#{score.run_id} {score.run_name}"),
+                      production_badge(score)], className="small"),
+            html.Div(verdict(score)),
             outside_badge(score.outside_population, score.typicality),
             html.Div(f"threshold {score.threshold:.3f} · {score.inference_ms:.0f} ms",
                      className="small text-muted score-time"),
@@ -134,8 +134,10 @@ def history_table(history: list[ScoredUpload],
                            target="_blank")),
             html.Td(upload.file_format),
             html.Td(upload.created_at.strftime("%Y-%m-%d %H:%M")),
-            html.Td([html.Div([f"#{s.run_id} {s.run_name}: {s.probability:.3f} ",
-                               label_badge(s.predicted_label),
+            html.Td([html.Div([html.Span(f"#{s.run_id} {s.run_name}: {s.probability:.3f} ",
+                                         className=None if s.assessable else "text-muted"),
+                               label_badge(s.predicted_label) if s.assessable
+                               else verdict(s)[1], production_badge(s),
                                outside_badge(s.outside_population, s.typicality)])
                      for s in scores] + [forced_badge(upload.input_check)]),
             html.Td("no" if disagree else "yes"),

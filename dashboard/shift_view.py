@@ -10,31 +10,9 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 from dash import html
 
-from dashboard.figures import empty_figure
-
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
-
-
-def probability_histograms(series: list[dict]) -> go.Figure:
-    """Overlaid histograms of P(pneumonia), each series {"name", "values"}, as shares."""
-    series = [item for item in series if len(item["values"])]
-    if not series:
-        return empty_figure("No external evaluation yet: cxr evaluate RUN --data DIR")
-    figure = go.Figure()
-    for index, item in enumerate(series):
-        figure.add_trace(go.Histogram(
-            x=np.asarray(item["values"], dtype=float), name=item["name"], opacity=0.55,
-            histnorm="probability", xbins={"start": 0.0, "end": 1.0, "size": 0.05},
-            marker_color=PALETTE[index % len(PALETTE)]))
-    figure.update_layout(barmode="overlay", height=320, margin={"l": 50, "r": 20, "t": 40,
-                                                                  "b": 40},
-                         title="P(pneumonia): val against external data",
-                         xaxis_title="P(pneumonia)", yaxis_title="share of images",
-                         legend={"orientation": "h", "y": -0.25})
-    return figure
+from engine.report.figures import probability_histograms  # noqa: F401 - the Runs page's
 
 
 def _format(value: object, digits: int = 3) -> str:

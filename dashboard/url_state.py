@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from db import evaluations, gallery
+from engine.evaluation.slices import parse_key
 
 
 def parse_int(value: object) -> int | None:
@@ -38,6 +39,25 @@ class ErrorsView:
     min_outside: float = 0.0  # attention filter: share of CAM energy outside the lungs
     sort: str = "confident_first"
     population: str = "all"  # typicality filter: all | outside | inside the training population
+    slice: str | None = None  # a slice key: the gallery keeps only that slice's images
+    chosen: tuple[int, ...] = ()  # images picked on the Map page (cell "chosen")
+
+
+# The most image ids a URL may carry to the gallery (the Map page's selection).
+MAX_CHOSEN = 500
+
+
+def chosen_ids(value: object) -> tuple[int, ...]:
+    """`?ids=3,5,8` -> (3, 5, 8): positive integers only, duplicates dropped, at most
+    MAX_CHOSEN; anything else is ignored."""
+    found: dict[int, None] = {}
+    for part in str(value or "").split(",")[:MAX_CHOSEN * 2]:
+        number = parse_int(part.strip()) if part.strip().isdigit() else None
+        if number is not None and 0 < number < 2**31:  # an id the database can hold
+            found[number] = None
+        if len(found) >= MAX_CHOSEN:
+            break
+    return tuple(found)
 
 
 def errors_view(query: dict, runs: list) -> ErrorsView:
@@ -50,14 +70,18 @@ def errors_view(query: dict, runs: list) -> ErrorsView:
         split = "test" if "test" in splits else (splits[0] if splits else "val")
     threshold = clamp_threshold(query.get("t"), default=round(run.threshold, 4))
     cell = query.get("cell") if query.get("cell") in gallery.GALLERY_CELLS else "fn"
+    chosen = chosen_ids(query.get("ids"))
+    if chosen and query.get("cell") in (None, gallery.CHOSEN):
+        cell = gallery.CHOSEN
     min_outside = clamp_threshold(query.get("outside"), default=0.0)
     if cell == gallery.SUSPECTS and "outside" not in query:
         min_outside = SUSPECT_MIN_OUTSIDE
     sort = query.get("sort") if query.get("sort") in gallery.SORTS else "confident_first"
     population = (query.get("population") if query.get("population") in gallery.POPULATIONS
                   else "all")
+    slice_key = query.get("slice") if parse_key(query.get("slice")) else None
     return ErrorsView(run.id, split, threshold, cell, parse_int(query.get("image")),
-                      min_outside, sort, population)
+                      min_outside, sort, population, slice_key, chosen)
 
 
 def pick_run(value: object, runs: list, fallback_index: int = 0) -> int | None:

@@ -6,7 +6,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import html
 
-from dashboard import ids
+from dashboard import external_view, ids
 from db.gallery import PredictionView
 from db.models import LABEL_NAMES, REVIEW_VERDICTS
 
@@ -149,13 +149,15 @@ def other_runs_table(predictions: pd.DataFrame, current_run: int | None) -> dbc.
 
 
 def image_panel(info, prediction: PredictionView | None, predictions: pd.DataFrame, reviews: list,
-                run_id: int | None, threshold: float, reviewer: str | None = None) -> dbc.Card:
+                run_id: int | None, threshold: float, reviewer: str | None = None,
+                external: bool = False) -> dbc.Card:
     """Large original and Grad-CAM, metadata, every run's probability, and the review form."""
     cam = (html.Img(src=f"/attention/lung-outline/{prediction.prediction_id}",
                     className="cxr-large", alt="Grad-CAM overlay with lung outline",
                     id="lung-outline")
-           if prediction and prediction.has_cam else html.Div("No Grad-CAM stored",
-                                                              className="text-muted"))
+           if prediction and prediction.has_cam
+           else external_view.no_cam("its predictions were imported") if external
+           else html.Div("No Grad-CAM stored", className="text-muted"))
     verdict = None
     if prediction:
         predicted = int(prediction.probability >= threshold)

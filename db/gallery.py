@@ -137,13 +137,13 @@ def _gallery_order(cell: str, sort: str, threshold: float) -> list:
 
 def cell_images(evaluation_id: int, cell: str, threshold: float, sort: str = "confident_first",
                 limit: int = 48, offset: int = 0, min_outside: float = 0.0,
-                population: str = "all") -> GalleryPage:
+                population: str = "all", image_ids: list[int] | None = None) -> GalleryPage:
     """One page of the images in a confusion cell (or the suspects) at `threshold`, and the size.
 
     Every confusion cell lies on one side of the threshold, so "confident first" is an ordering
     by probability (away from the threshold) and the index serves it directly. "suspects" are
     the correct predictions; with `min_outside` they are the shortcut suspects: right, while
-    looking mostly outside the lungs.
+    looking mostly outside the lungs. `image_ids`, when given, keeps only those images.
     """
     if cell not in GALLERY_CELLS:
         raise ValueError(f"unknown confusion cell {cell!r}; use one of "
@@ -154,6 +154,8 @@ def cell_images(evaluation_id: int, cell: str, threshold: float, sort: str = "co
         raise ValueError(f"unknown population {population!r}; use one of "
                          f"{', '.join(POPULATIONS)}")
     where = _cell_filter(evaluation_id, cell, threshold, min_outside, population)
+    if image_ids is not None:  # a slice (engine/evaluation/slices.py): only its images
+        where.append(Prediction.image_id.in_(image_ids))
     query = (select(*_VIEW_COLUMNS).where(*where)
              .order_by(*_gallery_order(cell, sort, threshold), Prediction.id)
              .limit(limit).offset(offset))
@@ -184,3 +186,19 @@ def _one(query) -> PredictionView | None:  # noqa: ANN001 - a select of _VIEW_CO
     with session_scope() as session:
         row = session.execute(query).first()
     return _view(row) if row else None
+
+
+CHOSEN = "chosen"  # a set of images picked elsewhere (the Map page's selection), by image id
+
+
+def chosen_images(evaluation_id: int, image_ids: list[int], limit: int = 48,
+                  offset: int = 0) -> GalleryPage:
+    """One page of the evaluation's predictions of these images, most probable first."""
+    where = [Prediction.evaluation_id == evaluation_id,
+             Prediction.image_id.in_([int(image_id) for image_id in image_ids])]
+    query = (select(*_VIEW_COLUMNS).where(*where)
+             .order_by(Prediction.probability.desc(), Prediction.id).limit(limit).offset(offset))
+    with session_scope() as session:
+        total = session.scalar(select(func.count()).select_from(Prediction).where(*where))
+        items = [_view(row) for row in session.execute(query).all()]
+    return GalleryPage(int(total or 0), items)

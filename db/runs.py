@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Select, func, or_, select
 
 from db.errors import UserError
-from db.models import Dataset, Epoch, Evaluation, Run, utcnow
+from db.models import EXTERNAL_ARCH, Dataset, Epoch, Evaluation, Run, utcnow
 from db.session import session_scope
 
 if TYPE_CHECKING:  # pandas costs about 0.4 s to import; only epochs_for needs it
@@ -66,6 +66,11 @@ class RunInfo:
     @property
     def is_ensemble(self) -> bool:
         return self.arch == ENSEMBLE_ARCH
+
+    @property
+    def is_external(self) -> bool:
+        """Imported predictions of a model trained elsewhere: no checkpoint, no Grad-CAM."""
+        return self.arch == EXTERNAL_ARCH
 
 
 def _run_query() -> Select:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from db.audit import Actor, add_event
 from db.models import LABEL_NAMES, Dataset, Image, Run, Upload, UploadScore, utcnow
+from db.registry import production_run_id
 from db.session import session_scope
 
 # Names are cut to the lengths their columns declare.
@@ -84,10 +85,16 @@ class StoredScore:
     typicality: float | None = None
     outside_population: bool | None = None
     forced: bool = False  # scored past a failed input check
+    from_production: bool | None = None  # held `production` when stored (None: before aliases)
 
     @property
     def label_name(self) -> str:
         return LABEL_NAMES[self.predicted_label]
+
+    @property
+    def assessable(self) -> bool:
+        """False when the image is unlike the run's training images: its label means nothing."""
+        return self.outside_population is not True
 
 
 def disagreement(scores: Iterable[StoredScore]) -> bool:
@@ -127,7 +134,8 @@ def _upload_info(row: Upload) -> StoredUpload:
 def _score_info(row: UploadScore, run_name: str) -> StoredScore:
     return StoredScore(row.id, row.upload_id, row.run_id, run_name, row.probability,
                        row.predicted_label, row.threshold, row.cam_path, row.inference_ms,
-                       row.created_at, row.typicality, row.outside_population, bool(row.forced))
+                       row.created_at, row.typicality, row.outside_population, bool(row.forced),
+                       row.from_production)
 
 
 def find_upload(sha256: str) -> StoredUpload | None:
@@ -175,7 +183,8 @@ def record_scores(sha256: str, stored_path: str, file_format: str, size_bytes: i
                     session.flush()
                 if input_check and not upload.input_check:
                     upload.input_check = input_check
-                rows = _score_rows(upload.id, scores, cam_paths, input_check is not None)
+                rows = _score_rows(upload.id, scores, cam_paths, input_check is not None,
+                                   production_run_id(session))
                 session.add_all(rows)
                 session.flush()
                 add_event(session, stored_by.actor, "uploaded", f"upload {upload.id}",
@@ -192,12 +201,13 @@ def record_scores(sha256: str, stored_path: str, file_format: str, size_bytes: i
 
 
 def _score_rows(upload_id: int, scores: Sequence[ScoreToStore], cam_paths: Sequence[str],
-                forced: bool) -> list[UploadScore]:
+                forced: bool, production: int | None) -> list[UploadScore]:
     return [UploadScore(upload_id=upload_id, run_id=score.run_id, probability=score.probability,
                         predicted_label=score.predicted_label, threshold=score.threshold,
                         cam_path=cam_path, inference_ms=score.inference_ms,
                         typicality=score.typicality,
-                        outside_population=score.outside_population, forced=forced)
+                        outside_population=score.outside_population, forced=forced,
+                        from_production=score.run_id == production)
             for score, cam_path in zip(scores, cam_paths, strict=True)]
 
 

@@ -152,4 +152,23 @@ def trained_url(trained_home: dict) -> str | None:
     return os.environ.get("CXR_DATABASE_URL")
 
 
+# The external-run store (engine and dashboard tests share it): tests/imported_fixtures.py.
+from tests.imported_fixtures import imported_home  # noqa: E402, F401
+
+
+@pytest.fixture(scope="session")
+def crossval_home(tmp_path_factory: pytest.TempPathFactory, real_subset: Path) -> dict:
+    """A store of its own holding one `cxr crossval` run (3 folds, small CNN, 64 px) on real
+    images: out-of-fold predictions with Grad-CAMs and cleanlab's ranking."""
+    from engine.training.crossval import crossval
+    from engine.training.train import TrainConfig
+
+    with cxr_environment(tmp_path_factory.mktemp("crossval-home")) as home:
+        run_id = crossval(TrainConfig(arch="small_cnn", data=str(real_subset), epochs=1,
+                                      image_size=64, batch_size=16, name="crossval-test"),
+                          folds=3)
+        url = os.environ.get("CXR_DATABASE_URL")
+    return {"home": home, "url": url, "run_id": run_id, "data": real_subset}
+
+
 from tests.site_calibration_store import site_calibrated  # noqa: E402,F401 - a session fixture

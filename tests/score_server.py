@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 # The Score page's component ids, from dashboard/ids.py (the page module itself is never
 # imported here: Dash imports pages under its own names, so it would register a second time).
 from dashboard.ids import (  # noqa: E402, F401 - re-exported for the Score tests
+    SCORE_CHALLENGERS,
     SCORE_FORCE,
     SCORE_HISTORY,
     SCORE_RESULTS,
@@ -49,7 +50,8 @@ def data_url(data: bytes, mime: str = "application/octet-stream") -> str:
 
 
 def upload_request(contents: list[str], filenames: list[str],
-                   run_ids: list[int] | None = None, force: bool = False) -> dict:
+                   run_ids: list[int] | None = None, force: bool = False,
+                   challengers: bool = False) -> dict:
     """The body Dash's renderer POSTs when files are dropped on the Score page."""
     outputs = [(SCORE_RESULTS, "children"), (SCORE_HISTORY, "children"),
                (SCORE_UPLOAD, "contents")]
@@ -60,7 +62,8 @@ def upload_request(contents: list[str], filenames: list[str],
         "changedPropIds": [f"{SCORE_UPLOAD}.contents"],
         "state": [{"id": SCORE_UPLOAD, "property": "filename", "value": filenames},
                   {"id": SCORE_RUNS, "property": "value", "value": run_ids or []},
-                  {"id": SCORE_FORCE, "property": "value", "value": force}],
+                  {"id": SCORE_FORCE, "property": "value", "value": force},
+                  {"id": SCORE_CHALLENGERS, "property": "value", "value": challengers}],
     }
 
 

@@ -8,12 +8,13 @@ import numpy as np
 from dash import ALL, Input, Output, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import figures, files, ids, stats, views
+from dashboard import external_view, figures, files, ids, report_files, slices_view, views
 from dashboard.clicks import clicked
 from dashboard.url_state import pick_run
 from db import evaluations, images
 from db import runs as runs_db
 from db.models import LABEL_NAMES
+from engine.evaluation import stats
 
 dash.register_page(__name__, path="/compare", name="Compare", order=2,
                    title="CXR Lens · Compare", role="viewer")
@@ -48,7 +49,8 @@ def layout(a: str | None = None, b: str | None = None, split: str | None = None,
     return html.Div([
         dcc.Store(id=ids.CMP_SELECTED_CELL, data=cell if cell in CELLS else "right-wrong"),
         dcc.Store(id=ids.CMP_URL_SYNC),
-        html.H3("Compare two runs"),
+        html.Div([html.H3("Compare two runs", className="d-inline"),
+                  report_files.download_button(ids.CMP_REPORT, [run_a, run_b], split)]),
         dbc.Card(dbc.CardBody(dbc.Row([
             dbc.Col([dbc.Label("Run A"), dcc.Dropdown(id=ids.CMP_RUN_A, options=options,
                                                       value=run_a, clearable=False)], md=5),
@@ -71,6 +73,7 @@ def layout(a: str | None = None, b: str | None = None, split: str | None = None,
             dcc.Loading(dcc.Graph(id=ids.CMP_ATTENTION)),
             html.Div(id=ids.CMP_ATTENTION_SUMMARY, className="small"),
         ]), className="cxr-card mt-3"),
+        slices_view.compare_card(),
         dbc.Card(dbc.CardBody(dcc.Loading(html.Div(id=ids.CMP_FLIPS))),
                  className="cxr-card mt-3"),
     ])
@@ -133,6 +136,8 @@ def attention_difference(run_a: int, run_b: int, split: str):
     if found is None or found[2].empty:
         return figures.empty_figure("No paired images to compare attention on"), []
     summary_a, summary_b, pairs = found
+    if summary_a.is_external or summary_b.is_external:
+        return figures.empty_figure(f"{external_view.NO_MODEL}: no attention to compare"), []
     pairs = pairs.assign(agreement=stats.agreement_labels(_masks(pairs, summary_a, summary_b)))
     return (figures.attention_scatter(pairs, summary_a.name, summary_b.name),
             views.attention_difference(pairs))
@@ -142,6 +147,12 @@ def attention_difference(run_a: int, run_b: int, split: str):
           Input({"type": ids.CMP_CELL, "cell": ALL}, "n_clicks"), prevent_initial_call=True)
 def select_cell(_clicks: list) -> str:
     return clicked("cell")
+
+
+def _cam_cell(run: runs_db.RunInfo, prediction_id: float) -> html.Td:
+    if run.is_external:
+        return html.Td(external_view.no_cam())
+    return html.Td(html.Img(src=f"/attention/lung-outline/{int(prediction_id)}", height=120))
 
 
 @callback(Output(ids.CMP_FLIPS, "children"), Input(ids.CMP_SELECTED_CELL, "data"),
@@ -156,10 +167,7 @@ def flips(cell: str, run_a: int, run_b: int, split: str):
     rows = [html.Tr([
         html.Td(html.Img(src=f"/files/thumb/{row.image_id}", height=120)),
         # Each CAM with the lung outline its lung share is measured against.
-        html.Td(html.Img(src=f"/attention/lung-outline/{int(row.prediction_id_a)}",
-                         height=120)),
-        html.Td(html.Img(src=f"/attention/lung-outline/{int(row.prediction_id_b)}",
-                         height=120)),
+        _cam_cell(summary_a, row.prediction_id_a), _cam_cell(summary_b, row.prediction_id_b),
         html.Td([html.Div(f"#{row.image_id} · {LABEL_NAMES[int(row.true_label)]}"),
                  html.Div(f"A: P = {row.probability_a:.3f}{_lung(row.lung_share_a)}"),
                  html.Div(f"B: P = {row.probability_b:.3f}{_lung(row.lung_share_b)}"),

@@ -9,7 +9,18 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import auth, figures, files, ids, views
+from dashboard import (
+    auth,
+    external_view,
+    figures,
+    files,
+    ids,
+    label_queue,
+    lookalike_views,
+    map_views,
+    slices_view,
+    views,
+)
 from dashboard import url_state as state
 from dashboard.clicks import clicked
 from db import audit, evaluations, gallery, images, reviews
@@ -90,13 +101,15 @@ def _controls(runs: list, view: state.ErrorsView, splits: list[str]) -> dbc.Card
 def layout(**query: str) -> html.Div:
     runs = runs_db.run_summaries()
     if not runs:
-        return views.empty_state("evaluated runs")
+        return html.Div([views.empty_state("evaluated runs"), label_queue.section()])
     view = state.errors_view(query, runs)
     splits = evaluations.evaluation_splits(view.run_id)
     return html.Div([
         dcc.Store(id=ids.ERR_SELECTED_CELL, data=view.cell),
         dcc.Store(id=ids.ERR_SELECTED_IMAGE, data=view.image_id),
+        dcc.Store(id=ids.ERR_CHOSEN, data=list(view.chosen)),
         dcc.Store(id=ids.ERR_URL_SYNC),
+        dcc.Store(id=ids.ERR_SLICE, data=view.slice),
         html.Div([html.H3("Error analysis", className="d-inline"),
                   html.Span(id=ids.ERR_RUN_BADGES)], className="mb-2"),
         _controls(runs, view, splits),
@@ -109,6 +122,7 @@ def layout(**query: str) -> html.Div:
                 html.Div(id=ids.ERR_METRICS, className="mt-3"),
             ]), className="cxr-card"), lg=8),
         ], className="g-3"),
+        slices_view.errors_card(view.slice),
         dbc.Card([
             dbc.CardHeader(dbc.Row([
                 dbc.Col(html.H6(id=ids.ERR_GALLERY_TITLE, className="mb-0 mt-2"), md=4),
@@ -134,6 +148,7 @@ def layout(**query: str) -> html.Div:
             dbc.CardBody(dcc.Loading(html.Div(id=ids.ERR_GALLERY), delay_show=300)),
         ], className="cxr-card mt-3"),
         html.Div(id=ids.ERR_DETAIL),
+        label_queue.section(),
     ])
 
 
@@ -240,22 +255,29 @@ def highlight_cell(selected: str):
           Input(ids.ERR_THRESHOLD, "value"), Input(ids.ERR_SELECTED_CELL, "data"),
           Input(ids.ERR_SORT, "value"), Input(ids.ERR_PAGE, "active_page"),
           Input(ids.ERR_OVERLAY, "value"), Input(ids.ERR_OUTSIDE, "value"),
-          Input(ids.ERR_POPULATION, "value"), State(ids.ERR_SELECTED_IMAGE, "data"))
+          Input(ids.ERR_POPULATION, "value"), Input(ids.ERR_SLICE, "data"),
+          State(ids.ERR_SELECTED_IMAGE, "data"), State(ids.ERR_CHOSEN, "data"))
 def drill_down(run_id: int, split: str, threshold: float, cell: str, sort: str,
                page: int | None, overlay: bool, min_outside: float | None,
-               population: str | None, selected_image: int | None):
-    """One page of exactly the images in the selected confusion cell (or the suspects)."""
+               population: str | None, slice_key: str | None, selected_image: int | None,
+               chosen: list | None = None):
+    """One page of exactly the images in the selected confusion cell (or the suspects, or
+    those chosen on the Map page)."""
     evaluation_id = evaluations.evaluation_id_for(run_id, split)
-    if evaluation_id is None or cell not in gallery.GALLERY_CELLS:
+    if evaluation_id is None or cell not in (*gallery.GALLERY_CELLS, gallery.CHOSEN):
         raise PreventUpdate
     if not files.may_see(images.evaluation_on_uploads(evaluation_id)):
         return dbc.Alert(files.UPLOADS_HIDDEN, color="info"), "", 1
     page = max(int(page or 1), 1)
+    if cell == gallery.CHOSEN:
+        return map_views.chosen_gallery(evaluation_id, chosen, page, PAGE_SIZE, bool(overlay),
+                                        selected_image)
     min_outside = state.clamp_threshold(min_outside, default=0.0)
     population = population if population in gallery.POPULATIONS else "all"
     shown = gallery.cell_images(evaluation_id, cell, state.clamp_threshold(threshold),
                                 sort if sort in gallery.SORTS else "confident_first",
-                                PAGE_SIZE, (page - 1) * PAGE_SIZE, min_outside, population)
+                                PAGE_SIZE, (page - 1) * PAGE_SIZE, min_outside, population,
+                                slices_view.gallery_filter(run_id, split, slice_key))
     total, items = shown.total, shown.items
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     name = ("Shortcut suspects" if cell == gallery.SUSPECTS
@@ -265,6 +287,8 @@ def drill_down(run_id: int, split: str, threshold: float, cell: str, sort: str,
                         className="text-muted"),
              html.Small(f"  {population} the training population" if population != "all"
                         else "", className="text-muted"),
+             html.Small(slices_view.slice_title(slice_key), className="text-muted",
+                        id="gallery-slice"),
              html.Small(f"  page {min(page, pages)} of {pages}", className="text-muted")]
     return views.gallery(items, bool(overlay), selected_image), title, pages
 
@@ -300,10 +324,12 @@ def image_detail(image_id: int | None, run_id: int, split: str, threshold: float
             prediction = gallery.prediction_for(int(mine.evaluation_id.iloc[-1]), info.id)
     actor = auth.current_actor()
     audit.record(actor, "viewed image", f"image {info.id}", f"run {run_id}, {split}")
-    return views.image_panel(info, prediction, predictions,
-                             reviews.reviews_for(info.id), run_id,
-                             state.clamp_threshold(threshold),
-                             actor.name if auth.allowed("reviewer") else None)
+    return html.Div([views.image_panel(info, prediction, predictions,
+                                       reviews.reviews_for(info.id), run_id,
+                                       state.clamp_threshold(threshold),
+                                       actor.name if auth.allowed("reviewer") else None,
+                                       external=external_view.is_external(run_id)),
+                     lookalike_views.for_image(run_id, evaluation_id, info.id)])
 
 
 @callback(Output(ids.REVIEW_LIST, "children"), Output(ids.REVIEW_STATUS, "children"),
@@ -330,7 +356,8 @@ def save_review(clicks: int | None, verdict: str | None, note: str | None,
 
 
 clientside_callback(
-    """function (run, split, threshold, cell, image, outside, sort, population) {
+    """function (run, split, threshold, cell, image, outside, sort, population, slice,
+                 chosen) {
         const query = new URLSearchParams();
         if (run !== null && run !== undefined) { query.set("run", run); }
         if (split) { query.set("split", split); }
@@ -340,6 +367,8 @@ clientside_callback(
         if (outside !== null && outside !== undefined) { query.set("outside", outside); }
         if (sort) { query.set("sort", sort); }
         if (population && population !== "all") { query.set("population", population); }
+        if (slice) { query.set("slice", slice); }
+        if (cell === "chosen" && chosen && chosen.length) { query.set("ids", chosen.join(",")); }
         window.history.replaceState(null, "", window.location.pathname + "?" + query);
         return query.toString();
     }""",
@@ -348,4 +377,6 @@ clientside_callback(
     Input(ids.ERR_THRESHOLD, "value"), Input(ids.ERR_SELECTED_CELL, "data"),
     Input(ids.ERR_SELECTED_IMAGE, "data"), Input(ids.ERR_OUTSIDE, "value"),
     Input(ids.ERR_SORT, "value"), Input(ids.ERR_POPULATION, "value"),
+    Input(ids.ERR_SLICE, "data"),
+    State(ids.ERR_CHOSEN, "data"),
 )

@@ -8,18 +8,22 @@ import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, ctx, dash_table, dcc, html
 from sklearn.metrics import roc_auc_score
 
-from dashboard import figures, ids, shift_view, site_calibration_view, stats, views
+from dashboard import auth, figures, ids, report_files, shift_view, site_calibration_view, views
+from dashboard.alias_views import aliases_card
+from dashboard.run_columns import defaults_store
 from dashboard.runs_table import (
     SPLITS,
     cached_table_rows,
     clear_table_cache,
     health_tooltips,
+    hidden_columns,
     table_columns,
 )
 from dashboard.url_state import parse_int
 from db import attention, evaluations, robustness, run_table, shift
 from db import runs as runs_db
 from db.site_calibration import site_calibrations
+from engine.evaluation import stats
 from engine.evaluation.metrics import expected_calibration_error
 
 dash.register_page(__name__, path="/", name="Runs", order=0, title="CXR Lens · Runs",
@@ -27,24 +31,32 @@ dash.register_page(__name__, path="/", name="Runs", order=0, title="CXR Lens · 
 
 MAX_OVERLAID = 10
 
-def layout(runs: str | None = None, split: str | None = None, **_query: str) -> html.Div:
+def _title() -> html.Div:
+    return html.Div([html.H3("Runs", className="d-inline"),
+                     html.Span(" — select rows to overlay their curves; sort and filter in the "
+                               "header; Toggle Columns shows the configuration; Export writes "
+                               "CSV.", className="text-muted")], className="mb-2")
+
+
+def layout(runs: str | None = None, split: str | None = None, cols: str | None = None,
+           **_query: str) -> html.Div:
     if runs_db.count_runs() == 0:
         return views.empty_state("runs")
     selected = [value for value in (parse_int(part) for part in (runs or "").split(","))
                 if value is not None]
     if not selected:  # first visit: the two newest evaluated runs, so the charts say something
         selected = [run.id for run in runs_db.run_summaries()[:2]]
+    split = split if split in SPLITS else "test"
     return html.Div([
-        dcc.Store(id=ids.RUNS_HINT),
-        html.Div([html.H3("Runs", className="d-inline"),
-                  html.Span(" — select rows to overlay their curves; sort and filter in the "
-                            "header; Export writes CSV.", className="text-muted")],
-                 className="mb-2"),
+        dcc.Store(id=ids.RUNS_HINT), dcc.Store(id=ids.RUNS_COLUMNS_HINT), defaults_store(),
+        _title(),
         dbc.Card(dbc.CardBody([
             dbc.Button("Refresh", id=ids.RUNS_REFRESH, size="sm", color="secondary",
                        outline=True, className="mb-2"),
+            report_files.download_button(ids.RUNS_REPORT, selected, split),
             dash_table.DataTable(
-                id=ids.RUNS_TABLE, columns=table_columns(), data=[],
+                id=ids.RUNS_TABLE, columns=table_columns(split), data=[],
+                hidden_columns=hidden_columns(split, cols),
                 sort_action="native", filter_action="native", sort_mode="multi",
                 export_format="csv", export_headers="display", row_selectable="multi",
                 selected_row_ids=selected, page_size=15,
@@ -62,30 +74,36 @@ def layout(runs: str | None = None, split: str | None = None, **_query: str) -> 
                 tooltip_duration=None,
             ),
         ]), className="cxr-card"),
+        aliases_card(runs_db.run_summaries(only_evaluated=False), auth.allowed("admin")),
         dbc.Row([dbc.Col(dbc.RadioItems(
-            id=ids.RUNS_SPLIT, value=split if split in SPLITS else "test", inline=True,
+            id=ids.RUNS_SPLIT, value=split, inline=True,
             options=[{"label": f"curves and CAM figures on {name}", "value": name}
                      for name in SPLITS]), className="mt-3")]),
-        dbc.Row([
-            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_ROC), className="cxr-card"), lg=6),
-            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_PR), className="cxr-card"), lg=6),
-            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_TRAINING), className="cxr-card"), lg=6),
-            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_CALIBRATION), className="cxr-card"), lg=6),
-            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_LUNG_HISTOGRAM), className="cxr-card"),
-                    lg=6),
-            dbc.Col(dbc.Card(dbc.CardBody([
-                html.H6("Calibration and threshold"), html.Div(id=ids.RUNS_CALIBRATION_TABLE)]),
-                className="cxr-card"), lg=6),
-            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_SHIFT), className="cxr-card"), lg=12),
-            dbc.Col(dbc.Card(dbc.CardBody(html.Div(id=ids.RUNS_SHIFT_TABLES)),
-                             className="cxr-card"), lg=12),
-            dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_EXTERNAL_HISTOGRAM), className="cxr-card"),
-                    lg=6),
-            dbc.Col(dbc.Card(dbc.CardBody([html.H6("External data beside val"),
-                                           html.Div(id=ids.RUNS_EXTERNAL_TABLES)]),
-                             className="cxr-card"), lg=6),
-        ], className="g-3 mt-1"),
+        _figure_grid(),
     ])
+
+
+def _figure_grid() -> dbc.Row:
+    """The curves, calibration, shift and external-data figures below the table."""
+    return dbc.Row([
+        dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_ROC), className="cxr-card"), lg=6),
+        dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_PR), className="cxr-card"), lg=6),
+        dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_TRAINING), className="cxr-card"), lg=6),
+        dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_CALIBRATION), className="cxr-card"), lg=6),
+        dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_LUNG_HISTOGRAM), className="cxr-card"),
+                lg=6),
+        dbc.Col(dbc.Card(dbc.CardBody([
+            html.H6("Calibration and threshold"), html.Div(id=ids.RUNS_CALIBRATION_TABLE)]),
+            className="cxr-card"), lg=6),
+        dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_SHIFT), className="cxr-card"), lg=12),
+        dbc.Col(dbc.Card(dbc.CardBody(html.Div(id=ids.RUNS_SHIFT_TABLES)),
+                         className="cxr-card"), lg=12),
+        dbc.Col(dbc.Card(dcc.Graph(id=ids.RUNS_EXTERNAL_HISTOGRAM), className="cxr-card"),
+                lg=6),
+        dbc.Col(dbc.Card(dbc.CardBody([html.H6("External data beside val"),
+                                       html.Div(id=ids.RUNS_EXTERNAL_TABLES)]),
+                         className="cxr-card"), lg=6),
+    ], className="g-3 mt-1")
 
 
 # The navbar calls this page "Runs", so /runs (with its query) is this page too; the shell
@@ -199,7 +217,8 @@ def external_of_selected(selected: list[int] | None):
 
 clientside_callback(
     """function (selected, split) {
-        const query = new URLSearchParams();
+        const query = new URLSearchParams(window.location.search);
+        query.delete("runs");
         if (selected && selected.length) { query.set("runs", selected.join(",")); }
         if (split) { query.set("split", split); }
         window.history.replaceState(null, "", window.location.pathname + "?" + query);

@@ -15,7 +15,8 @@ import flask
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import auth, ids
+from dashboard import auth, external_view, ids, lookalike_views
+from dashboard.alias_views import scoring_choice
 from dashboard.score_views import (
     SCORING_DEVICE,
     error_card,
@@ -34,6 +35,7 @@ from engine.inference.uploads import (
     max_upload_bytes,
     max_upload_mb,
     score_uploads,
+    scoring_run_ids,
 )
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ def _chosen_runs(query_runs: str | None, runs: list[runs_db.RunInfo]) -> list[in
 def layout(runs: str | None = None, **_query: str) -> html.Div:
     completed = runs_db.completed_runs()
     limit_mb = max_upload_mb()
+    placeholder, challengers = scoring_choice(completed)
     return html.Div([
         html.H3("Score"),
         dbc.Card(dbc.CardBody([
@@ -64,7 +67,9 @@ def layout(runs: str | None = None, **_query: str) -> html.Div:
                 dbc.Col([dbc.Label("Runs"), dcc.Dropdown(
                     id=ids.SCORE_RUNS, multi=True, options=run_options(completed),
                     value=_chosen_runs(runs, completed),
-                    placeholder="every completed run")], md=8),
+                    placeholder=placeholder), challengers,
+                    external_view.score_note(runs_db.run_summaries(only_evaluated=False))],
+                    md=8),
                 dbc.Col([dbc.Label("Signed in as"), html.Div(
                     auth.current_actor().name, id=ids.SCORE_ANALYST, className="fw-bold")], md=4),
             ], className="mb-3"),
@@ -100,13 +105,15 @@ def layout(runs: str | None = None, **_query: str) -> html.Div:
 
 
 def _score_one(contents: str | None, name: str, run_ids: list[int] | None,
-               force: bool = False) -> object:
+               force: bool = False, challengers: bool = False) -> object:
     """One file -> its result card or its error message. Never raises."""
     try:
+        run_ids = run_ids or (scoring_run_ids(None, every_run=True) if challengers else None)
         decoded = decode_upload(decode_data_url(contents, name), name, force)
-        return result_card(decoded, score_uploads(
-            [decoded], run_ids, actor=auth.current_actor(),
-            device=flask.current_app.config.get(SCORING_DEVICE))[0])
+        device = flask.current_app.config.get(SCORING_DEVICE)
+        result = score_uploads([decoded], run_ids, actor=auth.current_actor(), device=device)[0]
+        return html.Div([result_card(decoded, result), lookalike_views.for_upload(
+            decoded.gray, [score.run_id for score in result.scores], device)])
     except (DecodeError, UserError) as exc:
         return error_card(str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad file must not fail the others
@@ -119,9 +126,10 @@ def _score_one(contents: str | None, name: str, run_ids: list[int] | None,
           Output(ids.SCORE_UPLOAD, "contents"),
           Input(ids.SCORE_UPLOAD, "contents"), State(ids.SCORE_UPLOAD, "filename"),
           State(ids.SCORE_RUNS, "value"), State(ids.SCORE_FORCE, "value"),
-          prevent_initial_call=True)
+          State(ids.SCORE_CHALLENGERS, "value"), prevent_initial_call=True)
 def score_files(contents: list | str | None, filenames: list | str | None,
-                run_ids: list[int] | None, force: bool | None = False):
+                run_ids: list[int] | None, force: bool | None = False,
+                challengers: bool | None = False):
     if not contents:
         raise PreventUpdate
     contents = contents if isinstance(contents, list) else [contents]
@@ -129,7 +137,8 @@ def score_files(contents: list | str | None, filenames: list | str | None,
     if len(filenames) != len(contents):
         filenames = [f"file {i + 1}" for i in range(len(contents))]
     chosen = [int(run) for run in run_ids or [] if str(run).isdigit()] or None
-    cards = [_score_one(content, str(name or "upload")[:MAX_NAME_CHARS], chosen, force=bool(force))
+    cards = [_score_one(content, str(name or "upload")[:MAX_NAME_CHARS], chosen, force=bool(force),
+                        challengers=bool(challengers))
              for content, name in zip(contents, filenames, strict=True)]
     # Clearing the contents lets the same file be uploaded again.
     return cards, history_table(upload_db.upload_history(HISTORY_ROWS), ids.SCORE_LABEL), None

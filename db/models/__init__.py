@@ -15,6 +15,9 @@ from db.models.base import (
     utcnow,
 )
 from db.models.calibration import SiteCalibration
+from db.models.features import FeatureMap, LookalikeIndex, MapPoint
+from db.models.imports import EXTERNAL_ARCH, RunImport
+from db.models.label_issues import LabelIssue
 from db.models.people import (
     REVIEW_VERDICTS,
     USER_ROLES,
@@ -25,6 +28,7 @@ from db.models.people import (
     UploadScore,
     User,
 )
+from db.models.registry import PRODUCTION_ALIAS, RunAlias
 from db.models.results import (
     Dataset,
     Epoch,
@@ -38,8 +42,10 @@ from db.models.results import (
 )
 
 __all__ = [
-    "FIXED_THRESHOLD_RULE", "LABEL_NAMES", "NAMING_CONVENTION", "REVIEW_VERDICTS", "RUN_STATUSES",
-    "SUBSETS", "USER_ROLES", "AuditEvent", "Base", "Dataset", "Epoch", "Evaluation", "Image",
-    "Prediction", "Review", "Run", "RunMetric", "SignInFailure", "SiteCalibration", "Split",
-    "SplitAssignment", "Upload", "UploadScore", "User", "utcnow",
+    "EXTERNAL_ARCH", "FIXED_THRESHOLD_RULE", "LABEL_NAMES", "NAMING_CONVENTION",
+    "PRODUCTION_ALIAS", "REVIEW_VERDICTS", "RUN_STATUSES", "SUBSETS", "USER_ROLES",
+    "AuditEvent", "Base", "Dataset", "Epoch", "Evaluation", "FeatureMap", "Image", "LabelIssue",
+    "LookalikeIndex", "MapPoint", "Prediction", "Review", "Run", "RunAlias", "RunImport",
+    "RunMetric", "SignInFailure", "SiteCalibration", "Split", "SplitAssignment", "Upload",
+    "UploadScore", "User", "utcnow",
 ]

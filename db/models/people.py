@@ -83,6 +83,9 @@ class UploadScore(Base):
     typicality: Mapped[float | None] = mapped_column(Float)
     outside_population: Mapped[bool | None] = mapped_column(Boolean)
     forced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Whether the run held the `production` alias when this score was stored: what the product
+    # answered then. NULL for scores stored before aliases existed.
+    from_production: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -11,13 +11,19 @@ import sys
 from engine.cli import (
     adapt,
     calibrate,
+    crossval,
     data,
     demo,
     evaluate,
     explain,
+    features,
+    imports,
+    registry,
+    report,
     runs,
     score,
     serve,
+    slices,
     train,
     users,
 )
@@ -28,8 +34,12 @@ EXIT_USER_ERROR = 2
 # In the order `cxr --help` lists them: the command and the group that owns it.
 COMMANDS = (("ingest", data), ("train", train), ("evaluate", evaluate), ("score", score),
             ("road", explain), ("check-masks", explain), ("ensemble", evaluate),
-            ("adapt", adapt), ("calibrate", calibrate), ("runs", runs), ("compare", train),
-            ("demo", demo), ("serve", serve), ("users", users), ("audit", users))
+            ("adapt", adapt), ("calibrate", calibrate), ("import-predictions", imports),
+            ("runs", runs), ("slices", slices), ("map", features), ("lookalikes", features),
+            ("promote", registry), ("demote", registry), ("aliases", registry),
+            ("compare", train), ("demo", demo), ("serve", serve), ("users", users),
+            ("audit", users), ("report", report),
+            ("crossval", crossval), ("label-issues", crossval))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,9 +33,13 @@ def print_run_summary(run_ids: list[int] | None, split: str = "test") -> None:
     if table.empty:
         print("no runs yet: try `cxr demo`, or `cxr train --arch resnet18 --data DIR`")
         return
-    table = table.assign(origin=origin_labels(table.run_id.tolist()))
-    columns = ["run_id", "name", "arch", "status", "health", "origin", "image_size", "epochs",
-               "duration_s"]
+    from db.registry import aliases_by_run
+
+    held = aliases_by_run()
+    table = table.assign(origin=origin_labels(table.run_id.tolist()),
+                         alias=[",".join(held.get(int(run_id), ())) for run_id in table.run_id])
+    columns = ["run_id", "name", "alias", "arch", "status", "health", "origin", "image_size",
+               "epochs", "duration_s"]
     for metric in ("accuracy", "roc_auc", "f1", "sensitivity", "specificity", "ece"):
         columns.append(f"val_{metric}")
     if split == "test":

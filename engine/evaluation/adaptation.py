@@ -28,7 +28,12 @@ from engine.evaluation.calibration import Calibration, choose_calibration, logit
 from engine.evaluation.evaluate import evaluate_derived_run
 from engine.evaluation.thresholds import choose_threshold
 from engine.evaluation.typicality import extract_features, fit_run_typicality, load_run_stats
-from engine.inference.predictor import ENSEMBLE_ARCH, load_run_model, predict_logits
+from engine.inference.predictor import (
+    ENSEMBLE_ARCH,
+    load_run_model,
+    predict_logits,
+    require_checkpoint,
+)
 from engine.provenance import code_version
 from engine.training.augmentation import center_crop
 from engine.training.devices import resolve_device
@@ -89,6 +94,7 @@ def adapt_run(run_id: int, data_dir: str, prior: bool = False, name: str | None 
               batch_size: int = 64, device: str | None = None) -> int:
     """Adapt run `run_id` to the images under `data_dir`; returns the new run's id."""
     source = runs.get_run(run_id)
+    require_checkpoint(source, "be adapted (AdaBN re-estimates the model's own BatchNorm)")
     if source.status != "completed" or source.arch == ENSEMBLE_ARCH:
         raise UserError(f"run {run_id} cannot be adapted: adapt a completed, single-model run "
                         f"(it is {source.status}, arch {source.arch})")

@@ -22,7 +22,7 @@ from engine.evaluation.calibration import choose_calibration, logit
 from engine.evaluation.evaluate import evaluate_derived_run
 from engine.evaluation.health import constant_predictions_warning
 from engine.evaluation.thresholds import choose_threshold
-from engine.inference.predictor import ENSEMBLE_ARCH, EnsemblePredictor
+from engine.inference.predictor import ENSEMBLE_ARCH, EnsemblePredictor, require_checkpoint
 from engine.provenance import code_version
 from engine.training.devices import resolve_device
 
@@ -36,6 +36,7 @@ def _validate(run_ids: list[int], combine: str) -> list[runs.RunInfo]:
         raise UserError("an ensemble needs at least two different runs")
     members = [runs.get_run(run_id) for run_id in run_ids]
     for member in members:
+        require_checkpoint(member, "be an ensemble member")
         if member.status != "completed":
             raise UserError(f"run {member.id} is {member.status}; ensemble completed runs only")
         if member.arch == ENSEMBLE_ARCH:

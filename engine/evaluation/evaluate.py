@@ -20,12 +20,13 @@ from engine.data.pixels import load_gray, load_store, readable
 from engine.errors import UserError
 from engine.evaluation.calibration import Calibration
 from engine.evaluation.drift import drift
+from engine.evaluation.feature_map import keep_feature_map
 from engine.evaluation.metrics import binary_metrics, expected_calibration_error, roc_points
 from engine.evaluation.perturbations import SHIFTS, apply_shift
 from engine.evaluation.typicality import outside
 from engine.explain.attention import attention_metrics
 from engine.explain.gradcam import CamWriter
-from engine.inference.predictor import predictor_for
+from engine.inference.predictor import predictor_for, require_checkpoint
 from engine.training.devices import rank_device, resolve_device
 from engine.training.distributed import SINGLE, Rank
 
@@ -100,8 +101,8 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
     start = time.perf_counter()
     error: str | None = None
     try:
-        rows, attention_seconds = _explain_shard(run, rank.shard(images), evaluation_id, shift,
-                                                 batch_size, device)
+        rows, attention_seconds, features = _explain_shard(
+            run, rank.shard(images), evaluation_id, shift, batch_size, device)
         if rank.distributed:
             evaluations.insert_predictions(evaluation_id, rows)
     except BaseException as exc:
@@ -126,6 +127,8 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
         _fail(run_id, evaluation_id, split_name, f"{type(exc).__name__}: {exc}",
               fail_run_on_error)
         raise
+    if not rank.distributed:  # one process holds every image's features
+        keep_feature_map(run, evaluation_id, rows, features, batch_size, device)
     return evaluation_id
 
 
@@ -135,6 +138,7 @@ def _images_to_evaluate(run: runs.RunInfo, split: str, data_dir: str | None,
     """(images, their dataset, the split name stored), or a UserError naming what is wrong."""
     if run.status not in ("completed", "running"):
         raise UserError(f"run {run.id} is {run.status}; only completed runs can be evaluated")
+    require_checkpoint(run, "be evaluated again (import its predictions for these images)")
     if shift is not None and shift not in SHIFTS:
         raise UserError(f"unknown shift {shift!r}; choose one of {', '.join(SHIFTS)} or all")
     images, dataset_id, split_name = images_for(run, "val" if shift else split, data_dir,
@@ -185,8 +189,9 @@ def _fail(run_id: int, evaluation_id: int, split_name: str, reason: str,
 
 def _explain_shard(run: runs.RunInfo, images: list[SplitImage], evaluation_id: int,
                    shift: str | None, batch_size: int, device: torch.device) -> tuple[
-                       list[evaluations.PredictionRow], float]:
-    """Probabilities, Grad-CAM files and attention metrics for these images (one rank's share)."""
+                       list[evaluations.PredictionRow], float, np.ndarray | None]:
+    """Probabilities, Grad-CAM files and attention metrics for these images (one rank's share),
+    and their penultimate features, read in the same pass."""
     predictor = predictor_for(run, device)
     size = predictor.size
     paths = [image.path for image in images]
@@ -195,6 +200,7 @@ def _explain_shard(run: runs.RunInfo, images: list[SplitImage], evaluation_id: i
             if images else [])
     cam_dir = artifacts_root() / "runs" / str(run.id) / f"eval-{evaluation_id}"
     rows: list[evaluations.PredictionRow] = []
+    features: list[np.ndarray] = []
     attention_seconds = 0.0
     writer = CamWriter()
     try:
@@ -204,6 +210,7 @@ def _explain_shard(run: runs.RunInfo, images: list[SplitImage], evaluation_id: i
             if shift:
                 batch = apply_shift(shift, batch, seed=images[chunk[0]].image_id)
             probabilities, cams, typicality = predictor.explain_full(batch)
+            features.append(predictor.last_features.astype(np.float16))
             if typicality is None:
                 typicality = [None] * len(chunk)
             for index, gray, cam in zip(chunk, batch, cams, strict=True):
@@ -229,7 +236,11 @@ def _explain_shard(run: runs.RunInfo, images: list[SplitImage], evaluation_id: i
     finally:
         writer.wait()
         predictor.close()
-    return rows, attention_seconds
+    return rows, attention_seconds, np.concatenate(features) if features else None
+
+
+# Public for runs whose rows come from several models (engine/training/crossval.py).
+explain_images = _explain_shard
 
 
 def _evaluate_worker(rank: Rank, run_id: int, split: str, data_dir: str | None,
@@ -259,3 +270,10 @@ def evaluate_distributed(run_id: int, split: str = "val", nproc: int = 2,
         launch(_evaluate_worker, nproc, (run_id, split, None, dataset_id, shift, batch_size,
                                          str(result), device), device.type)
         return int(result.read_text())
+
+
+def store_scored(run: runs.RunInfo, evaluation_id: int, split_name: str,
+                 rows: list[evaluations.PredictionRow], seconds: float) -> None:
+    """Complete an evaluation whose rows were scored elsewhere (engine/evaluation/imported.py):
+    the same metrics, ROC and drift as ours."""
+    _complete(run, evaluation_id, split_name, rows, seconds, attention_seconds=None)

@@ -79,6 +79,32 @@ def lung_outline(mask: np.ndarray) -> dict:
                          if len(polygon) >= 3]}
 
 
+DISPLAY_SIZE = 384  # small CAMs (64-224 px) are scaled up so the outline stays crisp
+OUTLINE_RGB = (0, 255, 255)
+
+
+def outline_overlay(overlay: np.ndarray, outline: dict | None,
+                    display_size: int = DISPLAY_SIZE) -> np.ndarray:
+    """(h, w, 3) CAM overlay and its stored outline -> RGB overlay with the outline drawn (the
+    dashboard serves it, the report embeds it).
+
+    The polygons are in the CAM's pixels ({"height", "width", "polygons"}); they are scaled
+    with the overlay.
+    """
+    size = max(display_size, overlay.shape[0])
+    canvas = np.ascontiguousarray(cv2.resize(overlay, (size, size),
+                                             interpolation=cv2.INTER_LINEAR))
+    if not outline or not outline.get("polygons"):
+        return canvas
+    # Pixel centres: pixel i of the CAM covers [i, i + 1) of its width; the canvas is scaled.
+    scale = np.array([size / outline["width"], size / outline["height"]])
+    contours = [np.round((np.asarray(polygon, float).reshape(-1, 1, 2) + 0.5) * scale - 0.5)
+                .astype(np.int32) for polygon in outline["polygons"]]
+    cv2.polylines(canvas, contours, isClosed=True, color=OUTLINE_RGB,
+                  thickness=max(size // 160, 2), lineType=cv2.LINE_AA)
+    return canvas
+
+
 def area_fraction(mask: np.ndarray) -> float:
     return float(mask.mean())
 

@@ -18,7 +18,7 @@ from db.gallery import PredictionView
 from db.session import artifacts_root
 from engine.data.pixels import load_gray, to_input
 from engine.errors import UserError
-from engine.inference.predictor import load_run_model
+from engine.inference.predictor import load_run_model, require_checkpoint
 
 ROAD_PERCENTILES = (20, 40, 60, 80)
 
@@ -38,6 +38,7 @@ def road_scores(run_id: int, split: str = "val", sample: int = 100, seed: int = 
     is pytorch-grad-cam's sparse solve on the CPU.
     """
     run = runs.get_run(run_id)
+    require_checkpoint(run, "be scored with ROAD (there is no Grad-CAM to perturb)")
     evaluation_id = evaluations.evaluation_id_for(run_id, split)
     if evaluation_id is None:
         raise UserError(f"run {run_id} has no completed {split} evaluation to score with ROAD")

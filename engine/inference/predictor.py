@@ -28,9 +28,17 @@ ENSEMBLE_ARCH = "ensemble"
 Typicality = np.ndarray | None
 
 
+def require_checkpoint(run: runs.RunInfo, doing: str) -> None:
+    """A one-line refusal where the model itself is needed and the run is an imported one."""
+    if run.is_external:
+        raise UserError(f"run {run.id} is an external model: no checkpoint, no Grad-CAM (its "
+                        f"predictions were imported), so it cannot {doing}")
+
+
 def load_run_model(run: runs.RunInfo,
                    device: torch.device | str | None = None) -> torch.nn.Module:
     """The run's best checkpoint in eval mode on `device` (None: $CXR_DEVICE, else auto)."""
+    require_checkpoint(run, "load a model")
     if not run.checkpoint_path:
         raise UserError(f"run {run.id} has no checkpoint yet (status {run.status})")
     model = create_model(run.arch)
@@ -70,26 +78,42 @@ class ModelPredictor:
         self._explainer = CamExplainer(model, run.arch, run.threshold,
                                        Calibration(run.logit_offset, run.temperature),
                                        tta=bool(run.config.get("tta")))
-        # Typicality reads the head's input during the Grad-CAM pass: no second forward.
+        # Typicality and the feature map read the head's input during the Grad-CAM pass: no
+        # second forward.
         self._typicality = load_run_stats(run)
-        self._tap = FeatureTap(model, run.arch) if self._typicality else None
+        self._tap = FeatureTap(model, run.arch)
+        self.last_features: np.ndarray | None = None
 
     def explain(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.explain_full(batch)[:2]
 
     def explain_full(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, Typicality]:
         """(P(pneumonia), CAMs, typicality: distance / threshold, or None without stats)."""
-        if self._tap is not None:
-            self._tap.clear()
-        probability, cams = self._explainer.explain(center_crop(
-            normalize_intensity(np.asarray(batch), self.intensity), self.keep_centre))
-        typicality = (self._typicality.ratio(self._tap.first())
-                      if self._tap is not None else None)
+        self._tap.clear()
+        probability, cams = self._explainer.explain(self._prepared(batch))
+        self.last_features = self._tap.first()
+        typicality = (self._typicality.ratio(self.last_features)
+                      if self._typicality is not None else None)
         return probability, cams, typicality
 
+    def _prepared(self, batch: np.ndarray) -> np.ndarray:
+        return center_crop(normalize_intensity(np.asarray(batch), self.intensity),
+                           self.keep_centre)
+
+    def features_only(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(calibrated P(pneumonia), penultimate features) without Grad-CAM: the same
+        probability `explain_full` gives, from one no-grad forward (and the TTA views)."""
+        self._tap.clear()
+        model = self._explainer.model
+        logits = predict_logits(model, torch.from_numpy(np.array(
+            self._prepared(batch))), next(model.parameters()).device, len(batch),
+            tta=self._explainer.tta)
+        self.last_features = self._tap.first()
+        probability = np.asarray(self._explainer.calibration.apply(logits), dtype=np.float32)
+        return probability, self.last_features
+
     def close(self) -> None:
-        if self._tap is not None:
-            self._tap.close()
+        self._tap.close()
         self._explainer.close()
 
 
@@ -137,6 +161,19 @@ class EnsemblePredictor:
         return (combined.astype(np.float32), np.mean(cams, axis=0).astype(np.float32),
                 combine_members(typicalities))
 
+    @property
+    def last_features(self) -> np.ndarray | None:
+        """An ensemble's feature space is its first member's (engine/evaluation/feature_map.py)."""
+        return self.members[0].last_features
+
+    def features_only(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The ensemble's P without Grad-CAM, and its first member's features."""
+        probabilities = [member.features_only(_resize_all(batch, member.size))[0]
+                         for member in self.members]
+        combined = combine_probabilities(np.stack(probabilities), self.combine,
+                                         self.run.temperature, self.run.logit_offset)
+        return combined.astype(np.float32), self.members[0].last_features
+
     def close(self) -> None:
         for member in self.members:
             member.close()
@@ -145,6 +182,7 @@ class EnsemblePredictor:
 def predictor_for(run: runs.RunInfo, device: torch.device | str | None = None,
                   ) -> ModelPredictor | EnsemblePredictor:
     """The run's predictor with its model(s) on `device` (None: $CXR_DEVICE, else auto)."""
+    require_checkpoint(run, "score or explain images")
     if run.arch == ENSEMBLE_ARCH:
         return EnsemblePredictor(run, device)
     return ModelPredictor(run, device)

@@ -23,7 +23,7 @@ from engine.data.pixels import array_to_gray
 from engine.errors import UserError
 from engine.evaluation.typicality import outside
 from engine.explain.gradcam import overlay
-from engine.inference.predictor import ENSEMBLE_ARCH, predictor_for
+from engine.inference.predictor import ENSEMBLE_ARCH, predictor_for, require_checkpoint
 from engine.training.devices import resolve_device
 
 # Models kept warm per process; a small CNN is a few MB, a ResNet-34 about 85 MB.
@@ -102,6 +102,12 @@ class Scorer:
                     typicality=distance))
         return scores
 
+    def features(self, gray: np.ndarray) -> np.ndarray:
+        """One image's penultimate features in the run's space (an ensemble's first member's)."""
+        batch = array_to_gray(to_gray(gray), self.image_size)[None]
+        with self._lock:
+            return self._explainer.features_only(batch)[1][0]
+
 
 @lru_cache(maxsize=MODEL_CACHE_SIZE)
 def _cached_scorer(_database: str, _checkpoints: tuple, run_id: int, _threshold: float,
@@ -117,6 +123,7 @@ def _checkpoint_identity(run: runs.RunInfo) -> tuple:
     if run.arch == ENSEMBLE_ARCH:
         return tuple(item for member in run.config["members"]
                      for item in _checkpoint_identity(runs.get_run(member)))
+    require_checkpoint(run, "score uploads")
     if not run.checkpoint_path:
         raise UserError(f"run {run.id} has no checkpoint")
     checkpoint = artifacts_root() / run.checkpoint_path

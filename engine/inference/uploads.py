@@ -26,6 +26,7 @@ from db import runs as runs_db
 from db import uploads as upload_db
 from db.audit import Actor, cli_actor
 from db.files import atomic_write
+from db.registry import production_run_id
 from db.session import artifacts_root
 from engine import settings
 from engine.data.decode import DecodeError, decode_image
@@ -136,8 +137,21 @@ def decode_upload(data: bytes, name: str, force: bool = False) -> DecodedUpload:
                          image.file_format, image.gray, input_check, tuple(removed))
 
 
-def scoring_run_ids(run_ids: list[int] | None) -> list[int]:
-    """The runs to score with: the given ones (which must be completed) or every completed one."""
+def scoring_run_ids(run_ids: list[int] | None, every_run: bool = False) -> list[int]:
+    """The runs to score with: the given ones (which must be completed); else the `production`
+    run when one is set (with every other completed run after it, as challengers, when
+    `every_run`); else every completed run."""
+    if not run_ids:
+        production = production_run_id()
+        if production is not None:
+            if not runs_db.completed_runs([production]):
+                raise UserError(f"run {production} holds the production alias but cannot score "
+                                "(not completed, or its checkpoint is gone): promote another "
+                                "run with `cxr promote RUN`, or pass --run ID or --all")
+            if not every_run:
+                return [production]
+            others = [run.id for run in runs_db.completed_runs() if run.id != production]
+            return [production, *others]
     runs = runs_db.completed_runs(run_ids)
     if run_ids:
         missing = sorted(set(run_ids) - {run.id for run in runs})

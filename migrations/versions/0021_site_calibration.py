@@ -4,7 +4,7 @@ sensitivity and specificity at its threshold; the sample's dataset marks the eva
 as the calibration sample
 
 Revision ID: 0021
-Revises: 0014
+Revises: 0015
 
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

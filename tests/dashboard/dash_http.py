@@ -91,14 +91,15 @@ def drill_down_body(deps: list[dict], run_id: int, split: str, threshold: float,
               (ids.ERR_THRESHOLD, "value", threshold), (ids.ERR_SELECTED_CELL, "data", cell),
               (ids.ERR_SORT, "value", sort), (ids.ERR_PAGE, "active_page", page),
               (ids.ERR_OVERLAY, "value", overlay), (ids.ERR_OUTSIDE, "value", min_outside),
-              (ids.ERR_POPULATION, "value", population)]
+              (ids.ERR_POPULATION, "value", population), (ids.ERR_SLICE, "data", None)]
     return {"output": output, "outputs": [
         {"id": ids.ERR_GALLERY, "property": "children"},
         {"id": ids.ERR_GALLERY_TITLE, "property": "children"},
         {"id": ids.ERR_PAGE, "property": "max_value"}],
         "inputs": [{"id": i, "property": p, "value": v} for i, p, v in values],
         "changedPropIds": [f"{ids.ERR_SELECTED_CELL}.data"],
-        "state": [{"id": ids.ERR_SELECTED_IMAGE, "property": "data", "value": None}]}
+        "state": [{"id": ids.ERR_SELECTED_IMAGE, "property": "data", "value": None},
+                  {"id": ids.ERR_CHOSEN, "property": "data", "value": []}]}
 
 
 def runs_table_body(deps: list[dict], split: str = "test", refresh: bool = False) -> dict:

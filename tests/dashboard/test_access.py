@@ -20,21 +20,29 @@ from tests.dashboard.dash_http import declared_body
 
 PASSWORD = "role-test-password"
 PAGE_ROLES = {"/": "viewer", "/runs": "viewer", "/errors": "viewer", "/compare": "viewer",
-              "/dataset": "viewer", "/score": "uploader", "/audit": "admin"}
+              "/map": "viewer", "/dataset": "viewer", "/score": "uploader", "/audit": "admin"}
 PUBLIC = {"static", "_dash_assets.static", "/_favicon.ico", "auth.login", "auth.logout",
           "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>"}
 ROUTE_ROLES = {"files.image": "viewer", "files.thumb": "viewer", "files.cam": "viewer",
                "files.cam_thumb": "viewer", "files.not_a_file_route": "viewer",
                "attention_files.lung_outline": "viewer", "files.upload": "uploader",
-               "files.upload_cam": "uploader", "/_dash-layout": "viewer",
+               "files.upload_cam": "uploader", "report_files.download": "viewer",
+               "/_dash-layout": "viewer",
                "/_dash-dependencies": "viewer", "/_reload-hash": "viewer"}
 PAGE_ENDPOINTS = {"/", "/<path:path>"}
 CALLBACK_ENDPOINT = "/_dash-update-component"
 # Callbacks whose role is above their page's.
-CALLBACK_OVERRIDES = {"save_review": "reviewer"}
+CALLBACK_OVERRIDES = {"save_review": "reviewer", "promote_run": "admin",
+                      "save_verdict": "reviewer", "show_queue": "viewer",
+                      # dashboard/slices_view.py: the Slices tables of Errors and Compare
+                      "errors_slices": "viewer", "choose_slice": "viewer",
+                      "clear_slice": "viewer", "clear_enabled": "viewer",
+                      "compare_slices": "viewer"}
 IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"DICM")
 # What a role allowed on a route gets when that is not 200: anything else under /files is a 404.
-ALLOWED_STATUS = {"/files/nothing-here": 404}
+ALLOWED_STATUS = {"/files/nothing-here": 404,
+                  # no runs named: one plain line, 400 (test_report_download covers the report)
+                  "/report/download": 400}
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dashboard import attention_files, figures, stats, views
+from dashboard import attention_files, figures, views
 from db import attention, evaluations, gallery, images
 from db.models import Prediction
 from db.session import artifacts_root, session_scope
 from engine.data.decode import decode_file, resize
+from engine.evaluation import stats
 from engine.evaluation.perturbations import apply_shift
 from engine.explain.attention import energy_share
 from engine.explain.lungmask import lung_mask

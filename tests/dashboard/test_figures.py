@@ -7,8 +7,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from sklearn.metrics import accuracy_score, f1_score, recall_score, roc_auc_score
 
-from dashboard import figures, stats, views
+from dashboard import figures, views
 from db import evaluations, gallery, runs
+from engine.evaluation import stats
 
 
 def _arrays(trained_home: dict, split: str = "test"):

@@ -1,7 +1,9 @@
-"""Pure numeric helpers for the dashboard's curves and comparisons (numpy / scikit-learn).
+"""Pure numeric helpers for curves and comparisons (numpy / scikit-learn), shared by the
+dashboard and the report (engine/report/).
 
 Threshold metrics themselves come from engine.evaluation.metrics; these add the curve points a
-chart needs and paired-bootstrap confidence intervals for metric deltas between two runs.
+chart needs, bootstrap confidence intervals for one run's metrics and paired-bootstrap intervals
+for metric deltas between two runs.
 """
 
 from __future__ import annotations
@@ -141,3 +143,37 @@ def bootstrap_deltas(labels: np.ndarray, probability_a: np.ndarray, threshold_a:
         deltas.append(MetricDelta(metric, value_a, value_b, value_b - value_a, float(low),
                                   float(high)))
     return deltas
+
+
+@dataclass(frozen=True)
+class MetricInterval:
+    metric: str
+    value: float
+    low: float
+    high: float
+
+
+def metric_intervals(labels: np.ndarray, probability: np.ndarray, threshold: float,
+                     n_resamples: int = 1000, seed: int = 0,
+                     chunk: int = 100) -> list[MetricInterval]:
+    """Each metric at `threshold` with its percentile 95% bootstrap interval (images resampled
+    with replacement; a resample without both classes leaves AUC, sensitivity or specificity
+    out of that metric's interval)."""
+    labels, probability = np.asarray(labels, dtype=int), np.asarray(probability, dtype=float)
+    full = _batched_metrics(labels[None, :], probability[None, :] >= threshold,
+                            probability[None, :])
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[np.ndarray]] = {metric: [] for metric in BOOTSTRAP_METRICS}
+    for start in range(0, n_resamples if len(labels) else 0, chunk):
+        index = rng.integers(0, len(labels), size=(min(chunk, n_resamples - start), len(labels)))
+        resampled = _batched_metrics(labels[index], probability[index] >= threshold,
+                                     probability[index])
+        for metric in BOOTSTRAP_METRICS:
+            samples[metric].append(resampled[metric])
+    intervals = []
+    for metric in BOOTSTRAP_METRICS:
+        values = np.concatenate(samples[metric]) if samples[metric] else np.zeros(0)
+        values = values[np.isfinite(values)]
+        low, high = np.percentile(values, [2.5, 97.5]) if len(values) else (np.nan, np.nan)
+        intervals.append(MetricInterval(metric, float(full[metric][0]), float(low), float(high)))
+    return intervals
