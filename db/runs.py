@@ -59,6 +59,8 @@ class RunInfo:
     @property
     def label(self) -> str:
         marker = ", adapted: transductive" if self.transductive else ""
+        if self.config.get("calibrated_on"):  # `cxr calibrate` (db/site_calibration.py)
+            marker = f", calibrated on {self.config['calibrated_on']}"
         return f"#{self.id} {self.name} ({self.arch}{marker})"
 
     @property

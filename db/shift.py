@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from db.models import Dataset, Evaluation, Prediction, Run, RunMetric
 from db.session import session_scope
+from db.site_calibration import site_calibration, site_calibrations
 
 
 def evaluation_scores(evaluation_id: int) -> pd.DataFrame:
@@ -48,10 +49,11 @@ def store_drift(evaluation_id: int, psi: float | None, ks: float | None) -> None
 
 @dataclass(frozen=True)
 class RunOrigin:
-    """Where an adapted run came from (None fields for an ordinary run)."""
+    """Where an adapted or site-calibrated run came from (None fields for an ordinary run)."""
 
     adapted_from_run_id: int | None
     adapted_on_dataset: str | None
+    site_calibrated: str | None = None  # a site-calibrated run's origin (db/site_calibration.py)
 
     @property
     def transductive(self) -> bool:
@@ -59,21 +61,26 @@ class RunOrigin:
 
     @property
     def label(self) -> str:
+        if self.site_calibrated:
+            return self.site_calibrated
         source = "a deleted run" if self.adapted_from_run_id is None else (
             f"run {self.adapted_from_run_id}")
         return f"adapted from {source} on {self.adapted_on_dataset or '?'} (transductive)"
 
 
 def run_origins(run_ids: list[int] | None = None) -> dict[int, RunOrigin]:
-    """Every adapted run's origin, keyed by run id (ordinary runs are left out)."""
+    """Every adapted or site-calibrated run's origin, keyed by run id (ordinary runs are left
+    out)."""
     query = (select(Run.id, Run.adapted_from_run_id, Dataset.name)
              .outerjoin(Dataset, Dataset.id == Run.adapted_on_dataset_id)
              .where(Run.adapted_from_run_id.is_not(None) | Run.adapted_on_dataset_id.is_not(None)))
     if run_ids is not None:
         query = query.where(Run.id.in_(run_ids))
     with session_scope() as session:
-        return {run_id: RunOrigin(source, dataset)
-                for run_id, source, dataset in session.execute(query).all()}
+        origins = {run_id: RunOrigin(source, dataset)
+                   for run_id, source, dataset in session.execute(query).all()}
+    return origins | {run_id: RunOrigin(None, None, info.label)
+                      for run_id, info in site_calibrations(run_ids).items()}
 
 
 def dataset_name(dataset_id: int) -> str:
@@ -91,11 +98,13 @@ def set_origin(run_id: int, source_run_id: int, dataset_id: int) -> None:
 def external_evaluations(run_id: int) -> pd.DataFrame:
     """Val and every completed evaluation on other data, newest first within each kind: id,
     split, shift, dataset, n_images, AUC, accuracy, specificity, sensitivity, ECE at the run's
-    operating point, outside_share, drift_psi, drift_ks."""
+    operating point, outside_share, drift_psi, drift_ks, and calibration_sample (True for the
+    sample a site-calibrated run was calibrated on: in-sample figures)."""
     query = (select(Evaluation.id, Evaluation.split, Evaluation.shift, Dataset.name,
                     Evaluation.n_images, RunMetric.roc_auc, RunMetric.accuracy,
                     RunMetric.specificity, RunMetric.sensitivity, RunMetric.ece,
-                    Evaluation.outside_share, Evaluation.drift_psi, Evaluation.drift_ks)
+                    Evaluation.outside_share, Evaluation.drift_psi, Evaluation.drift_ks,
+                    Evaluation.dataset_id)
              .join(Run, Run.id == Evaluation.run_id)
              .outerjoin(Dataset, Dataset.id == Evaluation.dataset_id)
              .outerjoin(RunMetric, (RunMetric.evaluation_id == Evaluation.id)
@@ -104,9 +113,13 @@ def external_evaluations(run_id: int) -> pd.DataFrame:
                     Evaluation.split.in_(("val", "external")))
              .order_by(Evaluation.id.desc()))
     columns = ["evaluation_id", "split", "shift", "dataset", "n_images", "auc", "accuracy",
-               "specificity", "sensitivity", "ece", "outside_share", "drift_psi", "drift_ks"]
+               "specificity", "sensitivity", "ece", "outside_share", "drift_psi", "drift_ks",
+               "dataset_id"]
     with session_scope() as session:
         rows = session.execute(query).all()
     table = pd.DataFrame(rows, columns=columns)
+    calibrated = site_calibration(run_id)
+    table["calibration_sample"] = (table.split == "external") & (
+        table.dataset_id == (calibrated.sample_dataset_id if calibrated else None))
     # The newest val, and the newest evaluation of each external dataset.
-    return table.drop_duplicates(subset=["split", "dataset"]).reset_index(drop=True)
+    return table.drop_duplicates(subset=["split", "dataset_id"]).reset_index(drop=True)

@@ -169,3 +169,6 @@ def crossval_home(tmp_path_factory: pytest.TempPathFactory, real_subset: Path) -
                           folds=3)
         url = os.environ.get("CXR_DATABASE_URL")
     return {"home": home, "url": url, "run_id": run_id, "data": real_subset}
+
+
+from tests.site_calibration_store import site_calibrated  # noqa: E402,F401 - a session fixture

@@ -8,7 +8,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, clientside_callback, ctx, dash_table, dcc, html
 from sklearn.metrics import roc_auc_score
 
-from dashboard import auth, figures, ids, report_files, shift_view, views
+from dashboard import auth, figures, ids, report_files, shift_view, site_calibration_view, views
 from dashboard.alias_views import aliases_card
 from dashboard.run_columns import defaults_store
 from dashboard.runs_table import (
@@ -22,6 +22,7 @@ from dashboard.runs_table import (
 from dashboard.url_state import parse_int
 from db import attention, evaluations, robustness, run_table, shift
 from db import runs as runs_db
+from db.site_calibration import site_calibrations
 from engine.evaluation import stats
 from engine.evaluation.metrics import expected_calibration_error
 
@@ -197,13 +198,15 @@ def external_of_selected(selected: list[int] | None):
     """The shift view: val beside external evaluations, histograms of the first three runs."""
     run_ids = sorted(selected or [])[:MAX_OVERLAID]
     names = {run.id: run.label for run in runs_db.run_summaries(only_evaluated=False)}
-    origins = shift.run_origins(run_ids)
+    origins, calibrated = shift.run_origins(run_ids), site_calibrations(run_ids)
     series, tables = [], []
     for run_id in run_ids:
         table = shift.external_evaluations(run_id)
         tables.append(shift_view.external_table(
             names.get(run_id, f"run {run_id}"), table,
             origins[run_id].label if run_id in origins else ""))
+        if run_id in calibrated:
+            tables.append(site_calibration_view.trust_note(calibrated[run_id]))
         if len(series) < 6 and (table.split == "external").any():
             series += [{"name": f"#{run_id} " + ("val" if row.split == "val" else row.dataset),
                         "values": shift.evaluation_scores(row.evaluation_id).probability}

@@ -14,6 +14,7 @@ from db.models.base import (
     Base,
     utcnow,
 )
+from db.models.calibration import SiteCalibration
 from db.models.features import FeatureMap, LookalikeIndex, MapPoint
 from db.models.imports import EXTERNAL_ARCH, RunImport
 from db.models.label_issues import LabelIssue
@@ -45,6 +46,6 @@ __all__ = [
     "PRODUCTION_ALIAS", "REVIEW_VERDICTS", "RUN_STATUSES", "SUBSETS", "USER_ROLES",
     "AuditEvent", "Base", "Dataset", "Epoch", "Evaluation", "FeatureMap", "Image", "LabelIssue",
     "LookalikeIndex", "MapPoint", "Prediction", "Review", "Run", "RunAlias", "RunImport",
-    "RunMetric", "SignInFailure", "Split", "SplitAssignment", "Upload", "UploadScore", "User",
-    "utcnow",
+    "RunMetric", "SignInFailure", "SiteCalibration", "Split", "SplitAssignment", "Upload",
+    "UploadScore", "User", "utcnow",
 ]

@@ -10,6 +10,7 @@ import sys
 
 from engine.cli import (
     adapt,
+    calibrate,
     crossval,
     data,
     demo,
@@ -33,8 +34,8 @@ EXIT_USER_ERROR = 2
 # In the order `cxr --help` lists them: the command and the group that owns it.
 COMMANDS = (("ingest", data), ("train", train), ("evaluate", evaluate), ("score", score),
             ("road", explain), ("check-masks", explain), ("ensemble", evaluate),
-            ("adapt", adapt), ("import-predictions", imports), ("runs", runs),
-            ("slices", slices), ("map", features), ("lookalikes", features),
+            ("adapt", adapt), ("calibrate", calibrate), ("import-predictions", imports),
+            ("runs", runs), ("slices", slices), ("map", features), ("lookalikes", features),
             ("promote", registry), ("demote", registry), ("aliases", registry),
             ("compare", train), ("demo", demo), ("serve", serve), ("users", users),
             ("audit", users), ("report", report),
