@@ -1,5 +1,5 @@
 """Run aliases on a real store (SQLite, and PostgreSQL when CXR_TEST_POSTGRES_URL is set): the
-promotion checks, the history, the audit, and migration 0019 up, down and up with data."""
+promotion checks, the history, the audit, and migration 0016 up, down and up with data."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_one_current_row_per_alias_is_enforced_by_the_database(store: str) -> No
         session.add(RunAlias(alias="production", run_id=run_id, set_by="x", set_at=utcnow()))
 
 
-def test_migration_0019_up_down_up_keeps_data(store: str) -> None:
+def test_migration_0016_up_down_up_keeps_data(store: str) -> None:
     run_id = _run("kept")
     registry.promote(run_id, "production", ADMIN, force=True)
     with session_scope(write=True) as session:

@@ -1,4 +1,4 @@
-"""0015 (label_issues: cleanlab's ranking of a crossval run) up, down and up again with data,
+"""0018 (label_issues: cleanlab's ranking of a crossval run) up, down and up again with data,
 on SQLite and, with CXR_TEST_POSTGRES_URL, PostgreSQL."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from db import migrate
 from db.session import get_engine
 from tests.reliability.test_migrations_data import store_url  # noqa: F401 - the fixture
 
-REVISION, PREVIOUS = "0015", "0020"  # migrations/versions/0015_label_issues.py
+REVISION, PREVIOUS = "0018", "0017"  # migrations/versions/0018_label_issues.py
 
 
 def _tables(url: str, *names: str) -> dict[str, sa.Table]:

@@ -1,4 +1,4 @@
-"""0021 (site-calibrated runs: their origin, sample and intervals) down and up again with data,
+"""0019 (site-calibrated runs: their origin, sample and intervals) down and up again with data,
 on SQLite and, with CXR_TEST_POSTGRES_URL, PostgreSQL; the upgraded schema matches the models."""
 
 from __future__ import annotations

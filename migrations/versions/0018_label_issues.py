@@ -2,16 +2,16 @@
 (`cxr crossval`), one row per training image, for the Errors page's suspected-label-error queue
 and `cxr label-issues`.
 
-Revision ID: 0015
-Revises: 0020
+Revision ID: 0018
+Revises: 0017
 
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0020"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """feature maps and look-alikes: an evaluation's features artifact with one 2-D map point per
 image, and a run's look-alike index (its training images' features and probabilities)
 
-Revision ID: 0016
+Revision ID: 0015
 Revises: 0014
 
 """
@@ -9,7 +9,7 @@ Revises: 0014
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
+revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None

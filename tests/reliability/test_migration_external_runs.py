@@ -1,4 +1,4 @@
-"""0020 (run_imports: the predictions file behind an external run) down and up again with data,
+"""0017 (run_imports: the predictions file behind an external run) down and up again with data,
 on SQLite and, with CXR_TEST_POSTGRES_URL, PostgreSQL."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""0016 (feature maps, map points, look-alike indexes): up, down and up with rows, on SQLite
+"""0015 (feature maps, map points, look-alike indexes): up, down and up with rows, on SQLite
 and on PostgreSQL, and the upgraded schema matches the models."""
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _fill(url: str) -> None:
             connection.execute(text(statement))
 
 
-def test_0016_up_down_up(store_url: str) -> None:
+def test_0015_up_down_up(store_url: str) -> None:
     migrate.upgrade(store_url)
     engine = get_engine(store_url)
     assert TABLES <= set(inspect(engine).get_table_names())

@@ -2,16 +2,16 @@
 history (one row per assignment, ended by `replaced_at`); upload_scores.from_production records
 whether a score came from the production run when it was stored (NULL for older scores)
 
-Revision ID: 0019
-Revises: 0016
+Revision ID: 0016
+Revises: 0015
 
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
-down_revision = "0016"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

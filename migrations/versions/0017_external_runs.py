@@ -2,16 +2,16 @@
 fingerprint and how many of its rows named unknown images or training images. The run itself is
 an ordinary runs row of arch "external" with no checkpoint.
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0017
+Revises: 0016
 
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020"
-down_revision = "0019"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

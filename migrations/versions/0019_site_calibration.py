@@ -3,16 +3,16 @@ of a new site, its refitted method, the sample's class counts and the bootstrap 
 sensitivity and specificity at its threshold; the sample's dataset marks the evaluation on it
 as the calibration sample
 
-Revision ID: 0021
-Revises: 0015
+Revision ID: 0019
+Revises: 0018
 
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021"
-down_revision = "0015"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
