@@ -2,4 +2,11 @@
 
 from db.errors import UserError
 
-__all__ = ["UserError"]
+__all__ = ["UserError", "failure_reason"]
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What a failed run records: Ctrl-C in words, anything else as `Type: message`."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted by the user"
+    return f"{type(exc).__name__}: {exc}"

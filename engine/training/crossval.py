@@ -28,7 +28,7 @@ from db.session import artifacts_root
 from db.splits import SplitImage, split_images, subset_label_counts
 from engine.data.discover import dataset_for_root
 from engine.data.splits import get_or_create_split
-from engine.errors import UserError
+from engine.errors import UserError, failure_reason
 from engine.evaluation import health
 from engine.evaluation.calibration import Calibration, choose_calibration
 from engine.evaluation.evaluate import explain_images
@@ -96,9 +96,7 @@ def crossval(config: TrainConfig, folds: int) -> int:
         _crossval(run_id, split_id, images, assignment, config, device)
         runs.finish_run(run_id, "completed")
     except BaseException as exc:
-        reason = "interrupted by the user" if isinstance(exc, KeyboardInterrupt) else (
-            f"{type(exc).__name__}: {exc}")
-        runs.finish_run(run_id, "failed", reason)
+        runs.finish_run(run_id, "failed", failure_reason(exc))
         raise
     return run_id
 

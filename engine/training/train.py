@@ -22,7 +22,7 @@ from engine import settings
 from engine.data.discover import dataset_for_root
 from engine.data.pixels import load_store, normalize_intensity, readable
 from engine.data.splits import get_or_create_split
-from engine.errors import UserError
+from engine.errors import UserError, failure_reason
 from engine.evaluation import health
 from engine.evaluation.calibration import Calibration, choose_calibration
 from engine.evaluation.thresholds import choose_threshold
@@ -127,9 +127,7 @@ def main(config: TrainConfig, resume_run_id: int | None = None, nproc: int = 1) 
             _train_worker(SINGLE, run_id, split_id, config, resume)
         runs.finish_run(run_id, "completed")
     except BaseException as exc:
-        reason = "interrupted by the user" if isinstance(exc, KeyboardInterrupt) else (
-            f"{type(exc).__name__}: {exc}")
-        runs.finish_run(run_id, "failed", reason)
+        runs.finish_run(run_id, "failed", failure_reason(exc))
         raise
     return run_id
 
