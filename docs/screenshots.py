@@ -4,8 +4,11 @@ Builds a throwaway store from the SYNTHETIC demo data (`cxr demo --no-serve` wit
 unset: never real X-rays, whose derived images must never be committed), adds an admin with
 `cxr users add`, serves it with `cxr serve` on 127.0.0.1 with sign-in on, signs in through the
 sign-in page in headless Chromium, visits each page (a confusion cell clicked and an image's
-detail opened on Errors, a synthetic image scored on Score) and writes docs/screenshots/*.png,
-1200 px wide, as palette PNGs.
+detail opened on Errors, a box selection made on Map, a synthetic image scored on Score) and
+writes docs/screenshots/*.png, 1200 px wide, as palette PNGs. The store also holds a small 3-fold
+crossval run (the Errors page's "Suspected label errors" queue) and the ResNet18 run promoted to
+`production` (the Runs page's Aliases card). The look-alikes, slices and label-queue images are
+cropped to their panel; the look-alikes one is taken 1360 px wide, its 8 tiles in one row.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from PIL import Image
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -40,9 +44,15 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync", "--hide-scrollbars")
 WIDTH = 1200
 MAX_HEIGHT = 1500
+LOOKALIKES_WIDTH = 1360
 ADMIN = "admin"
 WAIT_S = 60
 SERVE_WITHIN_S = 120
+CROP_PAD = 8
+PRODUCTION_RUN = "2"  # the demo's ResNet18 run
+# Kept small: a crossval of its own on the demo data only for the label-error queue.
+CROSSVAL = ("--folds", "3", "--arch", "small_cnn", "--epochs", "6", "--image-size", "64",
+            "--batch-size", "32")
 
 
 def cxr(env: dict, *args: str, stdin: str | None = None) -> None:
@@ -52,12 +62,15 @@ def cxr(env: dict, *args: str, stdin: str | None = None) -> None:
 
 
 def build_store(env: dict, home: Path, password: str) -> None:
-    """The demo's store on synthetic data (two runs), and an admin to sign in with; a store
-    this script built before is reused, with a new password."""
+    """The demo's store on synthetic data (two runs), a 3-fold crossval run on the same data,
+    run 2 promoted to production, and an admin to sign in with; a store this script built
+    before is reused, with a new password."""
     if (home / "cxr.db").exists():
         cxr(env, "users", "reset-password", ADMIN, stdin=password + "\n")
         return
     cxr(env, "demo", "--no-serve")
+    cxr(env, "crossval", "--data", str(home / "demo-data"), *CROSSVAL)
+    cxr(env, "promote", PRODUCTION_RUN)
     cxr(env, "users", "add", ADMIN, "--role", "admin", stdin=password + "\n")
 
 
@@ -125,25 +138,37 @@ def settled(driver: webdriver.Chrome) -> bool:
 
 
 def save(driver: webdriver.Chrome, name: str, max_height: int = MAX_HEIGHT,
-         top: str | None = None) -> Path:
-    """The page from its top (or from element `top`) down to `max_height`, WIDTH px wide, as an
-    optimised palette PNG."""
+         top: str | None = None, crop: bool = False, width: int = WIDTH) -> Path:
+    """The page from its top (or from element `top`), at most `max_height` px of it, `width` px
+    wide, as an optimised palette PNG; with `crop`, only element `top`'s box (and CROP_PAD
+    around it)."""
     WebDriverWait(driver, WAIT_S).until(settled)
     time.sleep(1.0)  # plotly draws after its callback returns
+    driver.set_window_size(width, 900)
+    # The window is taller than the page it shows by the browser's own bars.
+    bars = 900 - driver.execute_script("return window.innerHeight;")
     height = 0
     while height != (height := driver.execute_script(
             "return document.documentElement.scrollHeight;")):
-        driver.set_window_size(WIDTH, min(max(height, 700), max_height))
+        driver.set_window_size(width, min(max(height, 700), max_height) + bars)
         time.sleep(0.5)
-    if top:
-        driver.execute_script("arguments[0].scrollIntoView({block: 'start'});",
-                              driver.find_element(By.CSS_SELECTOR, top))
+    element = driver.find_element(By.CSS_SELECTOR, top) if top else None
+    # 'instant': Bootstrap's smooth scrolling would still be moving at the screenshot
+    if element is not None:
+        driver.execute_script("arguments[0].scrollIntoView({block: 'start', "
+                              "behavior: 'instant'});", element)
     else:
-        driver.execute_script("window.scrollTo(0, 0);")
+        driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'});")
     time.sleep(0.3)
     path = OUT / f"{name}.png"
     driver.save_screenshot(str(path))
     image = Image.open(path).convert("RGB")
+    if crop and element is not None:
+        box = driver.execute_script("const r = arguments[0].getBoundingClientRect();"
+                                    " return [r.left, r.top, r.right, r.bottom];", element)
+        image = image.crop((max(int(box[0]) - CROP_PAD, 0), max(int(box[1]) - CROP_PAD, 0),
+                            min(int(box[2]) + CROP_PAD, image.width),
+                            min(int(box[3]) + CROP_PAD, image.height)))
     image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     driver.set_window_size(WIDTH, 900)
     print(f"wrote {path.relative_to(REPO)} ({path.stat().st_size // 1024} KiB)", flush=True)
@@ -161,7 +186,8 @@ def has(selector: str) -> Callable[[webdriver.Chrome], object]:
 def click(driver: webdriver.Chrome, selector: str) -> None:
     """Click the first element matching `selector`, wherever it is on the page."""
     element = driver.find_element(By.CSS_SELECTOR, selector)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', "
+                          "behavior: 'instant'});", element)
     driver.execute_script("arguments[0].click();", element)
 
 
@@ -183,8 +209,60 @@ def errors_page(driver: webdriver.Chrome, url: str) -> None:
     click(driver, "#errors-gallery .cxr-tile")
     wait_for(driver, lambda d: "image=" in d.current_url)
     wait_for(driver, lambda d: "Image #" in d.find_element(By.ID, "errors-detail").text)
-    save(driver, "errors", max_height=1250)
+    save(driver, "errors", max_height=1750)  # the matrix, the slices and the gallery
     save(driver, "errors-detail", max_height=900, top="#errors-detail")
+    wait_for(driver, has("#errors-detail .cxr-lookalike, #errors-detail "
+                         ".cxr-lookalikes-missing"))
+    # A little wider than the rest: the strip's 8 tiles in one row.
+    save(driver, "lookalikes", max_height=1500, top="#errors-detail", crop=True,
+         width=LOOKALIKES_WIDTH)
+    wait_for(driver, has("#slices-table, #slices-unavailable"))
+    save(driver, "slices", max_height=1200, top=".cxr-card:has(#errors-slices)", crop=True)
+    wait_for(driver, has("#label-queue .cxr-label-issue"))  # the crossval run's queue
+    save(driver, "label-queue", max_height=1150, top="#label-queue", crop=True)
+
+
+def select_box(driver: webdriver.Chrome, graph: str) -> None:
+    """Box-select on the plotly graph `graph` around its last drawn trace's first point (on
+    the Map page, a false negative: the rarest, telling cell, drawn last) with a real drag."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});",
+                          driver.find_element(By.CSS_SELECTOR, graph))
+    driver.execute_script(f"document.querySelector(\"{graph} .modebar-btn[data-val='select']\")"
+                          ".click();")
+    x, y, left, top, right, bottom = driver.execute_script(f"""
+        const gd = document.querySelector("{graph} .js-plotly-plot");
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+        const trace = gd._fullData.filter(t => t.x && t.x.length).pop();
+        const box = gd.getBoundingClientRect();
+        return [box.left + xa._offset + xa.l2p(trace.x[0]),
+                box.top + ya._offset + ya.l2p(trace.y[0]), box.left + xa._offset,
+                box.top + ya._offset, box.left + xa._offset + xa._length,
+                box.top + ya._offset + ya._length];""")
+    corners = [(min(max(x + dx, left + 2), right - 2), min(max(y + dy, top + 2), bottom - 2))
+               for dx, dy in ((-90, -70), (90, 70))]
+    actions = ActionChains(driver)
+    pointer = actions.w3c_actions.pointer_action
+    pointer.move_to_location(*map(int, corners[0]))
+    pointer.pointer_down()
+    for step in range(1, 6):
+        pointer.move_to_location(*(int(a + (b - a) * step / 5)
+                                   for a, b in zip(*corners, strict=True)))
+    pointer.pointer_up()
+    pointer.move_to_location(2, 2)  # no hover label over the screenshot
+    actions.perform()
+
+
+def map_page(driver: webdriver.Chrome, url: str) -> None:
+    """The ResNet18 run's test map, coloured by confusion cell, with a box selection made."""
+    driver.get(f"{url}/map?run=2&split=test&colour=cell")
+    wait_for(driver, lambda d: d.execute_script(
+        "const gd = document.querySelector('#map-graph .js-plotly-plot');"
+        " return gd && gd._fullData && gd._fullData.length >= 4;"))
+    wait_for(driver, settled)
+    time.sleep(1.0)
+    select_box(driver, "#map-graph")
+    wait_for(driver, has("#map-open-selection"))
+    save(driver, "map", max_height=1250)
 
 
 def score_page(driver: webdriver.Chrome, url: str, image: Path) -> None:
@@ -199,11 +277,16 @@ def tour(driver: webdriver.Chrome, url: str, image: Path) -> None:
     driver.get(f"{url}/")
     wait_for(driver, has("#runs-table"))
     wait_for(driver, has("#runs-roc .main-svg"))
+    wait_for(driver, lambda d: "production" in d.find_element(By.ID, "runs-aliases").text)
     save(driver, "runs")
     errors_page(driver, url)
     driver.get(f"{url}/compare?a=1&b=2&split=test")
     wait_for(driver, has("#compare-deltas table, #compare-deltas .alert"))
     save(driver, "compare")
+    wait_for(driver, has("#compare-slices-table, #compare-slices .text-muted"))
+    save(driver, "slices-compare", max_height=1200, top=".cxr-card:has(#compare-slices)",
+         crop=True)
+    map_page(driver, url)
     score_page(driver, url, image)
     driver.get(f"{url}/dataset")
     wait_for(driver, has("#leakage-result"))
