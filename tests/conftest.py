@@ -134,6 +134,17 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory, real_subset: Path) ->
         yield {"home": home, "run_ids": run_ids, "data": real_subset}
 
 
+def run_lacking(split: str, run_ids: list[int]) -> int:
+    """The first of the shared store's runs with no evaluation on `split` (other tests add
+    external evaluations to the first run)."""
+    from db import evaluations
+
+    for run_id in run_ids:
+        if split not in evaluations.evaluation_splits(run_id):
+            return run_id
+    pytest.fail(f"every shared run has a {split} evaluation: nothing to refuse")
+
+
 def point_at(monkeypatch: pytest.MonkeyPatch, home: Path, url: str | None) -> None:
     monkeypatch.setenv("CXR_HOME", str(home))
     if url:

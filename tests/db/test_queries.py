@@ -121,8 +121,9 @@ def test_reviews_round_trip(trained_home: dict, run_and_eval: tuple[int, int]) -
 
 
 def test_dataset_views(trained_home: dict) -> None:
-    # The shared store's training set (tests that score uploads add an uploads dataset to it).
-    (dataset,) = [found for found in datasets.datasets() if found.name != "uploads"]
+    # The shared store's training set (other tests add uploads and external data sets to it).
+    trained_on = runs.get_run(trained_home["run_ids"][0]).dataset_id
+    (dataset,) = [found for found in datasets.datasets() if found.id == trained_on]
     assert dataset.n_ok == 120 and not dataset.synthetic
     splits = splits_db.splits_of(dataset.id)
     split_id = int(splits.split_id.iloc[0])

@@ -11,7 +11,7 @@ import pytest
 from engine.cli.main import EXIT_USER_ERROR, main
 from engine.evaluation.slice_compare import compare_run_slices
 from engine.evaluation.slices import run_slices
-from tests.conftest import point_at
+from tests.conftest import point_at, run_lacking
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +53,8 @@ def test_table_and_comparison(trained_home: dict, capsys: pytest.CaptureFixture)
 ])
 def test_bad_input_is_one_line_and_exit_2(trained_home: dict, capsys: pytest.CaptureFixture,
                                           args: list[str], message: str) -> None:
-    args = [str(trained_home["run_ids"][0]) if arg == "RUN0" else arg for arg in args]
+    run_id = run_lacking("external", trained_home["run_ids"])
+    args = [str(run_id) if arg == "RUN0" else arg for arg in args]
     assert main(args) == EXIT_USER_ERROR
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1

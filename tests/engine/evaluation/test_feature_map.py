@@ -15,7 +15,7 @@ from db.session import artifacts_root
 from db.splits import split_images
 from engine.evaluation.feature_map import FeatureFile, evaluation_features
 from engine.inference.lookalikes import lookalikes_of_image, run_index
-from tests.conftest import point_at
+from tests.conftest import point_at, run_lacking
 
 
 @pytest.fixture
@@ -107,5 +107,6 @@ def test_cli_map_and_lookalikes(trained: dict, tmp_path, capsys) -> None:  # noq
         item.image_id for item in lookalikes_of_image(run_id, evaluation_id, image_id)]
     assert main(["lookalikes", str(run_id), "999999"]) == 2
     assert "image 999999 is on no feature map" in capsys.readouterr().err
-    assert main(["map", str(run_id), "--split", "external"]) == 2
+    lacking = run_lacking("external", trained["run_ids"])
+    assert main(["map", str(lacking), "--split", "external"]) == 2
     assert "--data DIR" in capsys.readouterr().err

@@ -23,7 +23,7 @@ from engine.evaluation.slices import (
     run_slices,
     slice_image_ids,
 )
-from tests.conftest import point_at
+from tests.conftest import point_at, run_lacking
 
 
 @pytest.fixture(autouse=True)
@@ -148,7 +148,7 @@ def test_two_runs_differ_by_their_flips(trained_home: dict) -> None:
 
 def test_bad_requests_are_user_errors(trained_home: dict) -> None:
     with pytest.raises(UserError, match="no completed external evaluation"):
-        run_slices(trained_home["run_ids"][0], "external")
+        run_slices(run_lacking("external", trained_home["run_ids"]), "external")
     with pytest.raises(UserError, match="at least 1 image"):
         run_slices(trained_home["run_ids"][0], "val", min_size=0)
     for key in ("", "nonsense", "subtype", "colour=red", "subtype=virus;x=1", None, 3):
