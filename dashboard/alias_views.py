@@ -46,10 +46,18 @@ def scoring_choice(completed: list[RunInfo]) -> tuple[str, dbc.Checkbox]:
     production = registry.production_run_id()
     names = {run.id: run.name for run in completed}
     placeholder = (f"the production run: #{production} {names[production]}"
-                   if production in names else "every completed run")
+                   if production in names else "every completed run"
+                   + (f" (run {production} holds production but cannot score)"
+                      if production is not None else ""))
     return placeholder, dbc.Checkbox(
         id=ids.SCORE_CHALLENGERS, value=False, className="mt-1", disabled=production is None,
         label="Also score with the challengers (every other completed run)")
+
+
+def _can_answer(run: RunInfo) -> bool:
+    """Only a run with a checkpoint (or an ensemble) can answer uploads: no external or crossval
+    run is offered for promotion (the server refuses them too)."""
+    return run.is_ensemble or run.checkpoint_path is not None
 
 
 def aliases_card(runs: list[RunInfo], admin: bool) -> dbc.Card:
@@ -57,7 +65,7 @@ def aliases_card(runs: list[RunInfo], admin: bool) -> dbc.Card:
     form = dbc.Row([
         dbc.Col(dbc.Select(id=ids.RUNS_PROMOTE_RUN, size="sm", placeholder="run to promote",
                            options=[{"label": run.label, "value": str(run.id)}
-                                    for run in runs]), md=5),
+                                    for run in runs if _can_answer(run)]), md=5),
         dbc.Col(dbc.Input(id=ids.RUNS_PROMOTE_ALIAS, value=PRODUCTION_ALIAS, size="sm",
                           maxLength=60), md=2),
         dbc.Col(dbc.Checkbox(id=ids.RUNS_PROMOTE_FORCE, value=False,
@@ -97,11 +105,12 @@ def alias_table(history: list[registry.AliasAssignment]) -> dbc.Table | html.Div
 def promote_run(clicks: int | None, run_id: object, alias: object, force: object):
     if not clicks:
         raise PreventUpdate
-    if not str(run_id).isdigit():
+    if run_id is None or not str(run_id).strip():
         return dbc.Alert("Choose a run to promote.", color="warning", className="py-1"), \
             alias_table(registry.alias_history())
     try:
-        done = registry.promote(int(run_id), str(alias or "").strip(), auth.current_actor(),
+        done = registry.promote(registry.check_run_id(run_id), str(alias or "").strip(),
+                                auth.current_actor(),
                                 force=bool(force))
     except UserError as exc:
         message = str(exc).replace("with --force", "with the force box ticked")
