@@ -111,6 +111,7 @@ RUNS_PROMOTE_ALIAS = "runs-promote-alias"
 RUNS_PROMOTE_FORCE = "runs-promote-force"
 RUNS_PROMOTE = "runs-promote"
 RUNS_PROMOTE_STATUS = "runs-promote-status"
+RUNS_DEMOTE = "runs-demote"  # pattern id: {"type": RUNS_DEMOTE, "alias": NAME}
 RUNS_COLUMN_DEFAULTS = "runs-column-defaults"  # the default visible columns, per split
 RUNS_COLUMNS_HINT = "runs-columns-hint"
 

@@ -27,7 +27,12 @@ def run_options(runs: list[RunInfo]) -> list[dict]:
              "value": run.id} for run in runs]
 
 
-def agreement_badge(disagree: bool) -> dbc.Badge:
+def agreement_badge(disagree: bool, assessable: bool = True) -> dbc.Badge:
+    """Whether the runs' verdicts agree; only assessable scores have a verdict to compare."""
+    if not assessable:
+        return dbc.Badge("agreement not assessable", color="light", text_color="secondary",
+                         className="score-agreement-na border ms-2",
+                         title="No run finds the image like its training images: no verdicts")
     if disagree:
         return dbc.Badge("runs disagree", color="warning", text_color="dark",
                          className="score-disagreement ms-2",
@@ -102,7 +107,8 @@ def result_card(decoded: DecodedUpload, result: ScoredUpload) -> dbc.Card:
         dbc.CardHeader([html.Strong(decoded.name), html.Span(
             f" {stored_as(decoded, upload.file_format)} · upload #{upload.id}",
             className="text-muted"),
-            agreement_badge(result.disagreement), forced_badge(decoded.input_check)]),
+            agreement_badge(result.disagreement, result.assessable),
+            forced_badge(decoded.input_check)]),
         dbc.CardBody([
             html.Div(f"Input check overridden: {decoded.input_check}",
                      className="small text-warning-emphasis mb-2 score-input-check")
@@ -140,7 +146,7 @@ def history_table(history: list[ScoredUpload],
                                else verdict(s)[1], production_badge(s),
                                outside_badge(s.outside_population, s.typicality)])
                      for s in scores] + [forced_badge(upload.input_check)]),
-            html.Td("no" if disagree else "yes"),
+            html.Td("no" if disagree else "yes" if entry.assessable else "-"),
             html.Td(dcc.Dropdown(
                 id={"type": label_id, "upload": upload.id}, value=upload.true_label,
                 options=[{"label": name, "value": value} for value, name in enumerate(LABEL_NAMES)],

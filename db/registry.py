@@ -14,13 +14,15 @@ from sqlalchemy.orm import Session
 
 from db.audit import Actor, add_event
 from db.errors import UserError
-from db.models import PRODUCTION_ALIAS, Evaluation, Run, RunAlias, User, utcnow
+from db.models import EXTERNAL_ARCH, PRODUCTION_ALIAS, Evaluation, Run, RunAlias, User, utcnow
+from db.runs import ENSEMBLE_ARCH
 from db.session import session_scope
 
 ALIAS_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,59}")
 ACTOR_CHARS = RunAlias.__table__.c.set_by.type.length
 FORCED_CHARS = RunAlias.__table__.c.forced_past.type.length
 PROMOTED, DEMOTED = "promoted run", "removed alias"
+MAX_RUN_ID = 2**31 - 1  # runs.id is an INTEGER column: 32 bits on PostgreSQL
 
 
 class PromotionRefused(UserError):
@@ -69,6 +71,30 @@ def named_admin(name: str) -> Actor:
         return Actor(user.name, user.id)
 
 
+def check_run_id(run_id: object) -> int:
+    """A run id as typed (CLI or form) -> an int the database can hold, or a one-line UserError."""
+    text_id = str(run_id).strip()
+    if not text_id.isdigit() or not 1 <= int(text_id) <= MAX_RUN_ID:
+        raise UserError(f"run {text_id[:30]!r} is not a run id: give a positive whole number "
+                        "from `cxr runs`")
+    return int(text_id)
+
+
+def can_answer_uploads(run: Run) -> bool:
+    """Whether `run` could score an upload at all: a checkpoint of its own, or an ensemble.
+    Imported (external) and crossval runs have none, so no --force makes them answer."""
+    return run.arch == ENSEMBLE_ARCH or run.checkpoint_path is not None
+
+
+def _cannot_answer(run: Run) -> UserError:
+    kind = ("an imported run (predictions only)" if run.arch == EXTERNAL_ARCH
+            else "a crossval run" if (run.config or {}).get("origin") == "crossval"
+            else f"a {run.status} run")
+    return UserError(f"run {run.id} cannot answer uploads: it is {kind} with no model checkpoint,"
+                     " so it cannot be promoted, even with --force; promote a completed run "
+                     "trained with `cxr train` (`cxr runs` lists them)")
+
+
 def _concerns(session: Session, run: Run) -> list[str]:
     """Why `run` should not answer uploads: each a phrase after "it"."""
     concerns = []
@@ -98,13 +124,18 @@ def promote(run_id: int, alias: str, actor: Actor, force: bool = False) -> Alias
     """Point `alias` at `run_id`, ending the alias's current assignment; audited.
 
     Refused (PromotionRefused) when the run is not completed, unhealthy or never evaluated on
-    test, unless `force`: then the overridden concerns are kept with the assignment."""
+    test, unless `force`: then the overridden concerns are kept with the assignment. A run with
+    no checkpoint (imported, crossval, failed before saving one) is refused even with `force`:
+    it could never answer an upload."""
     check_alias(alias)
+    run_id = check_run_id(run_id)
     try:
         with session_scope(write=True) as session:
             run = session.get(Run, run_id)
             if run is None:
                 raise UserError(f"run {run_id} does not exist; `cxr runs` lists the runs")
+            if not can_answer_uploads(run):
+                raise _cannot_answer(run)
             concerns = _concerns(session, run)
             if concerns and not force:
                 raise PromotionRefused(run_id, alias, concerns)

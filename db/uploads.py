@@ -99,9 +99,10 @@ class StoredScore:
 
 def disagreement(scores: Iterable[StoredScore]) -> bool:
     """True when the runs fall on different sides of their own thresholds: each score's
-    predicted_label is at its own run's threshold. The one definition, for the CLI, the Score
-    page's results and its history."""
-    return len({score.predicted_label for score in scores}) > 1
+    predicted_label is at its own run's threshold. Only assessable scores count: a run that finds
+    the image unlike its training images gives no verdict to agree or disagree with. The one
+    definition, for the CLI, the Score page's results and its history."""
+    return len({score.predicted_label for score in scores if score.assessable}) > 1
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,11 @@ class ScoredUpload:
     @property
     def outside_population(self) -> bool:
         return any(score.outside_population for score in self.scores)
+
+    @property
+    def assessable(self) -> bool:
+        """Whether any run gives a verdict: without one, agreement is not assessable."""
+        return any(score.assessable for score in self.scores)
 
     @property
     def forced(self) -> bool:

@@ -69,7 +69,8 @@ def promote_arguments(parser: argparse.ArgumentParser) -> None:
                              "and the Score page answer with)")
     parser.add_argument("--force", action="store_true",
                         help="promote a run that is not completed, is unhealthy or was never "
-                             "evaluated on test (the reasons are kept with the alias)")
+                             "evaluated on test (the reasons are kept with the alias); a run "
+                             "with no checkpoint (imported, crossval) is never promoted")
     _as_argument(parser)
 
 

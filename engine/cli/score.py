@@ -74,6 +74,8 @@ def _print_result(file: str, decoded: DecodedUpload, result: ScoredUpload) -> No
                   f"{score.typicality:.2f}; above 1 is outside): no NORMAL/PNEUMONIA verdict")
     if result.disagreement:
         print("  ! the runs disagree: they fall on different sides of their thresholds")
+    elif len(result.scores) > 1 and not result.assessable:
+        print("  ! agreement: not assessable (no run finds the image like its training images)")
 
 
 def score_files(files: list[str], run_ids: list[int] | None = None, as_json: bool = False,
@@ -90,10 +92,14 @@ def score_files(files: list[str], run_ids: list[int] | None = None, as_json: boo
         read_upload_file,
         score_uploads,
         scoring_run_ids,
+        unusable_production,
     )
 
-    # Fail fast on a bad --run (or an unusable production run), before reading any file.
+    # Fail fast on a bad --run, before reading any file.
     chosen = scoring_run_ids(run_ids, every_run)
+    note = None if run_ids else unusable_production()
+    if note:
+        print(f"cxr: note: {note}", file=sys.stderr, flush=True)
     results: list[dict] = []
     errors: list[dict] = []
     for offset in range(0, len(files), CHUNK_FILES):

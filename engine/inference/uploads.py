@@ -137,17 +137,23 @@ def decode_upload(data: bytes, name: str, force: bool = False) -> DecodedUpload:
                          image.file_format, image.gray, input_check, tuple(removed))
 
 
+def unusable_production() -> str | None:
+    """A one-line note when the `production` run cannot score (a store from before promotion
+    refused runs without a checkpoint, or its run failed since): every completed run answers."""
+    production = production_run_id()
+    if production is None or runs_db.completed_runs([production]):
+        return None
+    return (f"run {production} holds the production alias but cannot score (not completed, or "
+            "no checkpoint): every completed run answers; `cxr promote RUN` sets another")
+
+
 def scoring_run_ids(run_ids: list[int] | None, every_run: bool = False) -> list[int]:
     """The runs to score with: the given ones (which must be completed); else the `production`
-    run when one is set (with every other completed run after it, as challengers, when
-    `every_run`); else every completed run."""
+    run when one is set and can score (with every other completed run after it, as challengers,
+    when `every_run`); else every completed run."""
     if not run_ids:
         production = production_run_id()
-        if production is not None:
-            if not runs_db.completed_runs([production]):
-                raise UserError(f"run {production} holds the production alias but cannot score "
-                                "(not completed, or its checkpoint is gone): promote another "
-                                "run with `cxr promote RUN`, or pass --run ID or --all")
+        if production is not None and runs_db.completed_runs([production]):
             if not every_run:
                 return [production]
             others = [run.id for run in runs_db.completed_runs() if run.id != production]

@@ -32,7 +32,7 @@ ROUTE_ROLES = {"files.image": "viewer", "files.thumb": "viewer", "files.cam": "v
 PAGE_ENDPOINTS = {"/", "/<path:path>"}
 CALLBACK_ENDPOINT = "/_dash-update-component"
 # Callbacks whose role is above their page's.
-CALLBACK_OVERRIDES = {"save_review": "reviewer", "promote_run": "admin",
+CALLBACK_OVERRIDES = {"save_review": "reviewer", "promote_run": "admin", "demote_alias": "admin",
                       "save_verdict": "reviewer", "show_queue": "viewer",
                       # dashboard/slices_view.py: the Slices tables of Errors and Compare
                       "errors_slices": "viewer", "choose_slice": "viewer",

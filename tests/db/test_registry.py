@@ -39,10 +39,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     dispose_engines()
 
 
-def _run(name: str, status: str = "failed", warning: str | None = None) -> int:
+def _run(name: str, status: str = "failed", warning: str | None = None,
+         arch: str = "small_cnn", checkpoint: str | None = "runs/best.pt",
+         config: dict | None = None) -> int:
     with session_scope(write=True) as session:
-        row = Run(name=name, arch="small_cnn", config={}, seed=0, device="cpu",
-                  code_version="test", status=status, health_warning=warning)
+        row = Run(name=name, arch=arch, config=config or {}, seed=0, device="cpu",
+                  code_version="test", status=status, health_warning=warning,
+                  checkpoint_path=checkpoint)
         session.add(row)
         session.flush()
         return row.id
@@ -83,6 +86,24 @@ def test_promotion_checks_history_and_audit(store: str) -> None:
         registry.promote(10**6, "production", ADMIN, force=True)
     with pytest.raises(UserError, match="no run holds alias staging"):
         registry.remove_alias("staging", ADMIN)
+
+
+def test_a_run_that_cannot_answer_uploads_is_never_promoted(store: str) -> None:
+    """No checkpoint (imported, crossval, failed before saving one): refused even forced, with
+    the one reason that matters; a run id the database cannot hold is a one-line refusal."""
+    external = _run("sklearn", status="completed", arch="external", checkpoint=None)
+    crossval = _run("cv", status="completed", checkpoint=None, config={"origin": "crossval"})
+    failed = _run("failed-early", checkpoint=None)
+    for run_id, kind in ((external, "imported run"), (crossval, "crossval run"),
+                         (failed, "failed run")):
+        for force in (False, True):
+            with pytest.raises(UserError, match=f"run {run_id} cannot answer uploads: it is "
+                                                f"an? {kind}"):
+                registry.promote(run_id, "staging", ADMIN, force=force)
+    assert registry.current_aliases() == []
+    for bad in (10**20, -3, 0, 2**31):
+        with pytest.raises(UserError, match="is not a run id"):
+            registry.promote(bad, "production", ADMIN, force=True)
 
 
 def test_one_current_row_per_alias_is_enforced_by_the_database(store: str) -> None:
