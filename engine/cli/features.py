@@ -37,11 +37,10 @@ def map_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from db import feature_map
-    from db.files import atomic_write
+    from db.files import atomic_write, export_path
 
+    target = export_path(args.csv, "--csv") if args.csv else None
     evaluation_id = _evaluation(args.run_id, args.split)
     info = feature_map.feature_map(evaluation_id)
     if info is None:
@@ -50,9 +49,13 @@ def cmd_map(args: argparse.Namespace) -> int:
                         f"--split {args.split}`)")
     print(f"run {args.run_id} {args.split} (evaluation {evaluation_id}): {info.n_images} images, "
           f"{info.dims} features each, projected by {info.method} in {info.seconds:.2f} s")
-    if args.csv:
+    if target is not None:
         frame = feature_map.map_frame(evaluation_id)
-        atomic_write(Path(args.csv), frame.to_csv(index=False).encode())
+        try:
+            atomic_write(target, frame.to_csv(index=False).encode(), mode=0o600)  # patient data
+        except OSError as exc:
+            raise UserError(f"cannot write {target}: {exc.strerror}; choose another --csv FILE") \
+                from exc
         print(f"{len(frame)} points written to {args.csv}")
     return 0
 
