@@ -11,18 +11,22 @@ import numpy as np
 from dash import html
 
 from dashboard import ids
+from db import runs
 from db.models import LABEL_NAMES
 from engine.errors import UserError
-from engine.inference.lookalikes import REEVALUATE, Lookalike
+from engine.evaluation import advice
+from engine.inference.lookalikes import Lookalike
 
 log = logging.getLogger(__name__)
 TITLE = "Look-alikes: the nearest training images in this run's features"
 
 
-def tiles(found: list[Lookalike] | None, key: str) -> html.Div:
-    """The look-alikes' thumbnails, or the message that the run must be re-evaluated."""
+def tiles(found: list[Lookalike] | None, key: str, run_id: int) -> html.Div:
+    """The look-alikes' thumbnails, or why the run has none (and whether re-evaluating helps)."""
     if found is None:
-        return html.Div(REEVALUATE, className="text-muted small cxr-lookalikes-missing")
+        message = advice.missing_lookalikes(runs.get_run(run_id))
+        return html.Div(message[0].upper() + message[1:] + ".",
+                        className="text-muted small cxr-lookalikes-missing")
     if not found:
         return html.Div("This run has no training images to compare with.",
                         className="text-muted small")
@@ -47,7 +51,7 @@ def for_image(run_id: int, evaluation_id: int | None, image_id: int) -> html.Div
 
     found = (lookalikes_of_image(run_id, evaluation_id, image_id)
              if evaluation_id is not None else None)
-    return dbc.Card(dbc.CardBody([html.H6(TITLE), tiles(found, f"image-{image_id}")]),
+    return dbc.Card(dbc.CardBody([html.H6(TITLE), tiles(found, f"image-{image_id}", run_id)]),
                     className="cxr-card mt-3")
 
 
@@ -63,6 +67,6 @@ def for_upload(gray: np.ndarray, run_ids: list[int], device: str | None) -> html
             sections.append(html.Div(str(exc), className="text-muted small"))
             continue
         sections.append(html.Div([html.Div(f"run #{run_id}", className="small fw-semibold"),
-                                  tiles(found, f"upload-run-{run_id}")], className="mb-2"))
+                                  tiles(found, f"upload-run-{run_id}", run_id)], className="mb-2"))
     return html.Details([html.Summary(TITLE, className="small"), *sections],
                         className="mt-2 score-lookalikes", open=True)

@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import html
 
+from dashboard import url_state as state
 from dashboard import views
 from db import gallery
 from db.models import LABEL_NAMES, REVIEW_VERDICTS
@@ -121,3 +122,16 @@ def chosen_gallery(evaluation_id: int, chosen: list | None, page: int, page_size
                                              id="gallery-count"),
              html.Small(f"  page {min(page, pages)} of {pages}", className="text-muted")]
     return views.gallery(shown.items, overlay, selected_image), title, pages
+
+
+def chosen_points(selected: dict | None) -> tuple[list[int], int]:
+    """The image ids to open (capped by url_state), and how many distinct ones were selected (a
+    point selected twice counts once)."""
+    points = (selected or {}).get("points") if isinstance(selected, dict) else None
+    if not isinstance(points, list):
+        return [], 0
+    found = dict.fromkeys(point.get("customdata") for point in points if isinstance(point, dict))
+    distinct = [item for item in found
+                if isinstance(item, int) and not isinstance(item, bool) and item > 0]
+    chosen = list(state.chosen_ids(",".join(str(item) for item in distinct)))
+    return chosen, len(distinct)

@@ -18,6 +18,7 @@ from dashboard import files, ids, map_views, views
 from dashboard import url_state as state
 from db import evaluations, feature_map, images
 from db import runs as runs_db
+from engine.evaluation import advice
 
 dash.register_page(__name__, path="/map", name="Map", order=2, title="CXR Lens · Map",
                    role="viewer")
@@ -92,9 +93,9 @@ def draw(run_id: int, split: str, colour: str, threshold: float):
     info = feature_map.feature_map(evaluation_id)
     if info is None:
         return {}, dbc.Alert(
-            f"This evaluation has no feature map: run #{run_id} was evaluated on {split} "
-            f"before maps were kept. Re-evaluate to see this (`cxr evaluate {run_id} --split "
-            f"{split}`).", color="info", className="cxr-map-missing")
+            "This evaluation has no feature map: "
+            + advice.missing_map(runs_db.get_run(run_id), split) + ".", color="info",
+            className="cxr-map-missing")
     frame = feature_map.map_frame(evaluation_id)
     figure = map_views.map_figure(frame, colour, state.clamp_threshold(threshold),
                                   evaluation_id)
@@ -104,23 +105,13 @@ def draw(run_id: int, split: str, colour: str, threshold: float):
     return figure, note
 
 
-def _chosen(selected: dict | None) -> list[int]:
-    points = (selected or {}).get("points") if isinstance(selected, dict) else None
-    if not isinstance(points, list):
-        return []
-    found = [point.get("customdata") for point in points if isinstance(point, dict)]
-    return list(state.chosen_ids(",".join(str(item) for item in found
-                                          if isinstance(item, int))))
-
-
 @callback(Output(ids.MAP_SELECTION, "children"), Input(ids.MAP_GRAPH, "selectedData"),
           State(ids.MAP_RUN, "value"), State(ids.MAP_SPLIT, "value"),
           State(ids.MAP_THRESHOLD, "value"), prevent_initial_call=True)
 def select_points(selected: dict | None, run_id: int, split: str, threshold: float):
-    chosen = _chosen(selected)
+    chosen, total = map_views.chosen_points(selected)
     if not chosen:
         return None
-    total = len((selected or {}).get("points") or [])
     query = urlencode({"run": run_id, "split": split, "t": state.clamp_threshold(threshold),
                        "cell": "chosen", "ids": ",".join(map(str, chosen))})
     capped = (f" (the first {len(chosen)} of {total})" if total > len(chosen) else "")
@@ -133,7 +124,7 @@ def select_points(selected: dict | None, run_id: int, split: str, threshold: flo
           State(ids.MAP_RUN, "value"), State(ids.MAP_SPLIT, "value"),
           State(ids.MAP_THRESHOLD, "value"), prevent_initial_call=True)
 def open_point(clicked: dict | None, run_id: int, split: str, threshold: float) -> str:
-    image_id = _chosen(clicked)
+    image_id = map_views.chosen_points(clicked)[0]
     if not image_id:
         raise PreventUpdate
     return "/errors?" + urlencode({"run": run_id, "split": split,

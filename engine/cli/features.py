@@ -17,13 +17,13 @@ SPLITS = ("val", "test", "external", "val-shift")
 
 def _evaluation(run_id: int, split: str) -> int:
     from db import evaluations, runs
+    from engine.evaluation import advice
 
-    runs.get_run(run_id)  # a UserError naming the run when it does not exist
+    run = runs.get_run(run_id)  # a UserError naming the run when it does not exist
     evaluation_id = evaluations.evaluation_id_for(run_id, split)
     if evaluation_id is None:
         how = {"external": "--data DIR", "val-shift": "--shift NAME"}.get(split, f"--split {split}")
-        raise UserError(f"run {run_id} has no completed {split} evaluation; evaluate it with "
-                        f"`cxr evaluate {run_id} {how}`")
+        raise UserError(advice.no_features(run) or advice.missing_evaluation(run, split, how))
     return evaluation_id
 
 
@@ -37,22 +37,25 @@ def map_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from db import feature_map, runs
+    from db.files import atomic_write, export_path
+    from engine.evaluation import advice
 
-    from db import feature_map
-    from db.files import atomic_write
-
+    target = export_path(args.csv, "--csv") if args.csv else None
     evaluation_id = _evaluation(args.run_id, args.split)
     info = feature_map.feature_map(evaluation_id)
     if info is None:
-        raise UserError(f"evaluation {evaluation_id} (run {args.run_id}, {args.split}) has no "
-                        f"feature map: re-evaluate to see this (`cxr evaluate {args.run_id} "
-                        f"--split {args.split}`)")
+        raise UserError(f"evaluation {evaluation_id} has no feature map: "
+                        + advice.missing_map(runs.get_run(args.run_id), args.split))
     print(f"run {args.run_id} {args.split} (evaluation {evaluation_id}): {info.n_images} images, "
           f"{info.dims} features each, projected by {info.method} in {info.seconds:.2f} s")
-    if args.csv:
+    if target is not None:
         frame = feature_map.map_frame(evaluation_id)
-        atomic_write(Path(args.csv), frame.to_csv(index=False).encode())
+        try:
+            atomic_write(target, frame.to_csv(index=False).encode(), mode=0o600)  # patient data
+        except OSError as exc:
+            raise UserError(f"cannot write {target}: {exc.strerror}; choose another --csv FILE") \
+                from exc
         print(f"{len(frame)} points written to {args.csv}")
     return 0
 
@@ -67,11 +70,14 @@ def lookalikes_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_lookalikes(args: argparse.Namespace) -> int:
     from db import feature_map, runs
-    from engine.inference.lookalikes import REEVALUATE, lookalikes_of_image
+    from engine.evaluation import advice
+    from engine.inference.lookalikes import lookalikes_of_image
 
     if not 1 <= args.k <= 100:
         raise UserError(f"-k {args.k} is out of range; give 1 to 100")
-    runs.get_run(args.run_id)
+    run = runs.get_run(args.run_id)
+    if advice.no_features(run):
+        raise UserError(advice.no_features(run))
     evaluation_id = feature_map.evaluation_with_image(args.run_id, args.image_id)
     if evaluation_id is None:
         raise UserError(f"image {args.image_id} is on no feature map of run {args.run_id}: "
@@ -79,7 +85,7 @@ def cmd_lookalikes(args: argparse.Namespace) -> int:
                         "pick an image id the Errors page lists")
     found = lookalikes_of_image(args.run_id, evaluation_id, args.image_id, args.k)
     if found is None:
-        raise UserError(REEVALUATE)
+        raise UserError(advice.missing_lookalikes(run))
     if args.json:
         print(json.dumps({"run_id": args.run_id, "image_id": args.image_id,
                           "lookalikes": [item.as_dict() for item in found]}, indent=2))

@@ -6,6 +6,7 @@ them loads no torch (`cxr --help` stays instant)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from engine.cli import (
@@ -30,6 +31,7 @@ from engine.cli import (
 from engine.errors import UserError
 
 EXIT_USER_ERROR = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a closed pipe
 
 # In the order `cxr --help` lists them: the command and the group that owns it.
 COMMANDS = (("ingest", data), ("train", train), ("evaluate", evaluate), ("score", score),
@@ -57,6 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        status = _run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        # The reader closed stdout early (`cxr runs | head -1`): end quietly, like other tools.
+        # stdout goes to devnull so the interpreter's final flush raises nothing either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         from db.migrate import init_db
         from db.session import StorageError

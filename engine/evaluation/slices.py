@@ -242,9 +242,11 @@ def evaluation_frame(run_id: int, split: str) -> pd.DataFrame:
 
     evaluation_id = evaluation_id_for(run_id, split)
     if evaluation_id is None:
+        from db.runs import get_run
+        from engine.evaluation.advice import missing_evaluation
+
         how = "--data DIR" if split == "external" else f"--split {split}"
-        raise UserError(f"run {run_id} has no completed {split} evaluation; run `cxr evaluate "
-                        f"{run_id} {how}` first")
+        raise UserError(missing_evaluation(get_run(run_id), split, how))
     frame = slice_frame(evaluation_id)
     if frame.empty:
         raise UserError(f"run {run_id}'s {split} evaluation has no predictions to slice")

@@ -21,8 +21,6 @@ from engine.evaluation.feature_map import FeatureFile, evaluation_features
 
 NEIGHBOURS = 8
 INDEX_CACHE_SIZE = 8
-REEVALUATE = ("This run has no look-alike index: it was evaluated before look-alikes were kept. "
-              "Re-evaluate it (`cxr evaluate RUN`) to see this.")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from db.audit import Actor, record
-from db.files import atomic_write
+from db.files import atomic_write, export_path
 from engine.errors import UserError
 from engine.provenance import code_version
 from engine.report.content import WORST_PER_CELL, report_content
@@ -30,16 +30,10 @@ def export_report(run_ids: list[int], actor: Actor, split: str = "test",
 def write_report(run_ids: list[int], output: str | Path, actor: Actor, split: str = "test",
                  per_cell: int = WORST_PER_CELL) -> Path:
     """export_report() written to `output` whole (a crash leaves no half file)."""
-    path = Path(output).expanduser()
-    if path.is_dir():
-        raise UserError(f"{path} is a folder: give the report a file name, e.g. "
-                        f"{path / 'report.html'}")
-    if not path.parent.is_dir():
-        raise UserError(f"folder {path.parent} does not exist: create it, or write the report "
-                        "somewhere else with -o FILE.html")
+    path = export_path(output, "-o")
     page = export_report(run_ids, actor, split, per_cell)
     try:
-        atomic_write(path, page.encode("utf-8"))
+        atomic_write(path, page.encode("utf-8"), mode=0o600)  # it embeds patients' images
     except OSError as exc:
         raise UserError(f"cannot write the report to {path}: {exc.strerror}; choose another "
                         "-o FILE.html") from exc

@@ -11,7 +11,7 @@ from db import evaluations, gallery, reports, shift
 from db.reports import Provenance, ReportedEvaluation, VerdictCount
 from db.runs import get_run
 from engine.errors import UserError
-from engine.evaluation import stats
+from engine.evaluation import advice, stats
 from engine.evaluation.metrics import BinaryMetrics, binary_metrics, expected_calibration_error
 from engine.report import thumbnails
 
@@ -104,9 +104,11 @@ def run_section(run_id: int, split: str, per_cell: int = WORST_PER_CELL) -> RunS
     run = get_run(run_id)
     evaluation = reports.reported_evaluation(run_id, split)
     if evaluation is None:
-        raise UserError(f"run {run_id} has no completed {split} evaluation; run "
-                        f"`cxr evaluate {run_id}` first, or choose --split "
-                        f"{'val' if split == 'test' else 'test'}")
+        other = "val" if split == "test" else "test"
+        if advice.is_crossval(run) or run.is_external:
+            raise UserError(advice.missing_evaluation(run, split))
+        raise UserError(f"{advice.missing_evaluation(run, split)} first, or choose --split "
+                        f"{other}")
     scored = evaluations.evaluation_arrays(evaluation.evaluation_id)
     labels, probability = scored.true_label, scored.probability
     thresholds = sorted({*THRESHOLD_GRID, run.threshold})

@@ -57,11 +57,11 @@ def test_map_detail_and_cli_ask_for_a_re_evaluation(client, without_features: di
     shown = _call(client, ids.MAP_NOTE + ".children", {
         ids.MAP_RUN: run_id, ids.MAP_SPLIT: "test", ids.MAP_COLOUR: "cell",
         ids.MAP_THRESHOLD: 0.5})
-    assert "Re-evaluate to see this" in str(shown[ids.MAP_NOTE])
+    assert "re-evaluate it (`cxr evaluate" in str(shown[ids.MAP_NOTE])
     image_id = gallery.evaluation_predictions(evaluation_id)[0].image_id
     detail = _call(client, ids.ERR_DETAIL + ".children", {
         ids.ERR_SELECTED_IMAGE: image_id, ids.ERR_RUN: run_id, ids.ERR_SPLIT: "test",
         ids.ERR_THRESHOLD: 0.5})
-    assert "Re-evaluate it" in str(detail[ids.ERR_DETAIL])
+    assert "re-evaluate it (`cxr evaluate" in str(detail[ids.ERR_DETAIL])
     assert main(["map", str(run_id)]) == 2
-    assert "re-evaluate to see this" in capsys.readouterr().err
+    assert "re-evaluate it (`cxr evaluate" in capsys.readouterr().err
