@@ -86,7 +86,9 @@ def _item(item: label_issues.LabelIssueView, may_review: bool) -> html.Div:
 def show_queue(run_id: int | None, _saved: int | None):
     if run_id is None:
         raise PreventUpdate
-    queue = label_issues.label_queue(int(run_id), QUEUE_SIZE)
+    if not _is_id(run_id):
+        return html.Div(NO_RANKING, className="text-muted")
+    queue = label_issues.label_queue(run_id, QUEUE_SIZE)
     summary = html.Div(
         f"{queue.flagged} of {queue.ranked} training images flagged; {queue.reviewed} reviewed "
         f"on this run; showing the next {len(queue.items)}.", className="small text-muted mb-2",
@@ -101,18 +103,32 @@ def show_queue(run_id: int | None, _saved: int | None):
                              className="list-group")]
 
 
+def _is_id(value: object) -> bool:
+    """A database id as the page sends it: a plain positive int (not a bool, str or None)."""
+    return type(value) is int and value > 0
+
+
 @callback(Output(ids.LQ_SAVED, "data"), Output(ids.LQ_STATUS, "children"),
           Input({"type": ids.LQ_VERDICT, "image": ALL, "verdict": ALL}, "n_clicks"),
           State(ids.LQ_RUN, "value"), State(ids.LQ_SAVED, "data"), prevent_initial_call=True)
 @auth.requires("reviewer")
 def save_verdict(_clicks: list, run_id: int | None, saved: int | None):
     """One click saves the verdict as a review on the crossval run; the image leaves."""
-    image_id = int(clicked("image"))
+    image_id = clicked("image")
     verdict = str(ctx.triggered_id["verdict"])
+    if not (_is_id(run_id) and _is_id(image_id)):
+        return saved, dbc.Alert("Pick a crossval run and click a verdict on one of its images; "
+                                "nothing saved.", color="warning", className="py-1")
     if not files.may_see_image(image_id):
         return saved, dbc.Alert(files.UPLOADS_HIDDEN, color="info", className="py-1")
+    actor = auth.current_actor()
+    refusal = label_issues.verdict_refusal(run_id, image_id, verdict, actor.user_id,
+                                           actor.name)
+    if refusal is not None:
+        return saved, dbc.Alert(refusal[0].upper() + refusal[1:] + ".", color="warning",
+                                className="py-1")
     try:
-        add_review(image_id, verdict, auth.current_actor(), "", run_id)
+        add_review(image_id, verdict, actor, "", run_id)
     except ReviewError as exc:
         return saved, dbc.Alert(str(exc), color="warning", className="py-1")
     return (saved or 0) + 1, dbc.Alert(f"Saved “{verdict}” for image {image_id}.",

@@ -165,3 +165,24 @@ def is_crossval(run_id: int) -> bool:
         config = session.scalar(select(Run.config).where(Run.id == run_id))
     return bool(config) and config.get("origin") == "crossval"
 
+
+
+def verdict_refusal(run_id: int, image_id: int, verdict: str, user_id: int | None,
+                    reviewer: str) -> str | None:
+    """Why a queue verdict on (run, image) is not saved, or None to save it: the run must be a
+    crossval run with a ranking holding the image, and the same reviewer's same verdict on the
+    same run and image is kept once."""
+    with session_scope() as session:
+        if not is_crossval(run_id) or session.scalar(
+                select(func.count(LabelIssue.id)).where(LabelIssue.run_id == run_id)) == 0:
+            return f"run {run_id} is not a crossval run with a label ranking; pick one above"
+        if session.scalar(select(LabelIssue.id).where(LabelIssue.run_id == run_id,
+                                                      LabelIssue.image_id == image_id)) is None:
+            return f"image {image_id} is not in run {run_id}'s label ranking; nothing saved"
+        same = select(Review.id).where(
+            Review.run_id == run_id, Review.image_id == image_id, Review.verdict == verdict,
+            Review.user_id == user_id if user_id is not None else Review.reviewer == reviewer)
+        if session.scalar(same.limit(1)) is not None:
+            return (f"“{verdict}” for image {image_id} on run {run_id} is already saved by you; "
+                    "not saved twice")
+    return None

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from db.models import Run, utcnow
+from db.runs import rerun_advice
 from db.session import StorageError, database_url, ensure_home, get_engine, session_scope
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -66,9 +67,10 @@ def fail_orphaned_runs() -> list[int]:
     with session_scope(write=True) as session:
         for run in session.scalars(select(Run).where(Run.status.in_(("running", "queued")))):
             if run.hostname == host and run.pid is not None and not _pid_alive(run.pid):
+                advice = rerun_advice(run.id, run.config or {})
                 run.failure_reason = (
                     f"process {run.pid} on {host} died while the run was {run.status}; "
-                    f"resume with `cxr train --resume {run.id}`"
+                    + (advice or f"resume with `cxr train --resume {run.id}`")
                 )
                 run.status = "failed"
                 run.finished_at = utcnow()

@@ -200,3 +200,18 @@ def epochs_for(run_ids: list[int]) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame(session.execute(query).all(), columns=columns)
+
+
+def rerun_advice(run_id: int, config: dict) -> str | None:
+    """What to run again for a run another command made; None for a `cxr train` run
+    (the only kind `cxr train --resume` can pick up)."""
+    if config.get("origin") == "crossval":
+        return "a crossval run cannot be resumed; run `cxr crossval --data DIR ...` again"
+    for key, command in (("calibrated_from", "cxr calibrate {} --data SITE_SAMPLE"),
+                         ("adapted_from", "cxr adapt {} --data NEW_SITE_DIR")):
+        if key in config:
+            return (f"a {command.split()[1]} run cannot be resumed; run "
+                    f"`{command.format(config[key])}` again")
+    if config.get("arch") in (ENSEMBLE_ARCH, EXTERNAL_ARCH) or "origin" in config:
+        return "this run was not made by `cxr train` and cannot be resumed; make it again"
+    return None

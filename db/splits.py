@@ -172,3 +172,15 @@ def seen_in_training(split_id: int, dataset_id: int) -> int:
                     Image.sha256.in_(trained)))
     with session_scope() as session:
         return int(session.scalar(query) or 0)
+
+
+def seen_in_sample(sample_dataset_id: int, dataset_id: int) -> int:
+    """How many usable images of `dataset_id` are identical (same sha256) to a usable image of
+    the dataset `sample_dataset_id` (a site-calibrated run's calibration sample)."""
+    sample = select(Image.sha256).where(Image.dataset_id == sample_dataset_id,
+                                        Image.status == "ok")
+    query = (select(func.count(Image.id))
+             .where(Image.dataset_id == dataset_id, Image.status == "ok",
+                    Image.sha256.in_(sample)))
+    with session_scope() as session:
+        return int(session.scalar(query) or 0)

@@ -308,7 +308,10 @@ def image_detail(image_id: int | None, run_id: int, split: str, threshold: float
         return html.Div("Click an image in the gallery to see it large, with its Grad-CAM, "
                         "every run's probability and the review form.",
                         className="text-muted mt-3")
-    info = images.image_info(int(image_id))
+    if type(image_id) is not int or type(run_id) is not int:
+        return dbc.Alert("Pick a run and click an image in the gallery.", color="warning",
+                         className="mt-3")
+    info = images.image_info(image_id)
     if info is not None and not files.may_see_image(info.id):
         return dbc.Alert(files.UPLOADS_HIDDEN, color="info", className="mt-3")
     if info is None:

@@ -13,7 +13,13 @@ from db import evaluations, runs
 from db import shift as shift_store
 from db.models import FIXED_THRESHOLD_RULE
 from db.session import artifacts_root
-from db.splits import SplitImage, dataset_images, seen_in_training, split_images
+from db.splits import (
+    SplitImage,
+    dataset_images,
+    seen_in_sample,
+    seen_in_training,
+    split_images,
+)
 from engine.data.decode import DecodeError
 from engine.data.discover import dataset_for_root
 from engine.data.pixels import load_gray, load_store, readable
@@ -147,13 +153,29 @@ def _images_to_evaluate(run: runs.RunInfo, split: str, data_dir: str | None,
         split_name = "val-shift"
     if not images:
         raise UserError(f"no usable images to evaluate for run {run.id} ({split_name})")
-    if split_name == "external" and run.split_id is not None and dataset_id is not None:
-        seen = seen_in_training(run.split_id, dataset_id)
-        if seen:
-            print(f"warning: {seen} of {len(images)} images of this external set are identical "
-                  f"to images run {run.id} trained or was calibrated on (its train/val split): "
-                  "its figures here overstate how it does on unseen data", flush=True)
+    if split_name == "external" and dataset_id is not None:
+        _warn_overlap(run, dataset_id, len(images))
     return images, dataset_id, split_name
+
+
+def _warn_overlap(run: runs.RunInfo, dataset_id: int, n_images: int) -> None:
+    """Warn when an external set holds images the run trained or was calibrated on: its
+    split's train/val, and for a site-calibrated run, its site-calibration sample."""
+    from db.site_calibration import site_calibration
+
+    seen = seen_in_training(run.split_id, dataset_id) if run.split_id is not None else 0
+    if seen:
+        print(f"warning: {seen} of {n_images} images of this external set are identical "
+              f"to images run {run.id} trained or was calibrated on (its train/val split): "
+              "its figures here overstate how it does on unseen data", flush=True)
+    calibrated = site_calibration(run.id)
+    if calibrated is not None and calibrated.sample_dataset_id is not None:
+        in_sample = seen_in_sample(calibrated.sample_dataset_id, dataset_id)
+        if in_sample:
+            print(f"warning: {in_sample} of {n_images} images of this external set are "
+                  f"identical to images of the site sample run {run.id} was calibrated on: "
+                  "its figures here are in-sample, not how it does on the rest of the site",
+                  flush=True)
 
 
 def _complete(run: runs.RunInfo, evaluation_id: int, split_name: str,

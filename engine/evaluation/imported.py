@@ -108,6 +108,9 @@ def resolve(predictions: PredictionsFile, dataset_id: int, subsets: imported.Spl
     for line in predictions.lines:
         keys = ([by_path.get(_strip_root(line.path, root))] if line.path
                 else by_sha.get(line.sha256, []))
+        if line.path and line.sha256 and keys[0] is not None and keys[0].sha256 != line.sha256:
+            raise UserError(f"{predictions.name}: line {line.line}: path {line.path} and sha256 "
+                            f"{line.sha256} name different images; fix or drop one of them")
         keys = [key for key in keys if key is not None and key.usable]
         if not keys:
             unknown.append(line)

@@ -14,12 +14,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import UserError
 
 COLUMNS = ("path", "sha256", "probability", "threshold")
+# Plain ASCII decimal or scientific notation: no "_" separators, no other scripts' digits.
+NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf)",
+                    re.IGNORECASE)  # nan and inf read, then refused as outside [0, 1]
 FORMAT_HINT = ("columns: path (relative to the dataset root) or sha256, probability, "
                "optional threshold")
 
@@ -55,11 +59,10 @@ def normalize_path(value: str) -> str:
 
 
 def _unit_interval(text: str, what: str, where: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UserError(f"{where}: {what} {text!r} is not a number; give a value in [0, 1]"
-                        ) from None
+    if not NUMBER.fullmatch(text):
+        raise UserError(f"{where}: {what} {text!r} is not a plain number (digits 0-9, a '.', "
+                        "optionally an exponent); give a value in [0, 1]")
+    value = float(text)
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
         raise UserError(f"{where}: {what} {text!r} is outside [0, 1]; give P(pneumonia) "
                         "between 0 and 1")
@@ -70,6 +73,11 @@ def _header(fields: list[str] | None, name: str) -> dict[str, str]:
     """Our column -> the file's spelling of it; a UserError when a required one is missing."""
     if not fields:
         raise UserError(f"{name}: empty file; expected a header row ({FORMAT_HINT})")
+    names = [field.strip().lower() for field in fields if field]
+    for column in COLUMNS:
+        if names.count(column) > 1:
+            raise UserError(f"{name}: duplicate {column} column in the header; keep one "
+                            f"{column} column")
     found = {field.strip().lower(): field for field in fields if field}
     if "probability" not in found:
         raise UserError(f"{name}: no probability column (the header has "

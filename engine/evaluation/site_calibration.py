@@ -11,6 +11,7 @@ sensitivity and specificity at the new threshold say how far the operating point
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ import torch
 
 from db import runs
 from db import shift as shift_store
+from db.datasets import skip_kind, skipped_files
 from db.site_calibration import SiteCalibrationInfo, record_site_calibration
 from db.splits import SplitImage, dataset_images, split_images
 from engine.data.discover import dataset_for_root
@@ -44,6 +46,8 @@ from engine.training.augmentation import center_crop
 from engine.training.devices import resolve_device
 
 CONFIDENCE = 0.95
+SHOWN_SKIPS = 3  # skipped sample files named in the warning
+SKIP_WORDS = {"conflicting labels": "identical images under both labels"}
 N_RESAMPLES = 2000
 
 
@@ -87,6 +91,20 @@ def site_logits(run: runs.RunInfo, images: list[SplitImage], device: torch.devic
     return logits, labels
 
 
+def _skipped_note(dataset_id: int, data_dir: str) -> str | None:
+    """How many files of the sample were skipped and why, naming the first few (as `cxr
+    ingest` does), or None when none was."""
+    skipped = skipped_files(dataset_id, limit=100_000)
+    if skipped.empty:
+        return None
+    kinds = Counter(SKIP_WORDS.get(kind, kind) for kind in map(skip_kind, skipped.reason))
+    why = ", ".join(f"{count} {kind}" for kind, count in kinds.most_common())
+    first = "; ".join(skipped.reason.head(SHOWN_SKIPS))
+    more = f"; and {len(skipped) - SHOWN_SKIPS} more" if len(skipped) > SHOWN_SKIPS else ""
+    return (f"{len(skipped)} files of the site sample {data_dir} were skipped ({why}): "
+            f"{first}{more}")
+
+
 def _source(run_id: int) -> runs.RunInfo:
     source = runs.get_run(run_id)
     if source.status != "completed" or source.arch == ENSEMBLE_ARCH or not source.checkpoint_path:
@@ -107,8 +125,12 @@ def calibrate_run(run_id: int, data_dir: str, threshold_rule: str | None = None,
         raise UserError(f"--evaluate {evaluate_dir} is the calibration sample itself; pass the "
                         "rest of the site's images")
     site = shift_store.dataset_name(dataset_id)
+    skips = _skipped_note(dataset_id, data_dir)
+    if skips:
+        print(f"warning: {skips}", flush=True)
     logits, labels = site_logits(source, dataset_images(dataset_id), resolved, batch_size)
-    require_both_classes(labels, f"the site sample {data_dir}")
+    require_both_classes(labels, f"the site sample {data_dir}" + (f" ({skips})" if skips
+                                                                   else ""))
     rule = threshold_rule or source.threshold_rule
     source_calibration = Calibration(source.logit_offset, source.temperature)
     fit = fit_site(logits, labels, source_calibration, source.threshold, rule, method,

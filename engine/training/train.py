@@ -101,6 +101,9 @@ def main(config: TrainConfig, resume_run_id: int | None = None, nproc: int = 1) 
         run = runs.get_run(resume_run_id)
         if run.status == "completed":
             raise UserError(f"run {resume_run_id} is already completed; nothing to resume")
+        advice = runs.rerun_advice(run.id, run.config)
+        if advice is not None:
+            raise UserError(f"run {resume_run_id}: {advice}")
         nproc = int(run.config.get("nproc", nproc))
         config = TrainConfig(**{key: value for key, value in run.config.items()
                                 if key != "nproc"})

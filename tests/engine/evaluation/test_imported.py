@@ -141,6 +141,15 @@ def _bad_files(imported_home: dict) -> dict[str, tuple[str, str]]:
                                 "line 2: threshold '2' is outside"),
         "bad sha256": ("sha256,probability\nabc,0.2\n", "line 2: sha256 'abc' is not 64 hex"),
         "empty": ("", "empty file"),
+        "path and sha256 disagree": (
+            f"path,sha256,probability\n{path},{digest},0.2\n{other},{digest},0.3\n",
+            f"line 3: path {other} and sha256 {digest} name different images"),
+        "duplicate probability column": (f"path,probability,Probability\n{path},0.2,0.9\n",
+                                         "duplicate probability column"),
+        "underscore digits": (f"path,probability\n{path},0.5_0\n",
+                              "line 2: probability '0.5_0' is not a plain number"),
+        "arabic-indic digits": (f"path,probability\n{path},\u0660.\u0665\n",
+                                "line 2: probability '\u0660.\u0665' is not a plain number"),
         "header only": ("path,probability\n", "no predictions after the header"),
         "nothing known": ("path,probability\nNORMAL/missing.jpeg,0.2\n",
                           "none of its 1 rows names a val, test or external image (1 unknown"),
@@ -149,7 +158,9 @@ def _bad_files(imported_home: dict) -> dict[str, tuple[str, str]]:
 
 BAD_CASES = ("no probability column", "no image column", "above one", "not a number", "nan",
              "empty probability", "duplicate path", "duplicate by content", "two thresholds",
-             "threshold above one", "bad sha256", "empty", "header only", "nothing known")
+             "threshold above one", "bad sha256", "empty", "header only", "nothing known",
+             "path and sha256 disagree", "duplicate probability column", "underscore digits",
+             "arabic-indic digits")
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
