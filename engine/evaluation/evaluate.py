@@ -107,7 +107,7 @@ def evaluate_run(run_id: int, split: str = "val", data_dir: str | None = None,
     start = time.perf_counter()
     error: str | None = None
     try:
-        rows, attention_seconds, features = _explain_shard(
+        rows, attention_seconds, features = explain_images(
             run, rank.shard(images), evaluation_id, shift, batch_size, device)
         if rank.distributed:
             evaluations.insert_predictions(evaluation_id, rows)
@@ -209,7 +209,7 @@ def _fail(run_id: int, evaluation_id: int, split_name: str, reason: str,
         runs.finish_run(run_id, "failed", f"evaluation of {split_name} failed: {reason}")
 
 
-def _explain_shard(run: runs.RunInfo, images: list[SplitImage], evaluation_id: int,
+def explain_images(run: runs.RunInfo, images: list[SplitImage], evaluation_id: int,
                    shift: str | None, batch_size: int, device: torch.device) -> tuple[
                        list[evaluations.PredictionRow], float, np.ndarray | None]:
     """Probabilities, Grad-CAM files and attention metrics for these images (one rank's share),
@@ -259,10 +259,6 @@ def _explain_shard(run: runs.RunInfo, images: list[SplitImage], evaluation_id: i
         writer.wait()
         predictor.close()
     return rows, attention_seconds, np.concatenate(features) if features else None
-
-
-# Public for runs whose rows come from several models (engine/training/crossval.py).
-explain_images = _explain_shard
 
 
 def _evaluate_worker(rank: Rank, run_id: int, split: str, data_dir: str | None,

@@ -45,9 +45,8 @@ class RunScore:
     inference_ms: float  # preprocessing + forward + Grad-CAM, per image
     gray: np.ndarray  # the model's input, (size, size) uint8
     cam: np.ndarray  # Grad-CAM in [0, 1], (size, size)
-    # Distance to the training images / the run's threshold (engine/evaluation/typicality.py); None
-    # for a
-    # run without typicality stats.
+    # Distance to the training images / the run's threshold (engine/evaluation/typicality.py);
+    # None for a run without typicality stats.
     typicality: float | None = None
 
     @property
