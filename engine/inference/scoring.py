@@ -7,8 +7,10 @@ the answer an evaluation would give for the same pixels.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +31,8 @@ from engine.training.devices import resolve_device
 # Models kept warm per process; a small CNN is a few MB, a ResNet-34 about 85 MB.
 MODEL_CACHE_SIZE = 8
 DEFAULT_BATCH_SIZE = 32
+# Features of the images a scorer scored last, so their look-alikes need no second forward.
+RECENT_FEATURES = 64
 
 ImageInput = str | Path | bytes | np.ndarray
 
@@ -74,6 +78,7 @@ class Scorer:
         self.image_size = self._explainer.size
         # The explainer keeps per-call state (hooks, activations): one caller at a time.
         self._lock = threading.Lock()
+        self._recent: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self.load_ms = (time.perf_counter() - start) * 1000
 
     def score(self, image: ImageInput) -> RunScore:
@@ -90,6 +95,7 @@ class Scorer:
                               for gray in grays[offset:offset + batch_size]])
             with self._lock:
                 probabilities, cams, typicality = self._explainer.explain_full(batch)
+                self._remember(batch, self._explainer.last_features)
             per_image_ms = (time.perf_counter() - start) * 1000 / len(batch)
             typicality = [None] * len(batch) if typicality is None else typicality.tolist()
             for gray, probability, cam, distance in zip(batch, probabilities, cams, typicality,
@@ -102,10 +108,24 @@ class Scorer:
         return scores
 
     def features(self, gray: np.ndarray) -> np.ndarray:
-        """One image's penultimate features in the run's space (an ensemble's first member's)."""
+        """One image's penultimate features in the run's space (an ensemble's first member's):
+        those its scoring pass tapped when it was just scored, else one features-only pass."""
         batch = array_to_gray(to_gray(gray), self.image_size)[None]
         with self._lock:
-            return self._explainer.features_only(batch)[1][0]
+            known = self._recent.get(_pixels_key(batch[0]))
+            return known if known is not None else self._explainer.features_only(batch)[1][0]
+
+    def _remember(self, batch: np.ndarray, features: np.ndarray | None) -> None:
+        if features is None or len(features) != len(batch):
+            return
+        for pixels, found in zip(batch, features, strict=True):
+            self._recent[_pixels_key(pixels)] = found
+        while len(self._recent) > RECENT_FEATURES:
+            self._recent.popitem(last=False)
+
+
+def _pixels_key(pixels: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(pixels).tobytes(), digest_size=16).digest()
 
 
 @lru_cache(maxsize=MODEL_CACHE_SIZE)

@@ -110,3 +110,23 @@ def test_cli_map_and_lookalikes(trained: dict, tmp_path, capsys) -> None:  # noq
     lacking = run_lacking("external", trained["run_ids"])
     assert main(["map", str(lacking), "--split", "external"]) == 2
     assert "--data DIR" in capsys.readouterr().err
+
+
+def test_an_upload_scored_just_now_needs_no_second_pass_for_its_lookalikes(
+        trained: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.inference.lookalikes import lookalikes_of_gray
+    from engine.inference.scoring import Scorer
+
+    run = runs.get_run(trained["run_ids"][0])
+    gray = np.random.default_rng(3).integers(0, 256, (300, 260), dtype=np.uint8)
+    fresh = Scorer(run, "cpu").features(gray)  # one features-only pass
+    scorer = Scorer(run, "cpu")
+    scorer.score(gray)
+
+    def no_second_pass(batch: np.ndarray) -> None:
+        raise AssertionError("a features-only pass for an image just scored")
+
+    monkeypatch.setattr(scorer._explainer, "features_only", no_second_pass)
+    assert np.allclose(scorer.features(gray), fresh, atol=1e-4)
+    monkeypatch.setattr("engine.inference.scoring.get_scorer", lambda *_a, **_k: scorer)
+    assert len(lookalikes_of_gray(run.id, gray)) == 8
