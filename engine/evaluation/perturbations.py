@@ -78,6 +78,28 @@ def _downscale(gray: np.ndarray, factor: float) -> np.ndarray:
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def _marker(gray: np.ndarray, seed: int) -> np.ndarray:
+    """A radiographer's laterality marker: a bright "R" or "L" (seeded), 6% of the film's height,
+    in a seeded corner. Our films carry an "R" of that size, mostly upper left; a model that takes
+    the marker, or its place, as evidence changes its answer here, one that only looks there
+    does not.
+    """
+    rng = np.random.default_rng(seed)
+    letter, corner = "RL"[int(rng.integers(2))], int(rng.integers(4))
+    height, width = gray.shape
+    thickness = max(1, round(height / 96))
+    scale = cv2.getFontScaleFromHeight(cv2.FONT_HERSHEY_SIMPLEX, max(4, round(height * 0.06)),
+                                       thickness)
+    (text_w, text_h), _ = cv2.getTextSize(letter, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    margin = max(1, round(height * 0.04))
+    x = margin if corner in (0, 2) else width - margin - text_w
+    y = margin + text_h if corner in (0, 1) else height - margin
+    marked = gray.copy()
+    cv2.putText(marked, letter, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness,
+                cv2.LINE_AA)
+    return marked
+
+
 SHIFTS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "contrast-low": lambda g, s: _contrast(g, 0.7),
     "contrast-high": lambda g, s: _contrast(g, 1.3),
@@ -96,6 +118,8 @@ SHIFTS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "jpeg-q50": lambda g, s: _jpeg(g, 50),
     "downscale-0.5": lambda g, s: _downscale(g, 0.5),
     "downscale-0.3": lambda g, s: _downscale(g, 0.3),
+    # Is a corner's laterality marker evidence to the model, or only where its CAM looks?
+    "marker": _marker,
 }
 
 

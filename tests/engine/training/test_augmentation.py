@@ -135,6 +135,21 @@ def test_new_shift_checks() -> None:
     assert zoomed[:, :, 0].mean() > films[:, :, 0].mean() + 20
 
 
+def test_marker_shift_draws_one_seeded_corner_letter_and_leaves_the_rest() -> None:
+    films = np.full((8, 128, 128), 90, dtype=np.uint8)
+    marked = apply_shift("marker", films, seed=3)
+    assert (marked == apply_shift("marker", films, seed=3)).all()
+    corners = {}
+    for index, film in enumerate(marked):
+        rows, cols = np.nonzero(film != 90)
+        # A bright letter, no taller than a tenth of the film, inside one corner's quarter.
+        assert film.max() > 200 and 3 <= np.ptp(rows) <= 13
+        assert (np.ptp(rows) < 32) and (np.ptp(cols) < 32)
+        corners[index] = (rows.mean() < 64, cols.mean() < 64)
+        assert (film[40:88, 40:88] == 90).all()
+    assert len(set(corners.values())) > 1  # the corner follows the seed
+
+
 def test_run_with_every_lever_completes_and_calibration_never_hurts_val(
         cxr_home, real_subset) -> None:  # noqa: ANN001
     from sqlalchemy import select
