@@ -160,9 +160,11 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or value != value else float(value)
 
 
-def evaluation_id_for(run_id: int, split: str) -> int | None:
-    """The newest completed evaluation of `split` for a run."""
-    query = (select(Evaluation.id).where(Evaluation.run_id == run_id, Evaluation.split == split,
+def evaluation_id_for(run_id: int, split: str, shift: str | None = None) -> int | None:
+    """The newest completed evaluation of `split` for a run; with `shift`, of val under it."""
+    where = ([Evaluation.split == "val-shift", Evaluation.shift == shift] if shift
+             else [Evaluation.split == split])
+    query = (select(Evaluation.id).where(Evaluation.run_id == run_id, *where,
                                          Evaluation.status == "completed")
              .order_by(Evaluation.id.desc()).limit(1))
     with session_scope() as session:

@@ -29,6 +29,8 @@ class ModelSpec:
     head: str
     # torchvision weights enum class name (e.g. "ResNet18_Weights"), for the cache file name
     weights_enum: str | None
+    # The block before `cam_layer`, at twice its resolution (`cxr attention --cam-layer fine`).
+    fine_cam_layer: str = ""
 
 
 class SmallCNN(nn.Module):
@@ -65,12 +67,13 @@ def _torchvision(name: str) -> Callable[[], nn.Module]:
 
 REGISTRY: dict[str, ModelSpec] = {
     "resnet18": ModelSpec(_torchvision("resnet18"), "layer4", "conv1", "fc",
-                          "ResNet18_Weights"),
+                          "ResNet18_Weights", "layer3"),
     "resnet34": ModelSpec(_torchvision("resnet34"), "layer4", "conv1", "fc",
-                          "ResNet34_Weights"),
+                          "ResNet34_Weights", "layer3"),
     "efficientnet_b0": ModelSpec(_torchvision("efficientnet_b0"), "features.8", "features.0.0",
-                                 "classifier.1", "EfficientNet_B0_Weights"),
-    "small_cnn": ModelSpec(SmallCNN, "features.14", "features.0", "fc", None),
+                                 "classifier.1", "EfficientNet_B0_Weights", "features.5"),
+    "small_cnn": ModelSpec(SmallCNN, "features.14", "features.0", "fc", None,
+                           "features.10"),
 }
 
 
@@ -168,5 +171,6 @@ def load_checkpoint(model: nn.Module, path: Path) -> nn.Module:
     return model
 
 
-def cam_target_layer(model: nn.Module, arch: str) -> nn.Module:
-    return get_module(model, REGISTRY[arch].cam_layer)
+def cam_target_layer(model: nn.Module, arch: str, fine: bool = False) -> nn.Module:
+    spec = REGISTRY[arch]
+    return get_module(model, spec.fine_cam_layer if fine else spec.cam_layer)

@@ -230,7 +230,7 @@ def explain_images(run: runs.RunInfo, images: list[SplitImage], evaluation_id: i
             chunk = kept[offset:offset + batch_size]
             batch = store[chunk]
             if shift:
-                batch = apply_shift(shift, batch, seed=images[chunk[0]].image_id)
+                batch = apply_shift(shift, batch, seeds=[images[i].image_id for i in chunk])
             probabilities, cams, typicality = predictor.explain_full(batch)
             features.append(predictor.last_features.astype(np.float16))
             if typicality is None:

@@ -8,7 +8,7 @@ own evaluation, so models can be chosen by how they hold up, not by val accuracy
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -126,8 +126,11 @@ SHIFTS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
 Films = np.ndarray | torch.Tensor
 
 
-def apply_shift(name: str, grays: Films, seed: int = 0) -> Films:
-    """Apply shift `name` to every image of an (N, H, W) batch of films (values 0-255).
+def apply_shift(name: str, grays: Films, seed: int = 0,
+                seeds: Sequence[int] | None = None) -> Films:
+    """Apply shift `name` to every image of an (N, H, W) batch of films (values 0-255), the
+    i-th seeded by `seeds[i]` where given (an image's own id: the same shift however the images
+    are batched), else by `seed + i`.
 
     The shifts are OpenCV/PIL operations on uint8 films, so the batch makes one round trip
     through host memory; the result comes back as the input came: a tensor on its device (a
@@ -138,7 +141,8 @@ def apply_shift(name: str, grays: Films, seed: int = 0) -> Films:
     films = np.asarray(films)
     if films.dtype != np.uint8:
         films = np.clip(np.rint(films), 0, 255).astype(np.uint8)
-    shifted = np.stack([transform(gray, seed + index) for index, gray in enumerate(films)])
+    seeds = list(seeds) if seeds is not None else [seed + i for i in range(len(films))]
+    shifted = np.stack([transform(gray, int(s)) for gray, s in zip(films, seeds, strict=True)])
     if isinstance(grays, torch.Tensor):
         return torch.from_numpy(shifted).to(device=grays.device, dtype=grays.dtype)
     return shifted.astype(np.asarray(grays).dtype, copy=False)

@@ -18,7 +18,7 @@ from db.gallery import PredictionView
 from db.session import artifacts_root
 from engine.data.pixels import load_gray, to_input
 from engine.errors import UserError
-from engine.inference.predictor import load_run_model, require_checkpoint
+from engine.inference.predictor import load_run_model, prepare_films, require_checkpoint
 
 ROAD_PERCENTILES = (20, 40, 60, 80)
 
@@ -56,7 +56,8 @@ def road_scores(run_id: int, split: str = "val", sample: int = 100, seed: int = 
                          for row in chunk])
         targets = [BinaryClassifierOutputTarget(row.predicted_label) for row in chunk]
         with torch.no_grad():
-            values = metric(to_input(grays).to(device), cams, targets, model)
+            values = metric(to_input(prepare_films(run.config, grays)).to(device), cams, targets,
+                            model)
         for row, value in zip(chunk, np.asarray(values).reshape(-1), strict=True):
             scores[row.prediction_id] = float(value)
     evaluations.store_road_scores(evaluation_id, scores)

@@ -68,13 +68,18 @@ def predict(model: nn.Module, store: torch.Tensor, device: torch.device,
     return Calibration().apply(predict_logits(model, store, device, batch_size))
 
 
+def prepare_films(config: dict, batch: np.ndarray) -> np.ndarray:
+    """Films (N, H, W) uint8 as the run's model takes them: its intensity normalisation and
+    test-time centre crop, as at training."""
+    return center_crop(normalize_intensity(np.asarray(batch), config.get("intensity_norm", "none")),
+                       float(config.get("test_center_crop", 1.0)))
+
+
 class ModelPredictor:
     def __init__(self, run: runs.RunInfo, device: torch.device | str | None = None) -> None:
         self.run = run
         self.size = int(run.config["image_size"])
-        self.intensity = run.config.get("intensity_norm", "none")
         model = load_run_model(run, device)
-        self.keep_centre = float(run.config.get("test_center_crop", 1.0))
         self._explainer = CamExplainer(model, run.arch, run.threshold,
                                        Calibration(run.logit_offset, run.temperature),
                                        tta=bool(run.config.get("tta")))
@@ -97,8 +102,7 @@ class ModelPredictor:
         return probability, cams, typicality
 
     def _prepared(self, batch: np.ndarray) -> np.ndarray:
-        return center_crop(normalize_intensity(np.asarray(batch), self.intensity),
-                           self.keep_centre)
+        return prepare_films(self.run.config, batch)
 
     def features_only(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(calibrated P(pneumonia), penultimate features) without Grad-CAM: the same

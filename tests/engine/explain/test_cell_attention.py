@@ -1,0 +1,97 @@
+"""`cxr attention`: where a run's CAMs look per confusion cell, at the stored or a finer layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.errors import UserError
+from engine.evaluation.perturbations import apply_shift
+from engine.explain.attention import border_band, energy_share
+from engine.explain.cell_attention import CELLS, cell_attention, corner_boxes
+from tests.conftest import point_at
+
+
+def test_corner_boxes_hold_a_marker_corner_and_not_the_middle() -> None:
+    cam = np.zeros((40, 40), np.float32)
+    cam[1:5, 1:5] = 1.0  # a hot spot on an upper-left marker
+    assert energy_share(cam, corner_boxes(40, 40)) == 1.0
+    assert energy_share(cam, border_band(40, 40)) == 1.0
+    middle = np.zeros((40, 40), np.float32)
+    middle[15:25, 15:25] = 1.0
+    assert energy_share(middle, corner_boxes(40, 40)) == 0.0
+    side = np.zeros((40, 40), np.float32)
+    side[15:25, 0:3] = 1.0  # the chest wall at the film's edge: border, not corner
+    assert energy_share(side, corner_boxes(40, 40)) == 0.0
+    assert energy_share(side, border_band(40, 40)) == 1.0
+
+
+def test_a_shift_seeded_per_image_is_the_same_however_the_images_are_batched() -> None:
+    films = np.random.default_rng(0).integers(0, 255, (6, 64, 64), dtype=np.uint8)
+    ids = [11, 12, 30, 31, 32, 47]
+    whole = apply_shift("marker", films, seeds=ids)
+    halves = np.concatenate([apply_shift("marker", films[:2], seeds=ids[:2]),
+                             apply_shift("marker", films[2:], seeds=ids[2:])])
+    assert (whole == halves).all()
+
+
+def test_cells_partition_the_evaluation_and_read_the_stored_cams(
+        trained_home: dict, trained_url: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from db import evaluations, gallery
+    from db.session import artifacts_root
+
+    point_at(monkeypatch, trained_home["home"], trained_url)
+    run_id = trained_home["run_ids"][1]
+    report = cell_attention(run_id, "val", per_cell=4)
+    rows = gallery.evaluation_predictions(report.evaluation_id)
+    assert report.evaluation_id == evaluations.evaluation_id_for(run_id, "val")
+    assert [c.cell for c in report.cells] == list(CELLS)
+    assert sum(c.images for c in report.cells) == len(rows)
+    for cell in report.cells:
+        true, predicted = CELLS[cell.cell]
+        members = [r for r in rows if (r.true_label, r.predicted_label) == (true, predicted)]
+        assert cell.images == len(members) and cell.sampled == min(4, len(members))
+        if len(members) == 1:  # one image: the mean is that image's stored CAM
+            cam = np.load(artifacts_root() / members[0].cam_raw_path)
+            assert cell.border_share == pytest.approx(energy_share(cam, border_band(*cam.shape)))
+        if cell.sampled:
+            assert 0.0 <= cell.border_share <= 1.0 and 0.0 <= cell.corner_share <= 1.0
+        assert cell.road is None
+    # One image per cell: "above 0.5" is that image's yes or no.
+    one = cell_attention(run_id, "val", per_cell=1, seed=3)
+    for cell in one.cells:
+        if cell.sampled:
+            assert cell.border_over_half in (0.0, 1.0)
+
+
+def test_the_fine_layer_doubles_the_grid_and_road_scores_every_sampled_cell(
+        trained_home: dict, trained_url: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    point_at(monkeypatch, trained_home["home"], trained_url)
+    run_id = trained_home["run_ids"][1]
+    last = cell_attention(run_id, "val", per_cell=3, road=True)
+    fine = cell_attention(run_id, "val", per_cell=3, layer="fine")
+    assert fine.grid == (2 * last.grid[0], 2 * last.grid[1])
+    assert [c.sampled for c in fine.cells] == [c.sampled for c in last.cells]
+    for cell in last.cells:
+        assert (cell.road is not None and np.isfinite(cell.road)) == (cell.sampled > 0)
+    sampled = [(a, b) for a, b in zip(last.cells, fine.cells, strict=True) if a.sampled]
+    assert any(abs(a.border_share - b.border_share) > 1e-6 for a, b in sampled)
+
+
+def test_missing_evaluations_and_bad_values_say_what_to_run(
+        trained_home: dict, trained_url: str | None, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    from engine.cli.main import main
+
+    point_at(monkeypatch, trained_home["home"], trained_url)
+    run_id = trained_home["run_ids"][1]
+    with pytest.raises(UserError, match=rf"cxr evaluate {run_id} --shift marker"):
+        cell_attention(run_id, shift="marker")
+    with pytest.raises(UserError, match="--per-cell must be at least 1"):
+        cell_attention(run_id, per_cell=0)
+    assert main(["attention", str(run_id), "--shift", "no-such-shift"]) == 2
+    assert "unknown --shift 'no-such-shift'" in capsys.readouterr().err
+    assert main(["attention", str(run_id), "--per-cell", "2", "--csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("cell,images,sampled,border_share")
+    assert [line.split(",")[0] for line in lines[1:]] == list(CELLS)
