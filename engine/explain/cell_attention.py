@@ -143,6 +143,10 @@ def cell_attention(run_id: int, split: str = "val", shift: str | None = None,
         raise UserError(f"--per-cell must be at least 1, not {per_cell}")
     run = runs.get_run(run_id)
     require_checkpoint(run, "have its attention measured (there is no Grad-CAM)")
+    if run.arch == "ensemble" and (road or layer == "fine"):
+        raise UserError(f"run {run_id} is an ensemble: it has no one model to recompute CAMs or "
+                        f"ROAD with; ask one of its members, or read its stored CAMs without "
+                        f"--road and --cam-layer fine")
     evaluation_id = _evaluation(run_id, split, shift)
     rows = gallery.evaluation_predictions(evaluation_id)
     if not any(row.cam_raw_path for row in rows):
