@@ -50,8 +50,8 @@ def cmd_road(args: argparse.Namespace) -> int:
 
 
 def cmd_attention(args: argparse.Namespace) -> int:
-    from engine.evaluation.perturbations import SHIFTS
     from engine.errors import UserError
+    from engine.evaluation.perturbations import SHIFTS
     from engine.explain.cell_attention import cell_attention
 
     if args.shift and args.shift not in SHIFTS:

@@ -35,7 +35,8 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a closed pipe
 
 # In the order `cxr --help` lists them: the command and the group that owns it.
 COMMANDS = (("ingest", data), ("train", train), ("evaluate", evaluate), ("score", score),
-            ("road", explain), ("attention", explain), ("check-masks", explain), ("ensemble", evaluate),
+            ("road", explain), ("attention", explain), ("check-masks", explain),
+            ("ensemble", evaluate),
             ("adapt", adapt), ("calibrate", calibrate), ("import-predictions", imports),
             ("runs", runs), ("slices", slices), ("map", features), ("lookalikes", features),
             ("promote", registry), ("demote", registry), ("aliases", registry),

@@ -169,7 +169,8 @@ def cell_attention(run_id: int, split: str = "val", shift: str | None = None,
 def _measure(name: str, count: int, members: list[PredictionView], source: _CamSource,
              size: int, shift: str | None, road: bool, batch_size: int) -> CellAttention:
     files = images.image_files([row.image_id for row in members])
-    members = [row for row in members if row.image_id in files and os.path.isfile(files[row.image_id].path)]
+    members = [row for row in members
+               if row.image_id in files and os.path.isfile(files[row.image_id].path)]
     border, corner, lung, road_scores = [], [], [], []
     metric = ROADCombined(percentiles=list(ROAD_PERCENTILES)) if road else None
     for start in range(0, len(members), batch_size):
