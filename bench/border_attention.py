@@ -6,7 +6,8 @@ For RUN (evaluated on test, on the NIH sample and under the shift checks, as
 bench/recipe_compare.py leaves it), prints:
 - `cxr attention` per confusion cell (border, corner and lung shares, border share above 0.5,
   ROAD) on the own test split, the NIH sample, val under crop-0.7 (framed tighter, like the
-  official test) and val under the marker check, at the stored CAM layer and one twice finer;
+  official test) and val under the marker check (no ROAD there), at the stored CAM layer and one
+  twice finer;
 - the shortcut suspects (right, while looking mostly outside the lungs) per evaluation;
 - what the marker check did: specificity and the mean P(pneumonia) of NORMAL val images with and
   without a pasted laterality marker, and how many of them changed side of the threshold.
@@ -41,7 +42,7 @@ def main() -> None:
             command = [sys.executable, "-m", "engine.cli", "attention", str(args.run_id),
                        "--split", split, "--per-cell", str(args.per_cell), "--cam-layer", layer,
                        *(["--shift", shift] if shift else []),
-                       *([] if args.no_road else ["--road"])]
+                       *([] if args.no_road or shift == "marker" else ["--road"])]
             subprocess.run(command, check=False)
     suspects(args.run_id)
     marker(args.run_id)
