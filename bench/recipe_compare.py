@@ -2,7 +2,7 @@
 
     python bench/recipe_compare.py [--variants best best-without-levers] [--seeds 0 1 2]
         [--epochs N] [--image-size PX] [--per-class N] [--home /tmp/cxr-recipe]
-        [--ensemble] [--summary-only]
+        [--shifts SHIFT ...] [--ensemble] [--summary-only]
 
 Per variant and seed: train on the shared data (our own patient-level split), evaluate val
 under every acquisition shift (`--shift all`, including crop-0.7, jpeg-q50, downscale-*), and
@@ -28,6 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import REPO, data_root  # noqa: E402
 from engine import settings
+from engine.evaluation.perturbations import SHIFTS
 
 NIH = Path(settings.CXR_NIH.get() or REPO.parent / "shared" / "data" / "external" / "nih_cxr8")
 NO_LEVERS = ["--crop-scale-min", "1", "--shear-degrees", "0", "--jpeg-share", "0",
@@ -63,6 +64,8 @@ def main() -> None:
     parser.add_argument("--per-class", type=int,
                         help="a proxy: train on this many images per class (symlinked subset)")
     parser.add_argument("--home", default="/tmp/cxr-recipe")
+    parser.add_argument("--shifts", nargs="+", metavar="SHIFT", choices=list(SHIFTS),
+                        help="check and summarise only these shifts (default: every one)")
     parser.add_argument("--ensemble", action="store_true",
                         help="also combine each variant's seeds into one logit ensemble and "
                              "check the ensemble (its members are not checked one by one)")
@@ -73,7 +76,7 @@ def main() -> None:
     os.environ.setdefault("CXR_NO_PROGRESS", "1")
     if not args.summary_only:
         train_and_check(args)
-    summarize(args.variants, args.seeds, args.ensemble)
+    summarize(args.variants, args.seeds, args.ensemble, args.shifts)
 
 
 def _names(variants: list[str], seeds: list[int]) -> list[str]:
@@ -105,23 +108,22 @@ def train_and_check(args: argparse.Namespace) -> None:
                     "--name", name)
             members.append(int(runs_table().query("name == @name").run_id.max()))
             if not args.ensemble:
-                _check(members[-1])
+                _check(members[-1], args.shifts)
         if args.ensemble:
             name = _ensemble_name(variant, args.seeds)
             if name not in done:
                 cxr("ensemble", *map(str, members), "--combine", "logit", "--name", name)
-            _check(int(runs_table().query("name == @name").run_id.max()))
+            _check(int(runs_table().query("name == @name").run_id.max()), args.shifts)
 
 
-def _check(run_id: int) -> None:
+def _check(run_id: int, shifts: list[str] | None = None) -> None:
     """The shift checks and the NIH evaluation, each only where the run lacks it (an
     interrupted compare resumes where it stopped)."""
     from db.robustness import shift_table
     from db.shift import external_evaluations
-    from engine.evaluation.perturbations import SHIFTS
 
     checked = set(shift_table(run_id).get("shift", []))
-    for shift in SHIFTS:
+    for shift in shifts or SHIFTS:
         if shift not in checked:
             cxr("evaluate", str(run_id), "--shift", shift)
     external = external_evaluations(run_id)
@@ -155,7 +157,8 @@ def _median_range(values) -> str:  # noqa: ANN001
             else f"{median:.3f}")
 
 
-def _rule_rows(run_id: int) -> dict[str, tuple[float, float, float]]:
+def _rule_rows(run_id: int, shifts: list[str] | None = None
+               ) -> dict[str, tuple[float, float, float]]:
     """Per rule: (median specificity, worst specificity, median sensitivity) over the shifts,
     at the threshold that rule picks on the run's clean val scores."""
     from db.robustness import shift_table
@@ -163,7 +166,9 @@ def _rule_rows(run_id: int) -> dict[str, tuple[float, float, float]]:
     from engine.evaluation.thresholds import choose_threshold
 
     val = evaluation_scores(latest_val_evaluation(run_id))
-    shifted = [evaluation_scores(int(e)) for e in shift_table(run_id).evaluation_id]
+    table = shift_table(run_id)
+    table = table[table["shift"].isin(shifts)] if shifts else table[table["shift"] != "none"]
+    shifted = [evaluation_scores(int(e)) for e in table.evaluation_id]
     result = {}
     for rule in RULES:
         threshold, _ = choose_threshold(rule, val.true_label.to_numpy(),
@@ -174,7 +179,8 @@ def _rule_rows(run_id: int) -> dict[str, tuple[float, float, float]]:
     return result
 
 
-def summarize(variants: list[str], seeds: list[int], ensemble: bool = False) -> None:
+def summarize(variants: list[str], seeds: list[int], ensemble: bool = False,
+              shifts: list[str] | None = None) -> None:
     from db.migrate import init_db
     from db.robustness import shift_table
     from db.run_table import runs_table
@@ -204,12 +210,13 @@ def summarize(variants: list[str], seeds: list[int], ensemble: bool = False) -> 
         for run_id in runs.run_id:
             external = external_evaluations(int(run_id))
             nih += list(external[external.split == "external"].auc.head(1))
-            shifts = shift_table(int(run_id))
-            shifts = shifts[shifts["shift"] != "none"]
-            if not shifts.empty:
-                spec_median.append(float(shifts.specificity.median()))
-                spec_worst.append(float(shifts.specificity.min()))
-                worst_names.append(str(shifts.loc[shifts.specificity.idxmin(), "shift"]))
+            checked = shift_table(int(run_id))
+            checked = (checked[checked["shift"].isin(shifts)] if shifts
+                       else checked[checked["shift"] != "none"])
+            if not checked.empty:
+                spec_median.append(float(checked.specificity.median()))
+                spec_worst.append(float(checked.specificity.min()))
+                worst_names.append(str(checked.loc[checked.specificity.idxmin(), "shift"]))
         cells = [variant, str(len(runs)), *(_median_range(runs[c]) for c in (
             "test_accuracy", "test_specificity", "test_roc_auc", "test_ece")),
             _median_range(nih), _median_range(spec_median), _median_range(spec_worst),
@@ -221,7 +228,7 @@ def summarize(variants: list[str], seeds: list[int], ensemble: bool = False) -> 
         for run_id, name in zip(runs.run_id, runs.name, strict=True):
             if len(shift_table(int(run_id))) < 2:
                 continue  # an ensemble's member, checked only as part of the ensemble
-            for rule, (median, worst, sens) in _rule_rows(int(run_id)).items():
+            for rule, (median, worst, sens) in _rule_rows(int(run_id), shifts).items():
                 print(f"{name} | {rule} | spec {median:.3f} / {worst:.3f} | sens {sens:.3f}")
 
 
