@@ -52,7 +52,7 @@ def cmd_road(args: argparse.Namespace) -> int:
 def cmd_attention(args: argparse.Namespace) -> int:
     from engine.errors import UserError
     from engine.evaluation.perturbations import SHIFTS
-    from engine.explain.cell_attention import cell_attention
+    from engine.explain.cell_attention import cell_attention, verdicts
 
     if args.shift and args.shift not in SHIFTS:
         raise UserError(f"unknown --shift {args.shift!r}; choose one of {', '.join(SHIFTS)}")
@@ -78,6 +78,9 @@ def cmd_attention(args: argparse.Namespace) -> int:
         else:
             print(f"{cell.cell:<5} {cell.images:>6}  {cell.sampled:>7}  {text[0]:>12}  "
                   f"{text[1]:>10}  {text[2]:>12}  {text[3]:>10}  {text[4] or '-':>5}")
+    if not args.csv:
+        for line in verdicts(report):
+            print(line)
     return 0
 
 

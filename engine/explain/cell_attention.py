@@ -37,6 +37,11 @@ from engine.models import cam_target_layer
 CELLS = {"TP": (1, 1), "FP": (0, 1), "TN": (0, 0), "FN": (1, 0)}  # (true, predicted)
 CORNER = 0.2  # side of each corner box, as a share of the film's side
 LAYERS = ("last", "fine")
+# ROAD (logit units) at or below which a class's CAMs are read as attention, not evidence:
+# removing what they point at moves the answer no more than removing the rest. Measured on the
+# full-scale `best` run: NORMAL calls 0.10-0.61, pneumonia calls -0.54-0.05 (docs/results.md).
+FAITHFUL_ROAD = 0.1
+CALLS = (("pneumonia calls", ("TP", "FP")), ("normal calls", ("TN", "FN")))
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,41 @@ class AttentionReport:
     layer: str
     grid: tuple[int, int]  # the CAM layer's activation size at the run's image size
     cells: list[CellAttention]
+
+
+def verdicts(report: AttentionReport) -> list[str]:
+    """Per predicted class, whether its CAMs' border share is evidence or only where they look:
+    the sampled cells pooled, read by their ROAD (asked for with `road`)."""
+    lines = []
+    if report.grid != (0, 0) and min(report.grid) <= 4:
+        lines.append(f"a {report.grid[0]}x{report.grid[1]} grid: each CAM cell is 1/"
+                     f"{report.grid[0] * report.grid[1]} of the film and every cell but the "
+                     f"middle ones touches the border band, so the border share is coarse here "
+                     f"(--cam-layer fine recomputes it twice as fine)")
+    by_name = {cell.cell: cell for cell in report.cells}
+    for calls, names in CALLS:
+        members = [by_name[name] for name in names if by_name[name].sampled]
+        weights = [cell.sampled for cell in members]
+        if not members:
+            continue
+        border = float(np.average([cell.border_share for cell in members], weights=weights))
+        scored = [(cell.road, cell.sampled) for cell in members
+                  if cell.road is not None and np.isfinite(cell.road)]
+        if not scored:
+            lines.append(f"{calls}: border share {border:.3f}; add --road to tell whether "
+                         f"that is evidence or only where the CAM looks")
+            continue
+        road = float(np.average([r for r, _ in scored], weights=[n for _, n in scored]))
+        if road <= FAITHFUL_ROAD:
+            lines.append(f"{calls}: border share {border:.3f}, ROAD {road:.3f} (at most "
+                         f"{FAITHFUL_ROAD}): removing what these CAMs point at moves the answer "
+                         f"no more than removing the rest, so where they look (border included) "
+                         f"is attention, not the evidence the answer rests on")
+        else:
+            lines.append(f"{calls}: border share {border:.3f}, ROAD {road:.3f}: these CAMs "
+                         f"point at what the answer rests on, so a high border share is "
+                         f"evidence; check the film's edges (cxr evaluate RUN --shift marker)")
+    return lines
 
 
 def corner_boxes(height: int, width: int, side: float = CORNER) -> np.ndarray:

@@ -8,7 +8,15 @@ import pytest
 from engine.errors import UserError
 from engine.evaluation.perturbations import apply_shift
 from engine.explain.attention import border_band, energy_share
-from engine.explain.cell_attention import CELLS, cell_attention, corner_boxes
+from engine.explain.cell_attention import (
+    CELLS,
+    FAITHFUL_ROAD,
+    AttentionReport,
+    CellAttention,
+    cell_attention,
+    corner_boxes,
+    verdicts,
+)
 from tests.conftest import point_at
 
 
@@ -76,6 +84,37 @@ def test_the_fine_layer_doubles_the_grid_and_road_scores_every_sampled_cell(
         assert (cell.road is not None and np.isfinite(cell.road)) == (cell.sampled > 0)
     sampled = [(a, b) for a, b in zip(last.cells, fine.cells, strict=True) if a.sampled]
     assert any(abs(a.border_share - b.border_share) > 1e-6 for a, b in sampled)
+    # With ROAD, each predicted class that was sampled gets a reading; without, a pointer to it.
+    calls = {"pneumonia calls": ("TP", "FP"), "normal calls": ("TN", "FN")}
+    sampled_calls = [name for name, cells in calls.items()
+                     if any(c.sampled for c in last.cells if c.cell in cells)]
+    read = [line for line in verdicts(last) if "ROAD" in line]
+    assert [line.split(":")[0] for line in read] == sampled_calls
+    assert all("--road" in line for line in verdicts(fine) if line.split(":")[0] in calls)
+
+
+def _report(road_positive: float | None, road_negative: float | None,
+            grid: tuple[int, int]) -> AttentionReport:
+    def cell(name: str, border: float, road: float | None) -> CellAttention:
+        return CellAttention(name, 10, 10, border, 0.5, 0.2, 0.3, road)
+
+    return AttentionReport(1, 1, "last", grid, [
+        cell("TP", 0.5, road_positive), cell("FP", 0.6, road_positive),
+        cell("TN", 0.3, road_negative), cell("FN", 0.3, road_negative)])
+
+
+def test_verdicts_read_each_predicted_class_by_its_road() -> None:
+    lines = verdicts(_report(0.05, 0.4, (4, 4)))
+    assert lines[0].startswith("a 4x4 grid")
+    assert lines[1].startswith("pneumonia calls: border share 0.550, ROAD 0.050")
+    assert "attention, not the evidence" in lines[1]
+    assert lines[2].startswith("normal calls: border share 0.300, ROAD 0.400")
+    assert "is evidence" in lines[2]
+    # A finer grid carries no grid note; the threshold itself counts as attention.
+    lines = verdicts(_report(FAITHFUL_ROAD, FAITHFUL_ROAD + 0.01, (8, 8)))
+    assert [("attention, not" in line, "is evidence" in line) for line in lines] == [
+        (True, False), (False, True)]
+    assert all("--road" in line for line in verdicts(_report(None, None, (8, 8))))
 
 
 def test_missing_evaluations_and_bad_values_say_what_to_run(
