@@ -39,7 +39,7 @@ CORNER = 0.2  # side of each corner box, as a share of the film's side
 LAYERS = ("last", "fine")
 # ROAD (logit units) at or below which a class's CAMs are read as attention, not evidence:
 # removing what they point at moves the answer no more than removing the rest. Measured on the
-# full-scale `best` run: NORMAL calls 0.10-0.61, pneumonia calls -0.54-0.05 (docs/results.md).
+# full-scale `best` run: pneumonia calls -0.54 to 0.05, normal calls up to 0.61 (docs/results.md).
 FAITHFUL_ROAD = 0.1
 CALLS = (("pneumonia calls", ("TP", "FP")), ("normal calls", ("TN", "FN")))
 
