@@ -41,10 +41,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from engine.inference.uploads import uploads_dataset
 
         dataset_id = uploads_dataset()
-    if args.shift:
+    if args.shift is not None:
         from engine.cli.runs import print_shift_table
+        from engine.errors import UserError
         from engine.evaluation.perturbations import SHIFTS
 
+        if args.shift != "all" and args.shift not in SHIFTS:
+            raise UserError(f"unknown --shift {args.shift!r}; choose all or one of "
+                            f"{', '.join(SHIFTS)}")
         names = list(SHIFTS) if args.shift == "all" else [args.shift]
         evaluation_ids = [evaluate_run(args.run_id, shift=name, device=args.device)
                           for name in names]

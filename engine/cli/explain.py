@@ -4,6 +4,9 @@ look per confusion cell, plausibility of lung masks."""
 from __future__ import annotations
 
 import argparse
+import sys
+
+import numpy as np
 
 from engine.cli.options import DEVICE_HELP, Command, data_arg
 
@@ -54,7 +57,7 @@ def cmd_attention(args: argparse.Namespace) -> int:
     from engine.evaluation.perturbations import SHIFTS
     from engine.explain.cell_attention import cell_attention, verdicts
 
-    if args.shift and args.shift not in SHIFTS:
+    if args.shift is not None and args.shift not in SHIFTS:
         raise UserError(f"unknown --shift {args.shift!r}; choose one of {', '.join(SHIFTS)}")
     report = cell_attention(args.run_id, args.split, args.shift, per_cell=args.per_cell,
                             layer=args.cam_layer, road=args.road, seed=args.seed,
@@ -72,12 +75,17 @@ def cmd_attention(args: argparse.Namespace) -> int:
     for cell in report.cells:
         values = [cell.border_share, cell.border_over_half, cell.corner_share, cell.lung_share,
                   cell.road]
-        text = ["" if v is None else f"{v:.3f}" for v in values]
+        text = ["" if v is None or not np.isfinite(v) else f"{v:.3f}" for v in values]
         if args.csv:
             print(",".join([cell.cell, str(cell.images), str(cell.sampled), *text]))
         else:
+            text = [value or "-" for value in text]
             print(f"{cell.cell:<5} {cell.images:>6}  {cell.sampled:>7}  {text[0]:>12}  "
-                  f"{text[1]:>10}  {text[2]:>12}  {text[3]:>10}  {text[4] or '-':>5}")
+                  f"{text[1]:>10}  {text[2]:>12}  {text[3]:>10}  {text[4]:>5}")
+    missing = sum(cell.missing for cell in report.cells)
+    if missing:
+        print(f"note: {missing} sampled images or their stored Grad-CAMs are no longer on disk "
+              f"and were left out; evaluate the run again to measure them", file=sys.stderr)
     if not args.csv:
         for line in verdicts(report):
             print(line)

@@ -121,9 +121,17 @@ def calibrate_run(run_id: int, data_dir: str, threshold_rule: str | None = None,
     source = _source(run_id)
     resolved = resolve_device(device)
     dataset_id = dataset_for_root(data_dir)
-    if evaluate_dir is not None and dataset_for_root(evaluate_dir) == dataset_id:
-        raise UserError(f"--evaluate {evaluate_dir} is the calibration sample itself; pass the "
-                        "rest of the site's images")
+    if evaluate_dir is not None:
+        rest_id = dataset_for_root(evaluate_dir)
+        if rest_id == dataset_id:
+            raise UserError(f"--evaluate {evaluate_dir} is the calibration sample itself; pass "
+                            "the rest of the site's images")
+        if not dataset_images(rest_id):  # refused before a run is stored
+            note = _skipped_note(rest_id, evaluate_dir)
+            raise UserError(f"--evaluate {evaluate_dir} holds no usable images"
+                            + (f" ({note})" if note else "")
+                            + "; nothing was calibrated or stored: pass a folder of the site's "
+                              "other labelled images (NORMAL/, PNEUMONIA/)")
     site = shift_store.dataset_name(dataset_id)
     skips = _skipped_note(dataset_id, data_dir)
     if skips:
@@ -146,8 +154,12 @@ def calibrate_run(run_id: int, data_dir: str, threshold_rule: str | None = None,
         CONFIDENCE, N_RESAMPLES))
     evaluate_derived_run(new_id, source.split_id, lambda: None, batch_size, resolved,
                          external_data=data_dir)
-    rest = (evaluate_run(new_id, data_dir=evaluate_dir, batch_size=batch_size, device=resolved)
-            if evaluate_dir is not None else None)
+    try:
+        rest = (evaluate_run(new_id, data_dir=evaluate_dir, batch_size=batch_size,
+                             device=resolved) if evaluate_dir is not None else None)
+    except UserError as error:
+        raise UserError(f"{error}; run {new_id} is calibrated and kept: evaluate it with "
+                        f"`cxr evaluate {new_id} --data DIR`") from error
     return SiteCalibrationReport(
         new_id, source.id, site, fit,
         binary_metrics(labels, source_calibration.apply(logits), source.threshold),

@@ -54,6 +54,7 @@ class CellAttention:
     corner_share: float  # mean CAM energy share in the four corner boxes
     lung_share: float  # mean CAM energy share inside the lung mask
     road: float | None  # mean ROAD combined score, where asked for
+    missing: int = 0  # sampled, but the image or its stored CAM is no longer on disk
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,9 @@ def verdicts(report: AttentionReport) -> list[str]:
     if report.grid != (0, 0) and min(report.grid) <= 4:
         lines.append(f"a {report.grid[0]}x{report.grid[1]} grid: each CAM cell is 1/"
                      f"{report.grid[0] * report.grid[1]} of the film and every cell but the "
-                     f"middle ones touches the border band, so the border share is coarse here "
-                     f"(--cam-layer fine recomputes it twice as fine)")
+                     f"middle ones touches the border band, so the border share is coarse here"
+                     + (" (--cam-layer fine recomputes it twice as fine)"
+                        if report.layer == "last" else ""))
     by_name = {cell.cell: cell for cell in report.cells}
     for calls, names in CALLS:
         members = [by_name[name] for name in names if by_name[name].sampled]
@@ -182,6 +184,9 @@ def cell_attention(run_id: int, split: str = "val", shift: str | None = None,
     if per_cell < 1:
         raise UserError(f"--per-cell must be at least 1, not {per_cell}")
     run = runs.get_run(run_id)
+    if run.status != "completed":
+        raise UserError(f"run {run_id} is {run.status}: only a completed run has evaluations to "
+                        f"read (`cxr runs` says how to resume or retrain it)")
     require_checkpoint(run, "have its attention measured (there is no Grad-CAM)")
     if run.arch == "ensemble" and (road or layer == "fine"):
         raise UserError(f"run {run_id} is an ensemble: it has no one model to recompute CAMs or "
@@ -195,7 +200,8 @@ def cell_attention(run_id: int, split: str = "val", shift: str | None = None,
     cells = _sample([row for row in rows if row.cam_raw_path], per_cell, seed)
     counts = {name: sum((r.true_label, r.predicted_label) == pair for r in rows)
               for name, pair in CELLS.items()}
-    source = _CamSource(run, layer, need_model=road or layer == "fine", device=device)
+    # The model also measures the CAM grid; an ensemble has none (and reads its stored CAMs).
+    source = _CamSource(run, layer, need_model=run.arch != "ensemble", device=device)
     try:
         size = int(run.config["image_size"])
         report = [_measure(name, counts[name], members, source, size, shift, road, batch_size)
@@ -203,14 +209,20 @@ def cell_attention(run_id: int, split: str = "val", shift: str | None = None,
         grid = source.grid(size)
     finally:
         source.close()
+    if not any(cell.sampled for cell in report):
+        raise UserError(f"none of the sampled images of evaluation {evaluation_id} (run {run_id})"
+                        f" or their stored Grad-CAMs are on disk any more; restore the image "
+                        f"folder, or evaluate the run again")
     return AttentionReport(run_id, evaluation_id, layer, grid, report)
 
 
 def _measure(name: str, count: int, members: list[PredictionView], source: _CamSource,
              size: int, shift: str | None, road: bool, batch_size: int) -> CellAttention:
     files = images.image_files([row.image_id for row in members])
+    sampled = len(members)
     members = [row for row in members
-               if row.image_id in files and os.path.isfile(files[row.image_id].path)]
+               if row.image_id in files and os.path.isfile(files[row.image_id].path)
+               and (source.layer != "last" or (artifacts_root() / row.cam_raw_path).is_file())]
     border, corner, lung, road_scores = [], [], [], []
     metric = ROADCombined(percentiles=list(ROAD_PERCENTILES)) if road else None
     for start in range(0, len(members), batch_size):
@@ -235,7 +247,7 @@ def _measure(name: str, count: int, members: list[PredictionView], source: _CamS
         border_share=_nanmean(border_values),
         border_over_half=_nanmean(border_values > 0.5) if border else float("nan"),
         corner_share=_nanmean(corner), lung_share=_nanmean(lung),
-        road=_nanmean(road_scores) if road else None)
+        road=_nanmean(road_scores) if road else None, missing=sampled - len(members))
 
 
 def _nanmean(values) -> float:  # noqa: ANN001 - a list or an array of floats

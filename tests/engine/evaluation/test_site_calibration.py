@@ -189,3 +189,13 @@ def test_bad_samples_are_one_line_errors(store: dict, tmp_path, capsys) -> None:
     assert cli(["calibrate", source, "--data", str(store["sample"]), "--evaluate",
                 str(store["sample"])]) == 2
     assert "is the calibration sample itself" in capsys.readouterr().err
+    # A rest folder with no usable image is refused before any run is stored.
+    for label in ("NORMAL", "PNEUMONIA"):
+        (tmp_path / "junk" / label).mkdir(parents=True)
+        (tmp_path / "junk" / label / "a.jpeg").write_bytes(b"not an image")
+    before = runs.count_runs()
+    assert cli(["calibrate", source, "--data", str(store["sample"]), "--evaluate",
+                str(tmp_path / "junk"), "--device", "cpu"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "holds no usable images" in error and "nothing was calibrated or stored" in error
+    assert len(error.splitlines()) == 1 and runs.count_runs() == before

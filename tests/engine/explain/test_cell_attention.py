@@ -134,3 +134,37 @@ def test_missing_evaluations_and_bad_values_say_what_to_run(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("cell,images,sampled,border_share")
     assert [line.split(",")[0] for line in lines[1:]] == list(CELLS)
+    assert not any("nan" in line for line in lines)  # an empty cell or no ROAD: empty fields
+    assert main(["attention", str(run_id), "--shift", ""]) == 2  # not plain val
+    assert "unknown --shift ''" in capsys.readouterr().err
+
+
+def test_missing_images_and_cams_are_left_out_and_said(
+        trained_home: dict, trained_url: str | None, monkeypatch: pytest.MonkeyPatch,
+        tmp_path, capsys: pytest.CaptureFixture) -> None:
+    import shutil
+
+    from db import gallery, images
+    from db.session import artifacts_root
+    from engine.cli.main import main
+
+    point_at(monkeypatch, trained_home["home"], trained_url)
+    run_id = trained_home["run_ids"][1]
+    full = cell_attention(run_id, "val", per_cell=100)
+    rows = gallery.evaluation_predictions(full.evaluation_id)
+    cam = artifacts_root() / rows[0].cam_raw_path
+    film = images.image_files([rows[1].image_id])[rows[1].image_id].path
+    moved = [(cam, tmp_path / "cam.npy"), (film, tmp_path / "film")]
+    try:
+        for source, target in moved:
+            shutil.move(source, target)
+        report = cell_attention(run_id, "val", per_cell=100)
+        assert sum(c.missing for c in report.cells) == 2
+        assert sum(c.sampled for c in report.cells) == sum(c.sampled for c in full.cells) - 2
+        assert main(["attention", str(run_id), "--per-cell", "100"]) == 0
+        captured = capsys.readouterr()
+        assert "2 sampled images or their stored Grad-CAMs are no longer on disk" in captured.err
+        assert "Traceback" not in captured.out + captured.err
+    finally:
+        for source, target in moved:
+            shutil.move(target, source)
