@@ -67,7 +67,8 @@ def discover(root: str | Path) -> list[FileEntry]:
     """Every candidate image file under `root`, with its label and source folder."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise UserError(f"dataset folder {root} does not exist; pass --data or set CXR_DATA")
+        what = "is a file, not a folder" if root.exists() else "does not exist"
+        raise UserError(f"dataset folder {root} {what}; pass --data or set CXR_DATA")
     root = root.resolve()
     if _has_classes(root):
         sources = [("", root)]

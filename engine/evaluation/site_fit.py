@@ -76,8 +76,9 @@ def count_warning(n_normal: int, n_pneumonia: int) -> str | None:
     if not few:
         return None
     return (f"the sample has {n_normal} NORMAL and {n_pneumonia} PNEUMONIA images: fewer than "
-            f"{MIN_PER_CLASS} {' and '.join(few)}, so the operating point is uncertain (see the "
-            f"intervals); label more {' and '.join(few)} images from the site")
+            f"{MIN_PER_CLASS} {' and '.join(few)}, so the operating point is uncertain, more "
+            f"than its intervals (a bootstrap of these few images) can show; label more "
+            f"{' and '.join(few)} images from the site")
 
 
 def platt_targets(labels: np.ndarray) -> np.ndarray:

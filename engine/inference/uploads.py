@@ -66,6 +66,9 @@ def read_upload_file(path: str | Path) -> bytes:
     """The bytes of a file to score; its size is checked before it is read."""
     path = Path(path)
     try:
+        if path.is_dir():
+            raise UploadRejected(f"{path}: is a folder; pass the image files in it "
+                                 f"(for example {path}/*.jpeg)")
         if not path.is_file():
             raise UploadRejected(f"{path}: no such file")
         check_size(path.stat().st_size, str(path))

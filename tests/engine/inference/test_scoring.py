@@ -142,9 +142,12 @@ def test_cli_scores_good_files_and_reports_bad_ones(trained_home: dict, tmp_path
     text = tmp_path / "text.png"
     text.write_text("hello")
     missing = tmp_path / "missing.jpeg"
-    code = cxr(["score", str(empty), str(good), str(text), str(missing), "--json"])
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    code = cxr(["score", str(empty), str(good), str(text), str(missing), str(folder), "--json"])
     out, err = capsys.readouterr()
     assert code == 2
+    assert f"cxr: error: {folder}: is a folder; pass the image files in it" in err
     assert f"cxr: error: {empty}: empty file" in err
     assert f"cxr: error: {text}: not a JPEG, PNG or DICOM" in err
     assert f"cxr: error: {missing}: no such file" in err
