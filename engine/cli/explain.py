@@ -4,9 +4,8 @@ look per confusion cell, plausibility of lung masks."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-
-import numpy as np
 
 from engine.cli.options import DEVICE_HELP, Command, data_arg
 
@@ -75,7 +74,7 @@ def cmd_attention(args: argparse.Namespace) -> int:
     for cell in report.cells:
         values = [cell.border_share, cell.border_over_half, cell.corner_share, cell.lung_share,
                   cell.road]
-        text = ["" if v is None or not np.isfinite(v) else f"{v:.3f}" for v in values]
+        text = ["" if v is None or not math.isfinite(v) else f"{v:.3f}" for v in values]
         if args.csv:
             print(",".join([cell.cell, str(cell.images), str(cell.sampled), *text]))
         else:
