@@ -12,7 +12,7 @@ NORMAL val images under the shifts (median and worst shift), the wall time per s
 three threshold rules chosen on val (edge of the Youden tie, its middle, sensitivity 0.97) hold
 up under the shifts. Own-split accuracy does not separate recipes (both score 0.975-0.977).
 The ranking levers: `--variants best best-20-epochs best-160px best-resnet34`, and
-`--variants best-5-epochs --seeds 0 1 --ensemble` for a 2-seed logit ensemble at one run's cost.
+`--variants best-5-epochs --seeds 0 1 --ensemble` for a 2-seed logit ensemble of half-length runs.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ VARIANTS = {
     "best-mixup": ["--recipe", "best", "--mixup-alpha", "0.2"],
     "best-centre-crop": ["--recipe", "best", "--test-center-crop", "0.9"],
     "reference": ["--recipe", "reference"],
-    # The ranking levers, each within 30 minutes of 2 CPU cores: more epochs, larger films,
-    # resnet34 at the same budget (twice resnet18's compute per image, half the epochs), and
-    # the members of a 2-seed logit ensemble at half the epochs each (`--ensemble`).
+    # The ranking levers: more epochs, larger films, resnet34 at the same budget (twice
+    # resnet18's compute per image, half the epochs), and the members of a 2-seed logit
+    # ensemble at half the epochs each (`--ensemble`). Their cost: docs/results.md.
     "best-20-epochs": ["--recipe", "best", "--epochs", "20"],
     "best-160px": ["--recipe", "best", "--image-size", "160"],
     "best-resnet34": ["--recipe", "best", "--arch", "resnet34", "--epochs", "5"],
