@@ -25,8 +25,8 @@ RECIPES: dict[str, dict] = {
     # jitter, per-image histogram equalisation, label smoothing, weight decay, EMA, one-cycle,
     # calibration and TTA; crops with shear, JPEG re-encoding and downscale/blur/gamma, because
     # other hospitals frame, compress and resize their films otherwise. Why each setting, and
-    # why mixup, a test-time centre crop, 20 epochs, 160 px and ensembles stay off, with the
-    # figures: docs/results.md (Recipe; A stronger ranking)
+    # why mixup, a test-time centre crop, 20 epochs, 160 px, resnet34 and ensembles stay off,
+    # with the figures: docs/results.md (Recipe; A stronger ranking)
     "best": {"arch": "resnet18", "image_size": 128, "epochs": 10, "batch_size": 32,
              "schedule": "onecycle", "max_lr": 2e-3, "weight_decay": 1e-4,
              "augment_strength": 1.6, "label_smoothing": 0.05, "ema_decay": 0.995,
