@@ -15,7 +15,8 @@ def calibrate_arguments(parser: argparse.ArgumentParser) -> None:
                              "at least 20 of each)")
     parser.add_argument("--threshold-rule",
                         help="how to choose the threshold on the sample: youden, youden-middle, "
-                             "sensitivity:0.95 or fixed:0.5 (default: the run's rule)")
+                             "sensitivity:0.95 or fixed:0.5 (default: the run's rule, with "
+                             "youden-middle for a youden run)")
     parser.add_argument("--method", default="offset+temperature",
                         help="what to refit on the sample: offset+temperature (default), "
                              "offset, threshold (the threshold only) or prior (the class "

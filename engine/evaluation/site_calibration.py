@@ -38,6 +38,7 @@ from engine.evaluation.site_fit import (
     class_counts,
     fit_site,
     require_both_classes,
+    site_rule,
 )
 from engine.evaluation.typicality import load_run_stats
 from engine.inference.predictor import ENSEMBLE_ARCH, load_run_model, predict_logits
@@ -139,7 +140,7 @@ def calibrate_run(run_id: int, data_dir: str, threshold_rule: str | None = None,
     logits, labels = site_logits(source, dataset_images(dataset_id), resolved, batch_size)
     require_both_classes(labels, f"the site sample {data_dir}" + (f" ({skips})" if skips
                                                                    else ""))
-    rule = threshold_rule or source.threshold_rule
+    rule = site_rule(threshold_rule, source.threshold_rule)
     source_calibration = Calibration(source.logit_offset, source.temperature)
     fit = fit_site(logits, labels, source_calibration, source.threshold, rule, method,
                    source_prior=_val_prior(source))

@@ -31,6 +31,15 @@ DEFAULT_METHOD = "offset+temperature"
 MIN_PER_CLASS = 20
 
 
+def site_rule(requested: str | None, run_rule: str) -> str:
+    """The threshold rule for a site sample: the one asked for, else the run's, except that a
+    `youden` run takes the middle of the Youden tie: on a sample of 20-80 images the tie is
+    wide and its edge generalises worse (docs/results.md#site-calibration)."""
+    if requested:
+        return requested
+    return "youden-middle" if run_rule == "youden" else run_rule
+
+
 @dataclass(frozen=True)
 class SiteFit:
     """The refitted operating point: P = calibration.apply(raw logit), positive at >= threshold.

@@ -18,6 +18,7 @@ from engine.evaluation.site_fit import (
     bootstrap_rates,
     class_count_warning,
     fit_site,
+    site_rule,
 )
 
 
@@ -85,6 +86,13 @@ def test_threshold_follows_the_rule_on_the_sample() -> None:
     probability = Calibration().apply(logits)
     assert fit.rule == "sensitivity:0.95"
     assert (probability[labels == 1] >= fit.threshold).mean() >= 0.95
+
+
+def test_a_youden_run_takes_the_middle_of_the_tie_unless_told() -> None:
+    assert site_rule(None, "youden") == "youden-middle"
+    assert site_rule("youden", "youden") == "youden"
+    assert site_rule(None, "sensitivity:0.97") == "sensitivity:0.97"
+    assert site_rule("fixed:0.5", "youden-middle") == "fixed:0.5"
 
 
 def test_bootstrap_intervals_hold_the_rate_and_narrow_with_more_images() -> None:
