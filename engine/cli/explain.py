@@ -7,14 +7,15 @@ import argparse
 import math
 import sys
 
-from engine.cli.options import DEVICE_HELP, Command, data_arg
+from engine.cli.options import DEVICE_HELP, Command, at_least, data_arg
 
 
 def road_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_id", type=int)
     parser.add_argument("--split", default="val", choices=["val", "test", "external"])
-    parser.add_argument("--sample", type=int, default=100, help="images to score (default 100)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample", type=at_least(1), default=100,
+                        help="images to score (default 100)")
+    parser.add_argument("--seed", type=at_least(0), default=0)
     parser.add_argument("--device", help=DEVICE_HELP)
 
 
@@ -30,7 +31,7 @@ def attention_arguments(parser: argparse.ArgumentParser) -> None:
                              "at twice the resolution")
     parser.add_argument("--road", action="store_true",
                         help="also score each cell's CAMs with ROAD (slower)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=at_least(0), default=0)
     parser.add_argument("--csv", action="store_true", help="print CSV")
     parser.add_argument("--device", help=DEVICE_HELP)
 
@@ -85,6 +86,11 @@ def cmd_attention(args: argparse.Namespace) -> int:
     if missing:
         print(f"note: {missing} sampled images or their stored Grad-CAMs are no longer on disk "
               f"and were left out; evaluate the run again to measure them", file=sys.stderr)
+    empty = sum(cell.empty for cell in report.cells)
+    if empty:
+        print(f"note: {empty} sampled Grad-CAMs are all zeros (they point nowhere: the "
+              f"gradient at the CAM layer vanished) and have no border, corner or lung share; "
+              f"the shares are over the others", file=sys.stderr)
     if not args.csv:
         for line in verdicts(report):
             print(line)

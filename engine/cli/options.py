@@ -21,6 +21,19 @@ class Command(NamedTuple):
     handler: Callable[[argparse.Namespace], int] | None
 
 
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `minimum` (argparse names the option)."""
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"{number}: give {minimum} or more")
+        return number
+    return parse
+
+
 def data_arg(value: str | None) -> str:
     """The dataset root given, else $CXR_DATA; a UserError when there is neither."""
     data = value or settings.CXR_DATA.get()

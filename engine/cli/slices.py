@@ -7,7 +7,7 @@ import csv
 import dataclasses
 import sys
 
-from engine.cli.options import Command
+from engine.cli.options import Command, at_least
 
 SPLITS = ("val", "test", "external")
 
@@ -33,7 +33,7 @@ def slices_arguments(parser: argparse.ArgumentParser) -> None:
                         help="single attributes only (no pairs of attribute values)")
     parser.add_argument("--top", type=top_count, default=30, metavar="N",
                         help="print at most this many slices (default 30; --csv prints all)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--seed", type=at_least(0), default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--csv", action="store_true", help="every slice as CSV on stdout")
 
 

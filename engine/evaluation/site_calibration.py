@@ -120,6 +120,7 @@ def calibrate_run(run_id: int, data_dir: str, threshold_rule: str | None = None,
                   device: str | None = None) -> SiteCalibrationReport:
     """Refit run `run_id`'s operating point on the labelled sample under `data_dir`."""
     source = _source(run_id)
+    rule = site_rule(threshold_rule, source.threshold_rule, method)  # refused before any work
     resolved = resolve_device(device)
     dataset_id = dataset_for_root(data_dir)
     if evaluate_dir is not None:
@@ -140,7 +141,6 @@ def calibrate_run(run_id: int, data_dir: str, threshold_rule: str | None = None,
     logits, labels = site_logits(source, dataset_images(dataset_id), resolved, batch_size)
     require_both_classes(labels, f"the site sample {data_dir}" + (f" ({skips})" if skips
                                                                    else ""))
-    rule = site_rule(threshold_rule, source.threshold_rule)
     source_calibration = Calibration(source.logit_offset, source.temperature)
     fit = fit_site(logits, labels, source_calibration, source.threshold, rule, method,
                    source_prior=_val_prior(source))

@@ -31,10 +31,20 @@ DEFAULT_METHOD = "offset+temperature"
 MIN_PER_CLASS = 20
 
 
-def site_rule(requested: str | None, run_rule: str) -> str:
+def site_rule(requested: str | None, run_rule: str, method: str = DEFAULT_METHOD) -> str:
     """The threshold rule for a site sample: the one asked for, else the run's, except that a
     `youden` run takes the middle of the Youden tie: on a sample of 20-80 images the tie is
-    wide and its edge generalises worse (docs/results.md#site-calibration)."""
+    wide and its edge generalises worse (docs/results.md#site-calibration). "prior" keeps the
+    run's threshold, so its rule too, and refuses another."""
+    if requested is not None and not requested.strip():
+        raise UserError("--threshold-rule '' is empty: name a rule (youden, youden-middle, "
+                        "sensitivity:0.95, fixed:0.5) or leave the option out")
+    if method == "prior":
+        if requested:
+            raise UserError(f"--method prior keeps the run's threshold (by {run_rule}) and "
+                            f"moves the probabilities across it; drop --threshold-rule "
+                            f"{requested}, or choose another --method")
+        return run_rule
     if requested:
         return requested
     return "youden-middle" if run_rule == "youden" else run_rule

@@ -55,6 +55,7 @@ class CellAttention:
     lung_share: float  # mean CAM energy share inside the lung mask
     road: float | None  # mean ROAD combined score, where asked for
     missing: int = 0  # sampled, but the image or its stored CAM is no longer on disk
+    empty: int = 0  # measured, but the CAM is all zeros: it points nowhere, so has no shares
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,12 @@ def verdicts(report: AttentionReport) -> list[str]:
                         if report.layer == "last" else ""))
     by_name = {cell.cell: cell for cell in report.cells}
     for calls, names in CALLS:
-        members = [by_name[name] for name in names if by_name[name].sampled]
-        weights = [cell.sampled for cell in members]
+        members = [by_name[name] for name in names
+                   if by_name[name].sampled > by_name[name].empty]
         if not members:
             continue
-        border = float(np.average([cell.border_share for cell in members], weights=weights))
+        border = float(np.average([cell.border_share for cell in members],
+                                  weights=[cell.sampled - cell.empty for cell in members]))
         scored = [(cell.road, cell.sampled) for cell in members
                   if cell.road is not None and np.isfinite(cell.road)]
         if not scored:
@@ -242,12 +244,14 @@ def _measure(name: str, count: int, members: list[PredictionView], source: _CamS
                 values = metric(source.inputs(grays), cams, targets, source.model)
             road_scores += [float(v) for v in np.asarray(values).reshape(-1)]
     border_values = np.asarray(border, dtype=float)
+    shares = border_values[np.isfinite(border_values)]  # an all-zero CAM has no shares
     return CellAttention(
         cell=name, images=count, sampled=len(members),
-        border_share=_nanmean(border_values),
-        border_over_half=_nanmean(border_values > 0.5) if border else float("nan"),
+        border_share=_nanmean(shares),
+        border_over_half=float((shares > 0.5).mean()) if shares.size else float("nan"),
         corner_share=_nanmean(corner), lung_share=_nanmean(lung),
-        road=_nanmean(road_scores) if road else None, missing=sampled - len(members))
+        road=_nanmean(road_scores) if road else None, missing=sampled - len(members),
+        empty=len(border_values) - len(shares))
 
 
 def _nanmean(values) -> float:  # noqa: ANN001 - a list or an array of floats

@@ -105,7 +105,8 @@ def _provenance(section: RunSection) -> str:
             ("Trained", f"{run.started_at:%Y-%m-%d %H:%M} UTC" if run.started_at else "–"),
             ("Duration", f"{duration:.0f} s" if duration is not None else "–"),
             ("Best epoch", run.best_epoch if run.best_epoch is not None else "–"),
-            ("Threshold (rule)", f"{run.threshold:.4f} ({run.threshold_rule}, chosen on val)"),
+            ("Threshold (rule)", f"{run.threshold:.4f} ({run.threshold_rule}, "
+                                 f"{threshold_source(run.config)})"),
             ("Calibration temperature", f"{run.temperature:.3f}"),
             ("Evaluated", f"{evaluation.split} of {evaluation.dataset or '–'}: "
                           f"{evaluation.n_images} images, {evaluation.created_at:%Y-%m-%d %H:%M}"
@@ -115,6 +116,15 @@ def _provenance(section: RunSection) -> str:
     config = json.dumps(shareable_config(run.config, run.dataset), indent=1, default=str)
     return (f"<h3>Provenance</h3>{table}<details><summary>Training config</summary>"
             f"<pre>{escape(config)}</pre></details>")
+
+
+def threshold_source(config: dict) -> str:
+    """Where the run's threshold was chosen: val, or a `cxr calibrate` site sample."""
+    if not config.get("calibrated_on"):
+        return "chosen on val"
+    if config.get("site_calibration_method") == "prior":
+        return f"kept from run {config.get('calibrated_from')}, chosen on its val"
+    return f"chosen on the site sample {config['calibrated_on']}"
 
 
 def _metrics(section: RunSection) -> str:

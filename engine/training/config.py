@@ -73,7 +73,8 @@ class TrainConfig:
             raise UserError(f"unknown --arch {self.arch!r}; choose one of {', '.join(REGISTRY)}")
         if self.schedule not in ("cyclic", "onecycle"):
             raise UserError(f"unknown --schedule {self.schedule!r}; use cyclic or onecycle")
-        for field, low in (("epochs", 1), ("image_size", 32), ("batch_size", 2)):
+        for field, low in (("epochs", 1), ("image_size", 32), ("batch_size", 2), ("seed", 0),
+                           ("split_seed", 0)):
             if getattr(self, field) < low:
                 raise UserError(f"--{field.replace('_', '-')} must be at least {low}")
         for field, low, high, low_allowed in RANGES:

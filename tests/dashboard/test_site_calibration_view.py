@@ -81,7 +81,8 @@ def test_calibrated_run_shows_its_origin_sample_and_intervals(
     val = next(i for i, line in enumerate(lines) if line.startswith("val"))
     assert lines[val + 1].startswith("calibration sample (in-sample): site-sample")
     assert "external: site-rest" in text
-    assert f"calibrated from run {source} on site-sample (34 labelled images)" in text
+    assert (f"calibrated from run {source} on site-sample (34 labelled images; threshold by "
+            "youden-middle)") in text
     assert (f"sensitivity {info.sensitivity:.3f} ({info.sensitivity_low:.3f}-"
             f"{info.sensitivity_high:.3f})") in text
     assert "fewer than 20 NORMAL" in text

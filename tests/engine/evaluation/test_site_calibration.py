@@ -10,6 +10,7 @@ from sqlalchemy import select
 from db import runs
 from db.models import Evaluation, Prediction, RunMetric
 from db.session import session_scope
+from db.site_calibration import site_calibration
 from engine.errors import UserError
 from engine.evaluation.calibration import Calibration
 from engine.evaluation.metrics import expected_calibration_error
@@ -93,6 +94,12 @@ def test_a_youden_run_takes_the_middle_of_the_tie_unless_told() -> None:
     assert site_rule("youden", "youden") == "youden"
     assert site_rule(None, "sensitivity:0.97") == "sensitivity:0.97"
     assert site_rule("fixed:0.5", "youden-middle") == "fixed:0.5"
+    # "prior" keeps the run's threshold, so it says the run's rule and refuses another.
+    assert site_rule(None, "youden", "prior") == "youden"
+    with pytest.raises(UserError, match="--method prior keeps the run's threshold"):
+        site_rule("fixed:0.3", "youden", "prior")
+    with pytest.raises(UserError, match="--threshold-rule '' is empty"):
+        site_rule("", "youden")
 
 
 def test_bootstrap_intervals_hold_the_rate_and_narrow_with_more_images() -> None:
@@ -127,6 +134,7 @@ def test_calibrated_run_shares_the_weights_and_refits_the_point(store: dict) -> 
     assert new.status == "completed" and new.checkpoint_path == source.checkpoint_path
     assert new.config["calibrated_from"] == source.id and new.threshold_rule == "youden-middle"
     assert new.config["calibrated_on"] == "site-sample" and "calibrated on site-sample" in new.label
+    assert site_calibration(new.id).label.endswith("labelled images; threshold by youden-middle)")
     assert (new.threshold, new.temperature, new.logit_offset) != (
         source.threshold, source.temperature, source.logit_offset)
 
@@ -156,7 +164,6 @@ def test_evaluations_mark_the_sample_and_match_the_new_threshold(store: dict) ->
 
 
 def test_report_gives_intervals_and_the_class_count_warning(store: dict) -> None:
-    from db.site_calibration import site_calibration
 
     info = site_calibration(store["calibrated"])
     assert (info.n_normal, info.n_pneumonia) == (12, 22)
@@ -207,3 +214,24 @@ def test_bad_samples_are_one_line_errors(store: dict, tmp_path, capsys) -> None:
     error = capsys.readouterr().err.strip()
     assert "holds no usable images" in error and "nothing was calibrated or stored" in error
     assert len(error.splitlines()) == 1 and runs.count_runs() == before
+    # "prior" keeps the run's threshold, so a rule for it is refused, with nothing stored.
+    assert cli(["calibrate", source, "--data", str(store["sample"]), "--method", "prior",
+                "--threshold-rule", "fixed:0.3", "--device", "cpu"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "--method prior keeps the run's threshold (by youden)" in error
+    assert runs.count_runs() == before
+
+
+def test_the_report_says_the_threshold_was_chosen_on_the_site_sample(
+        store: dict, tmp_path) -> None:
+    from engine.cli import main as cli
+    from engine.report.render import threshold_source
+
+    assert cli(["report", str(store["calibrated"]), str(store["source"]), "-o",
+                str(tmp_path / "r.html")]) == 0
+    html = (tmp_path / "r.html").read_text()
+    assert "youden-middle, chosen on the site sample site-sample" in html
+    assert "youden, chosen on val" in html  # the source's
+    assert threshold_source({"calibrated_on": "a", "calibrated_from": 3,
+                             "site_calibration_method": "prior"}) == (
+        "kept from run 3, chosen on its val")

@@ -168,3 +168,43 @@ def test_missing_images_and_cams_are_left_out_and_said(
     finally:
         for source, target in moved:
             shutil.move(target, source)
+
+
+def test_an_all_zero_cam_is_counted_apart_and_never_prints_nan(
+        trained_home: dict, trained_url: str | None, monkeypatch: pytest.MonkeyPatch,
+        tmp_path, capsys: pytest.CaptureFixture) -> None:
+    import shutil
+
+    from db import gallery
+    from db.session import artifacts_root
+    from engine.cli.main import main
+
+    point_at(monkeypatch, trained_home["home"], trained_url)
+    run_id = trained_home["run_ids"][1]
+    full = cell_attention(run_id, "val", per_cell=100)
+    rows = gallery.evaluation_predictions(full.evaluation_id)
+    cam = artifacts_root() / rows[0].cam_raw_path
+    shutil.copy(cam, tmp_path / "cam.npy")
+    try:
+        np.save(cam, np.zeros_like(np.load(cam)))
+        report = cell_attention(run_id, "val", per_cell=100)
+        cell = next(c for c in report.cells if c.empty)
+        assert sum(c.empty for c in report.cells) == 1 and cell.sampled >= 1
+        if cell.sampled > 1:  # the shares and border>0.5 are over the other CAMs alone
+            assert np.isfinite(cell.border_share) and 0 <= cell.border_over_half <= 1
+        assert main(["attention", str(run_id), "--per-cell", "100"]) == 0
+        captured = capsys.readouterr()
+        assert "1 sampled Grad-CAMs are all zeros" in captured.err
+        assert "nan" not in captured.out and "Traceback" not in captured.err
+    finally:
+        shutil.copy(tmp_path / "cam.npy", cam)
+
+
+def test_verdicts_leave_out_cells_whose_cams_are_all_empty() -> None:
+    report = _report(0.05, 0.4, (8, 8))
+    cells = [CellAttention("TP", 10, 10, 0.5, 0.5, 0.2, 0.3, 0.05),
+             CellAttention("FP", 3, 3, float("nan"), float("nan"), float("nan"), float("nan"),
+                           None, empty=3), *report.cells[2:]]
+    lines = verdicts(AttentionReport(1, 1, "last", (8, 8), cells))
+    assert lines[0].startswith("pneumonia calls: border share 0.500, ROAD 0.050")
+    assert not any("nan" in line for line in lines)
