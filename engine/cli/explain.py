@@ -59,6 +59,9 @@ def cmd_attention(args: argparse.Namespace) -> int:
 
     if args.shift is not None and args.shift not in SHIFTS:
         raise UserError(f"unknown --shift {args.shift!r}; choose one of {', '.join(SHIFTS)}")
+    if args.shift is not None and args.split != "val":
+        raise UserError(f"--shift {args.shift} reads val under that shift, so --split "
+                        f"{args.split} cannot go with it: drop one of them")
     report = cell_attention(args.run_id, args.split, args.shift, per_cell=args.per_cell,
                             layer=args.cam_layer, road=args.road, seed=args.seed,
                             device=args.device)

@@ -137,6 +137,8 @@ def test_missing_evaluations_and_bad_values_say_what_to_run(
     assert not any("nan" in line for line in lines)  # an empty cell or no ROAD: empty fields
     assert main(["attention", str(run_id), "--shift", ""]) == 2  # not plain val
     assert "unknown --shift ''" in capsys.readouterr().err
+    assert main(["attention", str(run_id), "--shift", "marker", "--split", "test"]) == 2
+    assert "--split test cannot go with it" in capsys.readouterr().err
 
 
 def test_missing_images_and_cams_are_left_out_and_said(
