@@ -34,8 +34,11 @@ def parse_threshold_rule(rule: str) -> tuple[str, float | None]:
     try:
         target = float(value)
     except ValueError:
-        target = -1.0
-    if name not in ("sensitivity", "fixed") or not 0 < target <= 1:
+        target = None
+    if name in ("sensitivity", "fixed") and target is not None and not 0 < target <= 1:
+        raise UserError(f"--threshold-rule {rule!r}: {value} is out of range; give a value "
+                        f"above 0 up to 1, e.g. {name}:{0.95 if name == 'sensitivity' else 0.5}")
+    if name not in ("sensitivity", "fixed") or target is None:
         raise UserError(f"unknown --threshold-rule {rule!r}; use youden, youden-middle, "
                         "sensitivity:0.95 or fixed:0.5")
     return name, target

@@ -77,6 +77,10 @@ def test_youden_middle_sits_inside_the_tie() -> None:
 def test_unknown_threshold_rule_names_it() -> None:
     with pytest.raises(Exception, match="youden-middle"):
         parse_threshold_rule("middle")
+    with pytest.raises(Exception, match="'sensitivity:1.5': 1.5 is out of range"):
+        parse_threshold_rule("sensitivity:1.5")
+    with pytest.raises(Exception, match="unknown --threshold-rule 'sensitivity:high'"):
+        parse_threshold_rule("sensitivity:high")
 
 
 def test_fits_without_two_classes_or_any_logit_keep_the_identity() -> None:
@@ -133,9 +137,11 @@ def test_every_listed_rule_is_accepted_and_stored_as_spelt() -> None:
     assert choose_threshold("fixed:0.3", labels, probability) == (0.3, "fixed:0.3")
     assert choose_threshold("youden", labels, probability) == (
         youden_threshold(labels, probability), "youden")
-    for bad in ("sensitivity:0", "sensitivity:1.5", "fixed:-0.2", "fixed:abc", "youden:0.5",
-                "specificity:0.9", ""):
+    for bad in ("fixed:abc", "youden:0.5", "specificity:0.9", ""):
         with pytest.raises(Exception, match="unknown --threshold-rule"):
+            parse_threshold_rule(bad)
+    for bad in ("sensitivity:0", "sensitivity:1.5", "fixed:-0.2", "fixed:-1", "sensitivity:nan"):
+        with pytest.raises(Exception, match="is out of range; give a value above 0 up to 1"):
             parse_threshold_rule(bad)
 
 
