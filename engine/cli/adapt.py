@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli.options import DEVICE_HELP, Command, at_least
+from engine.cli.options import DEVICE_HELP, Command, whole_number
 
 
 def adapt_arguments(adapt: argparse.ArgumentParser) -> None:
@@ -16,7 +16,7 @@ def adapt_arguments(adapt: argparse.ArgumentParser) -> None:
                        help="also re-estimate the class prior on the new site (EM); refused where "
                        "over 10%% of its images lie outside the training population")
     adapt.add_argument("--name", help="default: '<run name> adapted on <dataset>'")
-    adapt.add_argument("--batch-size", type=at_least(1), default=64)
+    adapt.add_argument("--batch-size", type=whole_number(1), default=64)
     adapt.add_argument("--device", help=DEVICE_HELP)
 
 

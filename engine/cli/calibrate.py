@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli.options import DEVICE_HELP, Command, at_least
+from engine.cli.options import DEVICE_HELP, Command, whole_number
 
 
 def calibrate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +24,7 @@ def calibrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evaluate", metavar="DIR",
                         help="also evaluate the new run on the rest of the site's images")
     parser.add_argument("--name", help="default: '<run name> calibrated on <site>'")
-    parser.add_argument("--batch-size", type=at_least(1), default=64)
+    parser.add_argument("--batch-size", type=whole_number(1), default=64)
     parser.add_argument("--device", help=DEVICE_HELP)
 
 

@@ -7,15 +7,15 @@ import argparse
 import math
 import sys
 
-from engine.cli.options import DEVICE_HELP, Command, at_least, data_arg
+from engine.cli.options import DEVICE_HELP, Command, data_arg, whole_number
 
 
 def road_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_id", type=int)
     parser.add_argument("--split", default="val", choices=["val", "test", "external"])
-    parser.add_argument("--sample", type=at_least(1), default=100,
+    parser.add_argument("--sample", type=whole_number(1), default=100,
                         help="images to score (default 100)")
-    parser.add_argument("--seed", type=at_least(0), default=0)
+    parser.add_argument("--seed", type=whole_number(0), default=0)
     parser.add_argument("--device", help=DEVICE_HELP)
 
 
@@ -31,7 +31,7 @@ def attention_arguments(parser: argparse.ArgumentParser) -> None:
                              "at twice the resolution")
     parser.add_argument("--road", action="store_true",
                         help="also score each cell's CAMs with ROAD (slower)")
-    parser.add_argument("--seed", type=at_least(0), default=0)
+    parser.add_argument("--seed", type=whole_number(0), default=0)
     parser.add_argument("--csv", action="store_true", help="print CSV")
     parser.add_argument("--device", help=DEVICE_HELP)
 

@@ -21,13 +21,17 @@ class Command(NamedTuple):
     handler: Callable[[argparse.Namespace], int] | None
 
 
-def at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least `minimum` (argparse names the option)."""
+def whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from `minimum` (up to `maximum`); argparse names the
+    option in its one-line error."""
     def parse(value: str) -> int:
         try:
             number = int(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+        if maximum is not None and not minimum <= number <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"{number} is out of range: give {minimum} to {maximum}")
         if number < minimum:
             raise argparse.ArgumentTypeError(f"{number}: give {minimum} or more")
         return number

@@ -4,17 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli.options import Command
-
-
-def error_count(value: str) -> int:
-    try:
-        count = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if not 0 <= count <= 50:
-        raise argparse.ArgumentTypeError(f"{count} is out of range: give 0 to 50")
-    return count
+from engine.cli.options import Command, whole_number
 
 
 def report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +14,7 @@ def report_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to write the report (it embeds patients' images)")
     parser.add_argument("--split", default="test", choices=["test", "val"],
                         help="the evaluation to report on (default test)")
-    parser.add_argument("--errors", type=error_count, default=6, metavar="N",
+    parser.add_argument("--errors", type=whole_number(0, 50), default=6, metavar="N",
                         help="worst false negatives, then false positives, shown per run "
                              "(default 6 each)")
 

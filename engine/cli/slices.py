@@ -7,19 +7,9 @@ import csv
 import dataclasses
 import sys
 
-from engine.cli.options import Command, at_least
+from engine.cli.options import Command, whole_number
 
 SPLITS = ("val", "test", "external")
-
-
-def top_count(value: str) -> int:
-    try:
-        count = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if count < 0:
-        raise argparse.ArgumentTypeError(f"{count} is negative: give 0 or more")
-    return count
 
 
 def slices_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,9 +21,10 @@ def slices_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a slice with fewer images is listed, never a finding (default 20)")
     parser.add_argument("--no-pairs", dest="pairs", action="store_false",
                         help="single attributes only (no pairs of attribute values)")
-    parser.add_argument("--top", type=top_count, default=30, metavar="N",
+    parser.add_argument("--top", type=whole_number(0), default=30, metavar="N",
                         help="print at most this many slices (default 30; --csv prints all)")
-    parser.add_argument("--seed", type=at_least(0), default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--seed", type=whole_number(0), default=0,
+                        help="bootstrap seed (default 0)")
     parser.add_argument("--csv", action="store_true", help="every slice as CSV on stdout")
 
 

@@ -79,8 +79,7 @@ def verdicts(report: AttentionReport) -> list[str]:
                         if report.layer == "last" else ""))
     by_name = {cell.cell: cell for cell in report.cells}
     for calls, names in CALLS:
-        members = [by_name[name] for name in names
-                   if by_name[name].sampled > by_name[name].empty]
+        members = [cell for cell in map(by_name.get, names) if cell.sampled > cell.empty]
         if not members:
             continue
         border = float(np.average([cell.border_share for cell in members],

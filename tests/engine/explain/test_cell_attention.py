@@ -141,19 +141,27 @@ def test_missing_evaluations_and_bad_values_say_what_to_run(
     assert "--split test cannot go with it" in capsys.readouterr().err
 
 
+def _every_val_cell(trained_home: dict, trained_url: str | None,
+                    monkeypatch: pytest.MonkeyPatch) -> tuple[int, AttentionReport, list]:
+    """The trained store's run, its val attention with every image sampled, and its rows."""
+    from db import gallery
+
+    point_at(monkeypatch, trained_home["home"], trained_url)
+    run_id = trained_home["run_ids"][1]
+    full = cell_attention(run_id, "val", per_cell=100)
+    return run_id, full, gallery.evaluation_predictions(full.evaluation_id)
+
+
 def test_missing_images_and_cams_are_left_out_and_said(
         trained_home: dict, trained_url: str | None, monkeypatch: pytest.MonkeyPatch,
         tmp_path, capsys: pytest.CaptureFixture) -> None:
     import shutil
 
-    from db import gallery, images
+    from db import images
     from db.session import artifacts_root
     from engine.cli.main import main
 
-    point_at(monkeypatch, trained_home["home"], trained_url)
-    run_id = trained_home["run_ids"][1]
-    full = cell_attention(run_id, "val", per_cell=100)
-    rows = gallery.evaluation_predictions(full.evaluation_id)
+    run_id, full, rows = _every_val_cell(trained_home, trained_url, monkeypatch)
     cam = artifacts_root() / rows[0].cam_raw_path
     film = images.image_files([rows[1].image_id])[rows[1].image_id].path
     moved = [(cam, tmp_path / "cam.npy"), (film, tmp_path / "film")]
@@ -177,14 +185,10 @@ def test_an_all_zero_cam_is_counted_apart_and_never_prints_nan(
         tmp_path, capsys: pytest.CaptureFixture) -> None:
     import shutil
 
-    from db import gallery
     from db.session import artifacts_root
     from engine.cli.main import main
 
-    point_at(monkeypatch, trained_home["home"], trained_url)
-    run_id = trained_home["run_ids"][1]
-    full = cell_attention(run_id, "val", per_cell=100)
-    rows = gallery.evaluation_predictions(full.evaluation_id)
+    run_id, _, rows = _every_val_cell(trained_home, trained_url, monkeypatch)
     cam = artifacts_root() / rows[0].cam_raw_path
     shutil.copy(cam, tmp_path / "cam.npy")
     try:
