@@ -69,8 +69,9 @@ def read_upload_file(path: str | Path) -> bytes:
         if path.is_dir():
             raise UploadRejected(f"{path}: is a folder; pass the image files in it "
                                  f"(for example {path}/*.jpeg)")
-        if not path.is_file():
-            raise UploadRejected(f"{path}: no such file")
+        if not path.is_file():  # a pipe or device is never opened: reading it could block
+            raise UploadRejected(f"{path}: not a regular file (a pipe, socket or device); pass "
+                                 f"an image file" if path.exists() else f"{path}: no such file")
         check_size(path.stat().st_size, str(path))
         return path.read_bytes()
     except OSError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -144,10 +145,14 @@ def test_cli_scores_good_files_and_reports_bad_ones(trained_home: dict, tmp_path
     missing = tmp_path / "missing.jpeg"
     folder = tmp_path / "folder"
     folder.mkdir()
-    code = cxr(["score", str(empty), str(good), str(text), str(missing), str(folder), "--json"])
+    pipe = tmp_path / "pipe.jpeg"
+    os.mkfifo(pipe)
+    code = cxr(["score", str(empty), str(good), str(text), str(missing), str(folder), str(pipe),
+                "--json"])
     out, err = capsys.readouterr()
     assert code == 2
     assert f"cxr: error: {folder}: is a folder; pass the image files in it" in err
+    assert f"cxr: error: {pipe}: not a regular file" in err
     assert f"cxr: error: {empty}: empty file" in err
     assert f"cxr: error: {text}: not a JPEG, PNG or DICOM" in err
     assert f"cxr: error: {missing}: no such file" in err
